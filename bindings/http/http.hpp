@@ -1,0 +1,97 @@
+#pragma once
+
+// The generic HTTP/1.1 server's contract with whoever serves routes.
+//
+// The server (a CAF io::broker, see server.hpp) owns sockets, parsing with
+// Boost.Beast's request_parser, limits, keep-alive, pipelining order,
+// 100-continue, HEAD, timeouts and draining. For every complete request it
+// calls `handler::handle` inside the broker; the handler answers exactly once
+// through the `responder`, now or later (after an actor replied).
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <caf/fwd.hpp>
+#include <caf/io/fwd.hpp>
+#include <caf/timespan.hpp>
+
+namespace cartd::http {
+
+/// A parsed request as Beast delivers it. A HEAD request reaches the handler
+/// as GET (`is_head` tells); the server drops the body from the response.
+struct request {
+  boost::beast::http::request<boost::beast::http::string_body> msg;
+  /// The request was HEAD (msg.method() was rewritten to GET).
+  bool is_head = false;
+  /// The request carried Content-Length or Transfer-Encoding: chunked.
+  bool has_length = false;
+
+  /// The target's path, without the query string.
+  std::string_view path() const noexcept;
+};
+
+/// A response. The server adds Content-Length, Connection and the status line.
+struct response {
+  unsigned status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  /// Extra header fields, e.g. {"ETag", "\"3\""} or {"Allow", "GET, HEAD"}.
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+/// Answers a request exactly once; calling it after the connection closed is
+/// harmless. Must be called inside the server broker (e.g. from a `then`).
+using responder = std::function<void(response)>;
+
+/// Serves routes. Lives inside the server broker and is only ever called from
+/// it, so it needs no locks; it must never block.
+class handler {
+public:
+  virtual ~handler();
+
+  /// Handles one complete request. `self` is the server broker: use it to
+  /// `request(...).then(...)` actors and call `reply` from the continuation.
+  virtual void handle(caf::io::broker* self, request&& req,
+                      responder reply) = 0;
+
+  /// Whether the service behind the handler is ready (GET /ready).
+  virtual bool ready() const { return true; }
+};
+
+/// Limits and timeouts, each a config option (see bindings/cartd).
+struct server_config {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  /// Request line + headers (431 beyond).
+  size_t max_header_size = 8 * 1024;
+  /// Request body (413 beyond).
+  size_t max_body_size = 64 * 1024;
+  /// Request target (414 beyond).
+  size_t max_uri_size = 2 * 1024;
+  /// Open connections (beyond: a 503 and close).
+  size_t max_connections = 10'000;
+  /// An idle connection, or one whose request has not fully arrived within
+  /// this time, is closed.
+  caf::timespan idle_timeout = caf::timespan{std::chrono::seconds{30}};
+  /// On drain, how long in-flight requests may take before connections are
+  /// closed anyway.
+  caf::timespan drain_timeout = caf::timespan{std::chrono::seconds{4}};
+  /// When set, the bound port is written to this file once listening
+  /// (tests start nodes with port 0).
+  std::string port_file;
+};
+
+/// Renders a JSON error body `{"error":code,"message":message}`.
+response error_response(unsigned status, std::string_view code,
+                        std::string_view message);
+
+} // namespace cartd::http

@@ -1,0 +1,45 @@
+# Small helpers so each component and test suite is declared in one call,
+# in the spirit of CAF 0.18's caf_add_component.
+
+# cartd_add_component(<name> SOURCES <files...> [DEPS <targets...>])
+#
+# Declares the static library cartd_<name>. Its headers are included by
+# their path from the repository root (e.g. "runtime/journal/journal.hpp").
+# A component without sources becomes an INTERFACE library.
+function(cartd_add_component name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  set(target cartd_${name})
+  if(ARG_SOURCES)
+    add_library(${target} STATIC ${ARG_SOURCES})
+    target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
+    target_link_libraries(${target} PUBLIC ${ARG_DEPS})
+    target_compile_options(${target} PRIVATE ${CARTD_WARNINGS})
+  else()
+    add_library(${target} INTERFACE)
+    target_include_directories(${target} INTERFACE ${PROJECT_SOURCE_DIR})
+    target_link_libraries(${target} INTERFACE ${ARG_DEPS})
+  endif()
+endfunction()
+
+# cartd_add_test_suite(<name> SOURCES <files...> [DEPS <targets...>]
+#                      [LABELS <labels...>] [TIMEOUT <seconds>])
+#
+# Builds the Boost.Test executable test_<name> (in build/bin) and registers
+# it with CTest under <name>.
+function(cartd_add_test_suite name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  set(target test_${name})
+  add_executable(${target} ${ARG_SOURCES})
+  target_link_libraries(${target} PRIVATE ${ARG_DEPS}
+                        Boost::unit_test_framework)
+  target_compile_definitions(${target} PRIVATE BOOST_TEST_DYN_LINK)
+  target_compile_options(${target} PRIVATE ${CARTD_WARNINGS})
+  add_test(NAME ${name} COMMAND ${target})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT})
+  if(ARG_LABELS)
+    set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
+  endif()
+endfunction()
