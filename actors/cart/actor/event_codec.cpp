@@ -1,0 +1,89 @@
+#include "actors/cart/actor/event_codec.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace cartd {
+
+namespace {
+
+constexpr int format_version = 1;
+
+template <class... Fs>
+struct overload : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+overload(Fs...) -> overload<Fs...>;
+
+} // namespace
+
+std::string encode_event(const cart_event& ev) {
+  nlohmann::json j;
+  j["v"] = format_version;
+  std::visit(overload{
+               [&](const item_added& x) {
+                 j["type"] = "item_added";
+                 j["item"] = x.item;
+                 j["quantity"] = x.quantity;
+               },
+               [&](const item_quantity_set& x) {
+                 j["type"] = "item_quantity_set";
+                 j["item"] = x.item;
+                 j["quantity"] = x.quantity;
+               },
+               [&](const item_removed& x) {
+                 j["type"] = "item_removed";
+                 j["item"] = x.item;
+               },
+               [&](const cart_cleared&) { j["type"] = "cart_cleared"; },
+               [&](const cart_checked_out&) { j["type"] = "cart_checked_out"; },
+             },
+             ev);
+  return j.dump();
+}
+
+std::optional<cart_event> decode_event(const std::string& payload) {
+  auto j = nlohmann::json::parse(payload, nullptr, false);
+  if (!j.is_object())
+    return std::nullopt;
+  auto v = j.find("v");
+  auto type = j.find("type");
+  if (v == j.end() || *v != format_version || type == j.end()
+      || !type->is_string())
+    return std::nullopt;
+  auto item = [&]() -> std::optional<std::string> {
+    auto i = j.find("item");
+    if (i == j.end() || !i->is_string())
+      return std::nullopt;
+    return i->get<std::string>();
+  };
+  auto quantity = [&]() -> std::optional<int64_t> {
+    auto i = j.find("quantity");
+    if (i == j.end() || !i->is_number_integer())
+      return std::nullopt;
+    return i->get<int64_t>();
+  };
+  const auto& name = type->get_ref<const std::string&>();
+  if (name == "item_added" || name == "item_quantity_set") {
+    auto x = item();
+    auto q = quantity();
+    if (!x || !q)
+      return std::nullopt;
+    if (name == "item_added")
+      return cart_event{item_added{std::move(*x), *q}};
+    return cart_event{item_quantity_set{std::move(*x), *q}};
+  }
+  if (name == "item_removed") {
+    auto x = item();
+    if (!x)
+      return std::nullopt;
+    return cart_event{item_removed{std::move(*x)}};
+  }
+  if (name == "cart_cleared")
+    return cart_event{cart_cleared{}};
+  if (name == "cart_checked_out")
+    return cart_event{cart_checked_out{}};
+  return std::nullopt;
+}
+
+} // namespace cartd

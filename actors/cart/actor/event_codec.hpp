@@ -1,0 +1,20 @@
+#pragma once
+
+// The journal format of cart events: one compact JSON object per event,
+// e.g. {"v":1,"type":"item_added","item":"apple","quantity":2}. Documented
+// in docs/event-format.md; changing it needs a new "v".
+
+#include <optional>
+#include <string>
+
+#include "actors/cart/model/cart.hpp"
+
+namespace cartd {
+
+/// Encodes one event.
+std::string encode_event(const cart_event& ev);
+
+/// Decodes one event; std::nullopt for anything not written by encode_event.
+std::optional<cart_event> decode_event(const std::string& payload);
+
+} // namespace cartd

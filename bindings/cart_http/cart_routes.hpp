@@ -1,0 +1,75 @@
+#pragma once
+
+// The cart REST API on top of the generic HTTP server: JSON <-> cart
+// messages, and the one place where a cart_errc becomes an HTTP status.
+//
+//   GET    /carts/{cart}                 read
+//   POST   /carts/{cart}/items           add    {"item":"apple","quantity":2}
+//   PUT    /carts/{cart}/items/{item}    set    {"quantity":5}   (0 removes)
+//   DELETE /carts/{cart}/items/{item}    remove the line
+//   DELETE /carts/{cart}                 clear
+//   POST   /carts/{cart}/checkout        check out
+//   POST   /cart, DELETE /cart/{item}, GET /cart   the seed service's API,
+//                                        on the cart "default"
+//   POST   /debug/carts/{cart}/crash     fault injection (only when enabled)
+//
+// Hot path: the routes keep a bounded cache of cart id -> cart actor, so a
+// request for a warm cart is one broker -> cart -> broker round trip. A stale
+// handle (the cart passivated or restarted) answers request_receiver_down
+// before it handled anything; the request is then re-resolved through the
+// directory, a bounded number of times.
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <caf/timespan.hpp>
+
+#include "actors/cart/protocol/cart_actor.hpp"
+#include "bindings/http/http.hpp"
+
+namespace cartd {
+
+/// Options of the cart routes.
+struct cart_routes_settings {
+  /// How long a request may wait for the directory or a cart (503 beyond).
+  caf::timespan request_timeout = caf::timespan{std::chrono::seconds{5}};
+  /// Serve POST /debug/carts/{cart}/crash.
+  bool fault_injection = false;
+  /// Most cart handles cached by the routes.
+  size_t cache_size = 16 * 1024;
+};
+
+/// Maps a cart error to its HTTP response (status, JSON error body).
+http::response error_reply(cart_errc code, const std::string& detail = {});
+
+/// Renders a cart as JSON (with its ETag header).
+http::response cart_reply(const cart_view& view);
+
+/// The cart routes as an http::handler.
+class cart_routes : public http::handler {
+public:
+  cart_routes(cart_directory_actor directory, cart_routes_settings settings);
+
+  void handle(caf::io::broker* self, http::request&& req,
+              http::responder reply) override;
+
+private:
+  struct route;
+
+  // Sends `xs...` to the cart `id` and hands the view to `on_view`, or
+  // answers the error through `reply`.
+  template <class OnView, class... Ts>
+  void ask_cart(caf::io::broker* self, const std::string& id, int attempt,
+                OnView on_view, http::responder reply, Ts... xs);
+
+  void remember(const std::string& id, const cart_actor& cart);
+
+  void forget(const std::string& id);
+
+  cart_directory_actor directory_;
+  cart_routes_settings settings_;
+  std::unordered_map<std::string, cart_actor> cache_;
+};
+
+} // namespace cartd

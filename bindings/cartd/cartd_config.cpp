@@ -1,0 +1,117 @@
+#include "bindings/cartd/cartd_config.hpp"
+
+#include <fstream>
+
+#include <caf/config_option_adder.hpp>
+#include <caf/config_value.hpp>
+#include <caf/settings.hpp>
+
+#include "actors/cart/protocol/cart_actor.hpp"
+#include "runtime/core/log.hpp"
+
+namespace cartd {
+
+cartd_config::cartd_config() {
+  opt_group{custom_options_, "http"}
+    .add(http_host, "host", "address to listen on")
+    .add(http_port, "port", "port to listen on (0: any free port)")
+    .add(http_port_file, "port-file",
+         "write the bound port to this file once listening")
+    .add(http_idle_timeout, "idle-timeout",
+         "close connections idle (or sending one request) this long")
+    .add(http_request_timeout, "request-timeout",
+         "answer 503 when a cart does not answer within this time")
+    .add(http_drain_timeout, "drain-timeout",
+         "on shutdown, wait this long for in-flight requests")
+    .add(http_max_connections, "max-connections",
+         "open connections beyond this are refused with 503")
+    .add(http_max_header_size, "max-header-size",
+         "request line + headers in bytes (431 beyond)")
+    .add(http_max_body_size, "max-body-size",
+         "request body in bytes (413 beyond)")
+    .add(http_max_uri_size, "max-uri-size",
+         "request target in bytes (414 beyond)");
+  opt_group{custom_options_, "carts"}
+    .add(carts_max_lines, "max-lines", "distinct item lines per cart")
+    .add(carts_shards, "shards", "number of cart shard supervisors")
+    .add(carts_idle_timeout, "idle-timeout",
+         "passivate a cart idle this long (0s: never)")
+    .add(carts_max_pending, "max-pending",
+         "changes that may queue behind a cart's write (503 beyond)");
+  opt_group{custom_options_, "supervisor"}
+    .add(supervisor_max_restarts, "max-restarts",
+         "restarts allowed within restart-period (per cart, per supervisor)")
+    .add(supervisor_restart_period, "restart-period",
+         "window of the restart intensity; a cart that crashed too often "
+         "stays unavailable this long");
+  opt_group{custom_options_, "storage"}.add(storage_backend, "backend",
+                                            "journal backend: memory");
+  opt_group{custom_options_, "debug"}.add(
+    debug_fault_injection, "fault-injection",
+    "serve POST /debug/carts/{cart}/crash (tests only)");
+  opt_group{custom_options_, "log"}.add(
+    log_level, "level", "trace, debug, info, warn, error or off");
+  add_message_types<caf::id_block::cartd_runtime>();
+  add_message_types<caf::id_block::cartd_cart>();
+  add_cart_error_category(*this);
+}
+
+namespace {
+
+// Checks one INI entry against the declared options.
+std::string check_entry(const caf::config_option_set& options,
+                        const std::string& category, const std::string& key,
+                        const caf::config_value& value) {
+  auto name = category + "." + key;
+  auto option = options.qualified_name_lookup(category, key);
+  if (option == nullptr)
+    return "unknown option " + name;
+  if (auto err = option->check(value))
+    return "option " + name + " has the wrong type: " + to_string(value);
+  return {};
+}
+
+} // namespace
+
+std::string cartd_config::validate() const {
+  // CAF 0.17 drops unknown keys and ill-typed values of the INI file without
+  // a word; read the file once more and refuse them.
+  std::ifstream probe{config_file_path};
+  if (probe) {
+    auto parsed = parse_config_file(config_file_path.c_str());
+    if (!parsed)
+      return "cannot parse " + config_file_path + ": "
+             + to_string(parsed.error());
+    for (auto& [category, entries] : *parsed) {
+      if (!caf::holds_alternative<caf::settings>(entries)) {
+        return config_file_path + ": entry " + category
+               + " is outside a [section]";
+      }
+      for (auto& [key, value] : caf::get<caf::settings>(entries)) {
+        auto problem = check_entry(custom_options_, category, key, value);
+        if (!problem.empty())
+          return config_file_path + ": " + problem;
+      }
+    }
+  }
+  if (storage_backend != "memory")
+    return "storage.backend must be memory, not " + storage_backend;
+  if (carts_shards == 0)
+    return "carts.shards must be at least 1";
+  if (carts_max_lines == 0)
+    return "carts.max-lines must be at least 1";
+  if (http_max_connections == 0)
+    return "http.max-connections must be at least 1";
+  if (http_request_timeout.count() <= 0)
+    return "http.request-timeout must be positive";
+  if (http_idle_timeout.count() <= 0)
+    return "http.idle-timeout must be positive";
+  if (supervisor_restart_period.count() <= 0)
+    return "supervisor.restart-period must be positive";
+  auto level = spdlog::level::from_str(log_level);
+  if (level == spdlog::level::off && log_level != "off")
+    return "log.level must be trace, debug, info, warn, error or off";
+  return {};
+}
+
+} // namespace cartd

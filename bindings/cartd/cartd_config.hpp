@@ -1,0 +1,61 @@
+#pragma once
+
+// Every option of a cartd node, in CAF's configuration: command line
+// (`--http.port=8080`) and caf-application.ini (`[http] port=8080`).
+// `cartd --help` lists them. CAF rejects unknown or ill-typed options on the
+// command line; `validate` does the same for the INI file (CAF 0.17 ignores
+// such INI entries silently) and checks ranges.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/timespan.hpp>
+
+namespace cartd {
+
+class cartd_config : public caf::actor_system_config {
+public:
+  cartd_config();
+
+  /// Returns a description of the first problem, or an empty string.
+  std::string validate() const;
+
+  // -- http -------------------------------------------------------------------
+
+  std::string http_host = "127.0.0.1";
+  uint16_t http_port = 8080;
+  std::string http_port_file;
+  caf::timespan http_idle_timeout = caf::timespan{std::chrono::seconds{30}};
+  caf::timespan http_request_timeout = caf::timespan{std::chrono::seconds{5}};
+  caf::timespan http_drain_timeout = caf::timespan{std::chrono::seconds{3}};
+  size_t http_max_connections = 10'000;
+  size_t http_max_header_size = 8 * 1024;
+  size_t http_max_body_size = 64 * 1024;
+  size_t http_max_uri_size = 2 * 1024;
+
+  // -- carts ------------------------------------------------------------------
+
+  size_t carts_max_lines = 1000;
+  size_t carts_shards = 4;
+  caf::timespan carts_idle_timeout = caf::timespan{std::chrono::seconds{120}};
+  size_t carts_max_pending = 128;
+
+  // -- supervisor -------------------------------------------------------------
+
+  size_t supervisor_max_restarts = 3;
+  caf::timespan supervisor_restart_period
+    = caf::timespan{std::chrono::seconds{5}};
+
+  // -- storage ----------------------------------------------------------------
+
+  std::string storage_backend = "memory";
+
+  // -- debug and logging --------------------------------------------------------
+
+  bool debug_fault_injection = false;
+  std::string log_level = "info";
+};
+
+} // namespace cartd

@@ -1,0 +1,105 @@
+// cartd: one node of the cart service.
+//
+// The process: parse and validate the configuration, start the node's
+// supervision tree, then wait. SIGTERM/SIGINT stop the root supervisor in
+// order (the HTTP server drains first); the process exits 0 once the tree is
+// down, 1 if the tree died on its own, 2 for bad configuration.
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "bindings/cartd/cartd_config.hpp"
+#include "bindings/cartd/node.hpp"
+#include "runtime/core/log.hpp"
+#include "runtime/journal/journal.hpp"
+#include "runtime/supervision/supervisor.hpp"
+
+#ifndef CARTD_VERSION
+#  define CARTD_VERSION "unknown"
+#endif
+
+namespace {
+
+sigset_t termination_signals() {
+  sigset_t result;
+  sigemptyset(&result);
+  sigaddset(&result, SIGTERM);
+  sigaddset(&result, SIGINT);
+  sigaddset(&result, SIGUSR1); // wakes the signal thread at exit
+  return result;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // Block the termination signals before CAF starts its threads, so that
+  // only the signal thread below ever receives them.
+  auto signals = termination_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  cartd::cartd_config cfg;
+  cfg.load<caf::io::middleman>();
+  cartd::add_journal_error_category(cfg);
+  cartd::supervision::add_supervision_error_category(cfg);
+  if (auto err = cfg.parse(argc, argv)) {
+    std::cerr << "cartd: " << cfg.render(err) << "\n";
+    return 2;
+  }
+  if (cfg.cli_helptext_printed)
+    return 0;
+  if (!cfg.remainder.empty()) {
+    std::cerr << "cartd: unexpected argument: " << cfg.remainder.front()
+              << " (see --help)\n";
+    return 2;
+  }
+  if (auto problem = cfg.validate(); !problem.empty()) {
+    std::cerr << "cartd: " << problem << "\n";
+    return 2;
+  }
+  auto& log = cartd::log();
+  cartd::set_log_level(cfg.log_level);
+  log.info("cartd {} starting: http {}:{}, storage {}, {} shards, "
+           "max-lines {}, idle-timeout {} ms, fault-injection {}",
+           CARTD_VERSION, cfg.http_host, cfg.http_port, cfg.storage_backend,
+           cfg.carts_shards, cfg.carts_max_lines,
+           std::chrono::duration_cast<std::chrono::milliseconds>(
+             cfg.carts_idle_timeout)
+             .count(),
+           cfg.debug_fault_injection);
+  int exit_code = 0;
+  {
+    caf::actor_system sys{cfg};
+    auto root = cartd::start_node(sys, cfg);
+    std::thread signal_thread{[&signals, root] {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (sig == SIGUSR1)
+        return;
+      cartd::log().info("received {}; shutting down", strsignal(sig));
+      caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
+    }};
+    caf::scoped_actor self{sys};
+    self->monitor(root);
+    self->receive([&](caf::down_msg& down) {
+      if (down.reason == caf::exit_reason::user_shutdown) {
+        log.info("stopped");
+      } else {
+        log.error("node stopped: {}", sys.render(down.reason));
+        exit_code = 1;
+      }
+    });
+    pthread_kill(signal_thread.native_handle(), SIGUSR1);
+    signal_thread.join();
+  }
+  return exit_code;
+}

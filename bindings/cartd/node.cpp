@@ -1,0 +1,108 @@
+#include "bindings/cartd/node.hpp"
+
+#include <memory>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "actors/cart/actor/cart_actor_impl.hpp"
+#include "actors/cart/directory/cart_directory.hpp"
+#include "bindings/cart_http/cart_routes.hpp"
+#include "bindings/http/server.hpp"
+#include "runtime/core/log.hpp"
+#include "runtime/journal/journal_actor_impl.hpp"
+#include "runtime/journal/memory_journal.hpp"
+#include "runtime/supervision/supervisor.hpp"
+
+namespace cartd {
+
+namespace {
+
+std::shared_ptr<journal_backend> make_backend(const cartd_config&) {
+  // validate() admits only "memory" so far.
+  return std::make_shared<memory_journal>();
+}
+
+supervision::intensity intensity_of(const cartd_config& cfg) {
+  supervision::intensity result;
+  result.max_restarts = cfg.supervisor_max_restarts;
+  result.period = cfg.supervisor_restart_period;
+  return result;
+}
+
+} // namespace
+
+caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg) {
+  auto backend = make_backend(cfg);
+  log().info("journal backend: {}", backend->name());
+  auto carts = std::make_shared<cart_settings>();
+  carts->limits.max_lines = cfg.carts_max_lines;
+  carts->idle_timeout = cfg.carts_idle_timeout;
+  carts->journal_timeout = cfg.http_request_timeout;
+  carts->max_pending = cfg.carts_max_pending;
+  carts->fault_injection = cfg.debug_fault_injection;
+  directory_settings directory;
+  directory.shards = cfg.carts_shards;
+  directory.shard_intensity = intensity_of(cfg);
+  directory.cart_intensity = intensity_of(cfg);
+  directory.unavailable_for = cfg.supervisor_restart_period;
+  http::server_config server;
+  server.host = cfg.http_host;
+  server.port = cfg.http_port;
+  server.port_file = cfg.http_port_file;
+  server.idle_timeout = cfg.http_idle_timeout;
+  server.drain_timeout = cfg.http_drain_timeout;
+  server.max_connections = cfg.http_max_connections;
+  server.max_header_size = cfg.http_max_header_size;
+  server.max_body_size = cfg.http_max_body_size;
+  server.max_uri_size = cfg.http_max_uri_size;
+  cart_routes_settings routes;
+  routes.request_timeout = cfg.http_request_timeout;
+  routes.fault_injection = cfg.debug_fault_injection;
+  std::vector<supervision::child_spec> children;
+  {
+    supervision::child_spec spec;
+    spec.id = "journal";
+    spec.start = [backend](caf::event_based_actor* self,
+                           const supervision::children_view&) {
+      return caf::actor_cast<caf::actor>(spawn_journal(self, backend));
+    };
+    children.push_back(std::move(spec));
+  }
+  {
+    supervision::child_spec spec;
+    spec.id = "carts";
+    spec.start = [directory, carts](caf::event_based_actor* self,
+                                    const supervision::children_view& up) {
+      auto journal = caf::actor_cast<journal_actor>(up.find("journal"));
+      return spawn_cart_directory(self, directory, journal, carts);
+    };
+    children.push_back(std::move(spec));
+  }
+  {
+    supervision::child_spec spec;
+    spec.id = "http";
+    // Draining in-flight requests takes up to drain_timeout.
+    spec.shutdown = server.drain_timeout + std::chrono::seconds{1};
+    spec.start = [server, routes](caf::event_based_actor* self,
+                                  const supervision::children_view& up) {
+      auto directory = caf::actor_cast<cart_directory_actor>(up.find("carts"));
+      auto handler = std::make_shared<cart_routes>(directory, routes);
+      auto result = http::spawn_server(self->home_system(), server, handler);
+      if (!result) {
+        log().error("cannot listen on {}:{}: {}", server.host, server.port,
+                    self->home_system().render(result.error()));
+        return caf::actor{};
+      }
+      return *result;
+    };
+    children.push_back(std::move(spec));
+  }
+  supervision::supervisor_flags flags;
+  flags.how = supervision::strategy::rest_for_one;
+  flags.limit = intensity_of(cfg);
+  return supervision::spawn_supervisor(sys, flags, std::move(children));
+}
+
+} // namespace cartd

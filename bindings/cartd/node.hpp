@@ -1,0 +1,29 @@
+#pragma once
+
+// Boots one cartd node: the composition root. Chooses the journal backend
+// from configuration and builds the supervision tree:
+//
+//   root (rest_for_one)
+//   ├── journal            journal actor over the configured backend
+//   ├── carts              cart directory (one_for_one over its shards)
+//   │   ├── shard-0        one_for_one over its carts (dynamic children)
+//   │   │   └── cart ...
+//   │   └── shard-N-1
+//   └── http               HTTP/1.1 server broker with the cart routes
+//
+// rest_for_one: a restarted journal restarts the carts and the HTTP server
+// (they hold its handle); a restarted directory restarts the HTTP server.
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include "bindings/cartd/cartd_config.hpp"
+
+namespace cartd {
+
+/// Spawns the root supervisor of a node configured by `cfg`. The root quits
+/// (with an error) if a child cannot start or restarts exhaust its intensity,
+/// and stops everything in order on an exit_msg.
+caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg);
+
+} // namespace cartd

@@ -1,0 +1,41 @@
+#include "runtime/journal/journal.hpp"
+
+#include <caf/actor_system_config.hpp>
+#include <caf/message.hpp>
+
+namespace cartd {
+
+const char* to_string(journal_errc x) noexcept {
+  switch (x) {
+    case journal_errc::none:
+      return "none";
+    case journal_errc::conflict:
+      return "conflict";
+    case journal_errc::unavailable:
+      return "unavailable";
+    case journal_errc::corrupt:
+      return "corrupt";
+  }
+  return "unknown";
+}
+
+caf::error make_error(journal_errc x, std::string context) {
+  return {static_cast<uint8_t>(x), caf::atom("journal"),
+          caf::make_message(std::move(context))};
+}
+
+void add_journal_error_category(caf::actor_system_config& cfg) {
+  cfg.add_error_category(
+    caf::atom("journal"),
+    [](uint8_t code, caf::atom_value, const caf::message& context) {
+      return std::string{"journal_error("}
+             + to_string(static_cast<journal_errc>(code)) + ", "
+             + to_string(context) + ")";
+    });
+}
+
+journal_backend::~journal_backend() {
+  // nop
+}
+
+} // namespace cartd
