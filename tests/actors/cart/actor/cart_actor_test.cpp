@@ -1,0 +1,343 @@
+#define BOOST_TEST_MODULE actors_cart_actor
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/cart/actor/cart_actor_impl.hpp"
+#include "actors/cart/actor/event_codec.hpp"
+#include "actors/cart/directory/cart_directory.hpp"
+#include "actors/cart/protocol/cart_actor.hpp"
+#include "runtime/journal/journal.hpp"
+#include "runtime/journal/journal_actor_impl.hpp"
+#include "runtime/journal/memory_journal.hpp"
+#include "runtime/supervision/supervisor.hpp"
+
+using namespace cartd;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A real memory journal whose writes can be made to fail, as a full disk
+// would make them fail.
+class flaky_journal : public journal_backend {
+public:
+  std::atomic<bool> fail_writes{false};
+
+  caf::expected<uint64_t>
+  append(const std::string& stream, uint64_t expected_seq,
+         const std::vector<std::string>& payloads) override {
+    if (fail_writes)
+      return make_error(journal_errc::unavailable, "disk full");
+    return store_.append(stream, expected_seq, payloads);
+  }
+
+  caf::expected<std::vector<journal_event>>
+  replay(const std::string& stream, uint64_t after_seq) override {
+    return store_.replay(stream, after_seq);
+  }
+
+  const char* name() const noexcept override {
+    return "flaky";
+  }
+
+private:
+  memory_journal store_;
+};
+
+struct fixture {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<caf::scoped_actor> self;
+  std::shared_ptr<flaky_journal> backend = std::make_shared<flaky_journal>();
+  caf::actor root;
+  cart_directory_actor directory;
+
+  fixture() {
+    cfg.set("scheduler.max-threads", 2);
+    cfg.add_message_types<caf::id_block::cartd_runtime>();
+    cfg.add_message_types<caf::id_block::cartd_cart>();
+    add_cart_error_category(cfg);
+    add_journal_error_category(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    self = std::make_unique<caf::scoped_actor>(*sys);
+  }
+
+  ~fixture() {
+    if (root) {
+      (*self)->monitor(root);
+      caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
+      (*self)->receive([](caf::down_msg&) {}, caf::after(10s) >> [] {});
+    }
+    self.reset();
+    sys.reset();
+  }
+
+  void start(cart_settings carts = {}, directory_settings dir = {}) {
+    auto shared_carts = std::make_shared<cart_settings>(carts);
+    std::vector<supervision::child_spec> children;
+    supervision::child_spec journal;
+    journal.id = "journal";
+    journal.start = [b = backend](caf::event_based_actor* sup,
+                                  const supervision::children_view&) {
+      return caf::actor_cast<caf::actor>(spawn_journal(sup, b));
+    };
+    children.push_back(journal);
+    supervision::child_spec dir_spec;
+    dir_spec.id = "carts";
+    dir_spec.start = [dir, shared_carts](caf::event_based_actor* sup,
+                                         const supervision::children_view& up) {
+      return spawn_cart_directory(
+        sup, dir, caf::actor_cast<journal_actor>(up.find("journal")),
+        shared_carts);
+    };
+    children.push_back(dir_spec);
+    supervision::supervisor_flags flags;
+    flags.how = supervision::strategy::rest_for_one;
+    root = supervision::spawn_supervisor(*sys, flags, std::move(children));
+    auto child = call<caf::actor>(root, caf::get_atom::value,
+                                  std::string{"carts"});
+    BOOST_REQUIRE(child && *child);
+    directory = caf::actor_cast<cart_directory_actor>(*child);
+  }
+
+  template <class T, class Handle, class... Ts>
+  caf::expected<T> call(const Handle& dest, Ts&&... xs) {
+    caf::expected<T> result{caf::sec::request_timeout};
+    (*self)
+      ->request(dest, 5s, std::forward<Ts>(xs)...)
+      .receive([&](T& x) { result = std::move(x); },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  cart_actor resolve(const std::string& id) {
+    auto cart = call<cart_actor>(directory, resolve_atom::value, id);
+    BOOST_REQUIRE_MESSAGE(cart, "resolve " << id << " failed: "
+                                           << sys->render(cart.error()));
+    return *cart;
+  }
+
+  caf::expected<cart_view> get(const std::string& id) {
+    return call<cart_view>(resolve(id), caf::get_atom::value);
+  }
+
+  caf::expected<cart_view> add(const std::string& id, const std::string& item,
+                               int64_t quantity) {
+    cart_mutation m;
+    m.kind = mutation_kind::add_item;
+    m.item = item;
+    m.quantity = quantity;
+    return call<cart_view>(resolve(id), m);
+  }
+};
+
+cart_errc errc_of(const caf::error& err) {
+  return to_cart_errc(err);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(every_event_survives_the_journal_format) {
+  std::vector<cart_event> events{item_added{"apple", 2},
+                                 item_quantity_set{"p\xc3\xa9ar", 7},
+                                 item_removed{"apple"}, cart_cleared{},
+                                 cart_checked_out{}};
+  for (auto& ev : events) {
+    auto decoded = decode_event(encode_event(ev));
+    BOOST_REQUIRE(decoded);
+    BOOST_CHECK(*decoded == ev);
+  }
+  BOOST_CHECK(!decode_event("not json"));
+  BOOST_CHECK(!decode_event(R"({"v":2,"type":"cart_cleared"})"));
+  BOOST_CHECK(!decode_event(R"({"v":1,"type":"item_added","item":"a"})"));
+}
+
+BOOST_FIXTURE_TEST_SUITE(cart_actor_tests, fixture)
+
+BOOST_AUTO_TEST_CASE(a_never_touched_cart_is_empty_at_version_zero) {
+  start();
+  auto view = get("fresh");
+  BOOST_REQUIRE(view);
+  BOOST_CHECK_EQUAL(view->id, "fresh");
+  BOOST_CHECK(view->lines.empty());
+  BOOST_CHECK_EQUAL(view->version, 0u);
+}
+
+BOOST_AUTO_TEST_CASE(an_acknowledged_change_is_in_the_journal) {
+  start();
+  auto view = add("c1", "apple", 2);
+  BOOST_REQUIRE(view);
+  BOOST_CHECK_EQUAL(view->version, 1u);
+  BOOST_CHECK_EQUAL(view->total_quantity, 2);
+  auto stored = backend->replay("c1", 0);
+  BOOST_REQUIRE(stored);
+  BOOST_REQUIRE_EQUAL(stored->size(), 1u);
+  BOOST_CHECK(*decode_event(stored->front().payload)
+              == cart_event{item_added{"apple", 2}});
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_change_writes_nothing) {
+  start();
+  auto view = add("c1", "apple", 0);
+  BOOST_REQUIRE(!view);
+  BOOST_CHECK(errc_of(view.error()) == cart_errc::invalid_quantity);
+  BOOST_CHECK(backend->replay("c1", 0)->empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_stale_expected_version_is_refused) {
+  start();
+  BOOST_REQUIRE(add("c1", "apple", 1));
+  cart_mutation m;
+  m.kind = mutation_kind::add_item;
+  m.item = "pear";
+  m.quantity = 1;
+  m.has_expected_version = true;
+  m.expected_version = 0;
+  auto refused = call<cart_view>(resolve("c1"), m);
+  BOOST_REQUIRE(!refused);
+  BOOST_CHECK(errc_of(refused.error()) == cart_errc::version_mismatch);
+  m.expected_version = 1;
+  auto accepted = call<cart_view>(resolve("c1"), m);
+  BOOST_REQUIRE(accepted);
+  BOOST_CHECK_EQUAL(accepted->version, 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_write_is_an_error_and_changes_nothing) {
+  start();
+  BOOST_REQUIRE(add("c1", "apple", 1));
+  backend->fail_writes = true;
+  auto failed = add("c1", "apple", 5);
+  BOOST_REQUIRE(!failed);
+  BOOST_CHECK(errc_of(failed.error()) == cart_errc::storage_failure);
+  auto view = get("c1");
+  BOOST_REQUIRE(view);
+  BOOST_CHECK_EQUAL(view->total_quantity, 1);
+  BOOST_CHECK_EQUAL(view->version, 1u);
+  backend->fail_writes = false;
+  auto retried = add("c1", "apple", 5);
+  BOOST_REQUIRE(retried);
+  BOOST_CHECK_EQUAL(retried->total_quantity, 6);
+  BOOST_CHECK_EQUAL(retried->version, 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_cart_restarted_after_a_crash_keeps_its_state) {
+  cart_settings carts;
+  carts.fault_injection = true;
+  start(carts);
+  BOOST_REQUIRE(add("c1", "apple", 2));
+  BOOST_REQUIRE(add("c2", "pear", 1));
+  auto before = resolve("c1");
+  auto crash = call<cart_view>(before, crash_atom::value);
+  BOOST_REQUIRE(!crash);
+  BOOST_CHECK(errc_of(crash.error()) == cart_errc::crashed);
+  // The restarted cart is a new actor with the same state.
+  cart_actor after;
+  for (int i = 0; i < 100 && (!after || after == before); ++i) {
+    after = resolve("c1");
+    if (after == before)
+      std::this_thread::sleep_for(10ms);
+  }
+  BOOST_CHECK(after != before);
+  auto view = call<cart_view>(after, caf::get_atom::value);
+  BOOST_REQUIRE(view);
+  BOOST_CHECK_EQUAL(view->total_quantity, 2);
+  BOOST_CHECK_EQUAL(view->version, 1u);
+  auto neighbour = get("c2");
+  BOOST_REQUIRE(neighbour);
+  BOOST_CHECK_EQUAL(neighbour->total_quantity, 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_cart_that_crashes_too_often_is_unavailable) {
+  cart_settings carts;
+  carts.fault_injection = true;
+  directory_settings dir;
+  dir.cart_intensity.max_restarts = 1;
+  dir.cart_intensity.period = 60s;
+  dir.unavailable_for = 60s;
+  start(carts, dir);
+  BOOST_REQUIRE(add("c1", "apple", 2));
+  BOOST_REQUIRE(add("c2", "pear", 1));
+  auto crashes = 0;
+  caf::error last;
+  // The first crash is restarted; the second exceeds the budget.
+  for (int i = 0; i < 50 && crashes < 2; ++i) {
+    auto cart = call<cart_actor>(directory, resolve_atom::value,
+                                 std::string{"c1"});
+    if (!cart)
+      break;
+    auto result = call<cart_view>(*cart, crash_atom::value);
+    if (!result && errc_of(result.error()) == cart_errc::crashed)
+      ++crashes;
+  }
+  BOOST_CHECK_EQUAL(crashes, 2);
+  caf::expected<cart_actor> unavailable{caf::sec::none};
+  for (int i = 0; i < 100; ++i) {
+    unavailable = call<cart_actor>(directory, resolve_atom::value,
+                                   std::string{"c1"});
+    if (!unavailable)
+      break;
+    std::this_thread::sleep_for(10ms);
+  }
+  BOOST_REQUIRE(!unavailable);
+  BOOST_CHECK(errc_of(unavailable.error()) == cart_errc::unavailable);
+  auto neighbour = get("c2");
+  BOOST_REQUIRE(neighbour);
+  BOOST_CHECK_EQUAL(neighbour->total_quantity, 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_passivated_cart_comes_back_intact) {
+  cart_settings carts;
+  carts.idle_timeout = 50ms;
+  start(carts);
+  BOOST_REQUIRE(add("c1", "apple", 3));
+  auto first = resolve("c1");
+  (*self)->monitor(first);
+  bool passivated = false;
+  (*self)->receive(
+    [&](caf::down_msg& down) { passivated = !down.reason; },
+    caf::after(10s) >> [] {});
+  BOOST_REQUIRE(passivated);
+  auto view = get("c1");
+  BOOST_REQUIRE(view);
+  BOOST_CHECK_EQUAL(view->total_quantity, 3);
+  BOOST_CHECK_EQUAL(view->version, 1u);
+}
+
+BOOST_AUTO_TEST_CASE(an_invalid_cart_id_is_refused_by_the_directory) {
+  start();
+  auto cart = call<cart_actor>(directory, resolve_atom::value,
+                               std::string{"no/slashes"});
+  BOOST_REQUIRE(!cart);
+  BOOST_CHECK(errc_of(cart.error()) == cart_errc::invalid_cart_id);
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_changes_to_one_cart_are_all_applied_in_order) {
+  start();
+  auto cart = resolve("c1");
+  cart_mutation m;
+  m.kind = mutation_kind::add_item;
+  m.item = "apple";
+  m.quantity = 1;
+  constexpr int n = 100;
+  for (int i = 0; i < n; ++i)
+    (*self)->send(cart, m);
+  int replies = 0;
+  (*self)->receive_for(replies, n)([](cart_view&) {});
+  auto view = get("c1");
+  BOOST_REQUIRE(view);
+  BOOST_CHECK_EQUAL(view->total_quantity, n);
+  BOOST_CHECK_EQUAL(view->version, static_cast<uint64_t>(n));
+  BOOST_CHECK_EQUAL(backend->replay("c1", 0)->size(), static_cast<size_t>(n));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
