@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -102,6 +103,10 @@ struct cart {
 
 bool operator==(const cart& x, const cart& y) noexcept;
 
+inline bool operator!=(const cart& x, const cart& y) noexcept {
+  return !(x == y);
+}
+
 // -- commands (imperative) ----------------------------------------------------
 
 /// Adds `quantity` units of `item`, creating the line if needed.
@@ -165,6 +170,12 @@ using cart_event = std::variant<item_added, item_quantity_set, item_removed,
                                 cart_cleared, cart_checked_out>;
 
 bool operator==(const cart_event& x, const cart_event& y) noexcept;
+
+// Without this overload `!=` would pick std::variant's, which needs `!=` on
+// every event type.
+inline bool operator!=(const cart_event& x, const cart_event& y) noexcept {
+  return !(x == y);
+}
 
 // -- validation ---------------------------------------------------------------
 
