@@ -16,28 +16,44 @@
 //                              start order), restart all in start order
 //                 rest_for_one stop the static children started after it
 //                              (reverse order), restart it and them in order
+//                 A group restart also starts a non-temporary child of the
+//                 group that had ended without restart (OTP does the same).
+//                 A start function sees only earlier siblings.
 //   restart type  permanent    always restarted
 //                 transient    restarted only after an abnormal exit (not
 //                              normal / user_shutdown)
-//                 temporary    never restarted
+//                 temporary    never restarted, not even when a sibling's
+//                              failure made the supervisor stop it (OTP)
 //   intensity     more than `max_restarts` restarts of static children within
 //                 `period`: the supervisor stops all children (reverse start
 //                 order) and quits with supervision_errc::intensity_exceeded,
 //                 which its own parent sees as an abnormal exit (escalation).
-//   shutdown      on an exit_msg (from its parent or anyone), the supervisor
-//                 stops children in reverse start order: send_exit
+//                 A restart whose start function fails counts too and is
+//                 retried at once, so a child that cannot start escalates.
+//   shutdown      on an exit_msg (from its parent or anyone; a normal reason
+//                 is ignored, as CAF's default exit handler does), the
+//                 supervisor stops children in reverse start order: send_exit
 //                 user_shutdown, wait for the down_msg up to the child's
 //                 `shutdown` time, then kill; then it quits with that reason.
+//                 Meanwhile it keeps handling messages, restarts nothing and
+//                 starts no dynamic child.
 //   dynamic       children added at run time (carts). They are always
 //   children      restarted one_for_one according to the dynamic template's
 //                 restart type, and their intensity is counted per child: a
 //                 child that exceeds `dynamic_intensity` is given up (not
 //                 restarted, on_give_up is called) and the supervisor keeps
 //                 running. A crash loop in one cart must never take down its
-//                 neighbours, which a shared OTP-style counter would do. On
+//                 neighbours, which a shared OTP-style counter would do. A
+//                 failed restart counts toward the child's budget. On
 //                 shutdown dynamic children are stopped all at once, before
 //                 the static children.
+//   ownership     children are monitored, not linked. If the supervising
+//                 actor terminates any other way (killed, an exception in
+//                 its own handlers), an attached functor kills all children
+//                 that are still running: no child outlives its supervisor.
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -91,6 +107,11 @@ const char* to_string(supervision_errc x) noexcept;
 
 caf::error make_error(supervision_errc x);
 
+/// Registers a renderer for the "supervisor" error category, so that
+/// `system.render(e)` prints e.g. `supervisor_error(intensity_exceeded)`.
+/// Call from the composition root before creating the actor system.
+void add_supervision_error_category(caf::actor_system_config& cfg);
+
 /// Lets a start function find the current handles of the siblings started
 /// before it (useful with rest_for_one: a later child depends on earlier).
 class children_view {
@@ -112,6 +133,7 @@ struct child_spec {
   start_fn start;
   restart_type restart = restart_type::permanent;
   /// How long to wait for the child to exit on shutdown before killing it.
+  /// Zero (or less) kills at once; `caf::timespan::max()` waits forever.
   caf::timespan shutdown = caf::timespan{std::chrono::seconds{5}};
 };
 
@@ -126,6 +148,8 @@ struct dynamic_child_template {
   restart_type restart = restart_type::transient;
   /// Per-child restart budget.
   intensity dynamic_intensity;
+  /// How long to wait on shutdown for all dynamic children together before
+  /// killing those left (same special values as child_spec::shutdown).
   caf::timespan shutdown = caf::timespan{std::chrono::seconds{5}};
 };
 
@@ -151,6 +175,23 @@ struct supervisor_flags {
 
 /// The bookkeeping and policy of a supervisor, embeddable in any event-based
 /// actor. All member functions must be called from inside that actor.
+///
+/// `init` takes over these handlers of the hosting actor; do not replace
+/// them afterwards:
+///   * down handler: down_msgs of children drive restarts; others are
+///     ignored (logged at debug level).
+///   * exit handler: an exit_msg with a non-normal reason, not sent by a
+///     child, begins the ordered shutdown; the actor quits with its reason
+///     once all children are gone.
+///   * default handler: carries the core's own shutdown timers (messages
+///     the actor sends itself); any other unexpected message is dropped
+///     without bouncing an error to an asynchronous sender (a request gets
+///     sec::unexpected_message).
+///   * error handler: logs error messages instead of quitting.
+/// The host must return a non-empty behavior (an empty one ends the actor)
+/// without a catch-all handler (it would swallow the core's timers), and
+/// keep the core alive as long as the actor runs (hold it in the state).
+/// To stop gracefully from inside, call `shutdown`, never `quit`.
 class supervisor_core {
 public:
   supervisor_core(supervisor_flags flags, std::vector<child_spec> children,
@@ -189,16 +230,32 @@ public:
   /// True once shutdown began (no more restarts or starts).
   bool shutting_down() const noexcept;
 
+  /// Begins the ordered shutdown, as an exit_msg with `reason` would: the
+  /// actor quits with `reason` once all children are gone. Repeated calls
+  /// (and exit_msgs after the first) are ignored.
+  void shutdown(caf::error reason);
+
 private:
   struct impl;
-  std::unique_ptr<impl> impl_;
+  // Shared with the handlers installed on the actor and with the functor
+  // attached to it: CAF destroys an actor's state before it runs attached
+  // functors, and that functor still needs the set of children to kill.
+  std::shared_ptr<impl> impl_;
 };
 
-/// Spawns a supervisor actor (a child of `parent`'s system) over `children`.
+/// Spawns a supervisor actor over `children` in `sys`.
+///
+/// Besides supervising, the actor answers one request, for tests and
+/// diagnostics:
+///
+///   (get_atom, std::string id) -> caf::actor
+///     the running static child `id`, or an invalid handle (not started,
+///     not restarted, or in between incarnations)
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_flags flags,
                             std::vector<child_spec> children);
 
-/// A start function that spawns a nested supervisor (for child_spec::start).
+/// A start function that spawns a nested supervisor (for child_spec::start),
+/// the same actor as `spawn_supervisor` makes.
 start_fn supervisor_start(supervisor_flags flags,
                           std::vector<child_spec> children);
 
