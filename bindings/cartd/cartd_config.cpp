@@ -73,6 +73,29 @@ std::string check_entry(const caf::config_option_set& options,
 
 } // namespace
 
+caf::error cartd_config::parse_args(int argc, char** argv) {
+  string_list args;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto eq = arg.find('=');
+    if (arg.compare(0, 2, "--") == 0 && eq != std::string::npos) {
+      auto name = arg.substr(2, eq - 2);
+      auto value = arg.substr(eq + 1);
+      auto option = custom_options_.qualified_name_lookup(name);
+      if (option != nullptr && option->is_flag()) {
+        if (value == "true") {
+          args.push_back("--" + name);
+          continue;
+        }
+        if (value == "false")
+          continue; // every flag defaults to false
+      }
+    }
+    args.push_back(std::move(arg));
+  }
+  return parse(std::move(args));
+}
+
 std::string cartd_config::validate() const {
   // CAF 0.17 drops unknown keys and ill-typed values of the INI file without
   // a word; read the file once more and refuse them.

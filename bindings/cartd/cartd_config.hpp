@@ -19,6 +19,11 @@ class cartd_config : public caf::actor_system_config {
 public:
   cartd_config();
 
+  /// Parses the command line (and the INI file) like CAF does, but also
+  /// accepts `--flag=true` and `--flag=false` for boolean options, which
+  /// CAF 0.17's parser only takes as a bare `--flag`.
+  caf::error parse_args(int argc, char** argv);
+
   /// Returns a description of the first problem, or an empty string.
   std::string validate() const;
 

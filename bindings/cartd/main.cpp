@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   cfg.load<caf::io::middleman>();
   cartd::add_journal_error_category(cfg);
   cartd::supervision::add_supervision_error_category(cfg);
-  if (auto err = cfg.parse(argc, argv)) {
+  if (auto err = cfg.parse_args(argc, argv)) {
     std::cerr << "cartd: " << cfg.render(err) << "\n";
     return 2;
   }

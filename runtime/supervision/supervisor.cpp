@@ -576,7 +576,7 @@ struct supervisor_core::impl {
       return;
     shutting_down = true;
     shutdown_reason = std::move(reason);
-    cartd::log().info("supervisor {}: shutting down ({})", label,
+    cartd::log().debug("supervisor {}: shutting down ({})", label,
                       render(shutdown_reason));
     for (auto& child : children) {
       child.stop_requested = false;
@@ -606,7 +606,7 @@ struct supervisor_core::impl {
         return;
       }
     }
-    cartd::log().info("supervisor {}: stopped ({})", label,
+    cartd::log().debug("supervisor {}: stopped ({})", label,
                       render(shutdown_reason));
     self->quit(shutdown_reason);
   }

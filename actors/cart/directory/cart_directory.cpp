@@ -50,9 +50,6 @@ caf::behavior shard_impl(caf::stateful_actor<shard_state>* self,
                  .count());
     self->state.unavailable_until[id] = clock_type::now() + unavailable_for;
   };
-  hooks.on_restarted = [](const std::string& id, const caf::actor&) {
-    log().info("cart {} restarted", id);
-  };
   supervision::supervisor_flags flags;
   flags.how = supervision::strategy::one_for_one;
   flags.limit = settings.shard_intensity;
