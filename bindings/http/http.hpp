@@ -34,12 +34,18 @@ struct request {
   bool is_head = false;
   /// The request carried Content-Length or Transfer-Encoding: chunked.
   bool has_length = false;
+  /// The client wants the connection kept open after the response (HTTP/1.1
+  /// without `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`).
+  bool keep_alive = true;
 
   /// The target's path, without the query string.
   std::string_view path() const noexcept;
 };
 
-/// A response. The server adds Content-Length, Connection and the status line.
+/// A response. The server adds Content-Length, Connection and the status line
+/// (and drops extra headers that would clash with its framing:
+/// Content-Length, Transfer-Encoding, Connection). Statuses 1xx, 204 and 304
+/// go out without a body, Content-Type or Content-Length.
 struct response {
   unsigned status = 200;
   std::string body;
@@ -48,8 +54,10 @@ struct response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-/// Answers a request exactly once; calling it after the connection closed is
-/// harmless. Must be called inside the server broker (e.g. from a `then`).
+/// Answers a request exactly once; calling it after the connection closed, or
+/// a second time, is harmless (a no-op). Must be called inside the server
+/// broker (e.g. from a `then` of a request the handler made through `self`),
+/// never from another actor or thread.
 using responder = std::function<void(response)>;
 
 /// Serves routes. Lives inside the server broker and is only ever called from
@@ -60,6 +68,20 @@ public:
 
   /// Handles one complete request. `self` is the server broker: use it to
   /// `request(...).then(...)` actors and call `reply` from the continuation.
+  ///
+  /// Rules, because everything runs on the one I/O thread inside the broker:
+  /// - capture `reply` (and anything taken from `req`) by value in
+  ///   continuations; `self` may be captured as a raw pointer, continuations
+  ///   only ever run inside the broker;
+  /// - always pass an error callback to `then` and answer from it too; a
+  ///   request that is never answered keeps its connection waiting (pipelined
+  ///   requests behind it included) until the client goes away or a drain
+  ///   times out;
+  /// - an exception thrown from `handle` itself is caught and answered with
+  ///   500 `internal_error`; one thrown from a continuation kills the broker
+  ///   and every connection with it, so continuations must not throw;
+  /// - if the connection closes while the request is pending, calling `reply`
+  ///   later is a no-op.
   virtual void handle(caf::io::broker* self, request&& req,
                       responder reply) = 0;
 

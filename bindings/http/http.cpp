@@ -1,0 +1,30 @@
+#include "bindings/http/http.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace cartd::http {
+
+std::string_view request::path() const noexcept {
+  auto target = msg.target();
+  std::string_view str{target.data(), target.size()};
+  return str.substr(0, str.find('?'));
+}
+
+handler::~handler() {
+  // nop
+}
+
+response error_response(unsigned status, std::string_view code,
+                        std::string_view message) {
+  nlohmann::json body;
+  body["error"] = std::string{code};
+  body["message"] = std::string{message};
+  response result;
+  result.status = status;
+  // `replace` keeps dump() from throwing on invalid UTF-8 in the message.
+  result.body =
+      body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return result;
+}
+
+} // namespace cartd::http

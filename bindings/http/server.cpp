@@ -1,0 +1,513 @@
+#include "bindings/http/server.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <fstream>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/io/broker.hpp>
+#include <caf/io/doorman.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/network/multiplexer.hpp>
+#include <caf/io/receive_policy.hpp>
+#include <caf/io/system_messages.hpp>
+#include <caf/sec.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "bindings/http/render.hpp"
+#include "bindings/http/request_reader.hpp"
+#include "runtime/core/log.hpp"
+
+namespace cartd::http {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using time_point = clock_type::time_point;
+
+using tick_atom = caf::atom_constant<caf::atom("http_tick")>;
+using drain_atom = caf::atom_constant<caf::atom("http_drain")>;
+
+/// Bytes per read from a socket (also the scribe's receive buffer size).
+constexpr size_t read_size = 8 * 1024;
+
+/// Response bytes queued behind the socket's current write beyond which the
+/// server stops serving a connection until the client reads (a client that
+/// pipelines without reading must not make the server buffer without bound).
+constexpr size_t max_pending_output = 64 * 1024;
+
+constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// -- state --------------------------------------------------------------------
+
+struct connection {
+  explicit connection(const server_config& cfg, time_point now)
+      : reader(cfg), last_activity(now) {
+    // nop
+  }
+
+  request_reader reader;
+  /// Serial of the request in flight, 0 when none. Serials are unique per
+  /// server, so a stale responder never matches a later request, even when
+  /// the OS reuses the socket (and thus the handle) for a new connection.
+  uint64_t in_flight = 0;
+  /// Framing of the in-flight request's response.
+  bool is_head = false;
+  bool keep_alive = true;
+  bool http10 = false;
+  /// `handler::handle` is on the stack for this connection: a responder
+  /// called now only writes; `dispatch` continues afterwards.
+  bool dispatching = false;
+  /// Close once the in-flight response is written.
+  bool must_close = false;
+  /// Reading is suspended (the client pipelined far ahead).
+  bool halted = false;
+  /// Too many response bytes wait for the client to read them: no request
+  /// is dispatched until the socket drains (data_transferred_msg).
+  bool write_blocked = false;
+  /// Last received bytes or written response.
+  time_point last_activity;
+  /// When the first byte of the incomplete request at the head of the
+  /// buffer was seen (`time_point{}`: none).
+  time_point partial_since{};
+};
+
+struct server_state {
+  server_config cfg;
+  std::shared_ptr<handler> h;
+  caf::io::accept_handle acceptor;
+  uint16_t port = 0;
+  std::unordered_map<caf::io::connection_handle, connection> conns;
+  uint64_t last_serial = 0;
+  size_t in_flight = 0;
+  bool draining = false;
+  caf::error drain_reason;
+  /// Reused for rendering every response head.
+  std::string out;
+  /// Reused by the idle tick.
+  std::vector<caf::io::connection_handle> expired;
+  std::vector<caf::io::connection_handle> timed_out;
+
+  static const char* name;
+};
+
+const char* server_state::name = "http_server";
+
+using server_actor = caf::io::stateful_broker<server_state>;
+using caf::io::connection_handle;
+
+// -- helpers ------------------------------------------------------------------
+
+void process(server_actor* self, connection_handle hdl, connection& c);
+
+void write_response(server_actor* self, connection_handle hdl,
+                    const response& res, render_options opts) {
+  auto& out = self->state.out;
+  out.clear();
+  render_head(out, res, opts);
+  auto& buf = self->wr_buf(hdl);
+  buf.insert(buf.end(), out.begin(), out.end());
+  if (!opts.head && !status_without_body(res.status))
+    buf.insert(buf.end(), res.body.begin(), res.body.end());
+  self->flush(hdl);
+}
+
+void maybe_finish_drain(server_actor* self) {
+  auto& st = self->state;
+  if (st.draining && st.in_flight == 0)
+    self->quit(st.drain_reason);
+}
+
+/// Closes `hdl` after its pending bytes are sent and forgets it. Any
+/// reference to its `connection` dangles afterwards.
+void close_connection(server_actor* self, connection_handle hdl) {
+  auto& st = self->state;
+  self->close(hdl);
+  auto i = st.conns.find(hdl);
+  if (i == st.conns.end())
+    return;
+  if (i->second.in_flight != 0)
+    --st.in_flight;
+  st.conns.erase(i);
+  maybe_finish_drain(self);
+}
+
+void reply_and_close(server_actor* self, connection_handle hdl,
+                     const response& res) {
+  write_response(self, hdl, res, render_options{false, true, false});
+  close_connection(self, hdl);
+}
+
+/// Suspends reading while the connection is busy (a request in flight or
+/// output blocked) and too many bytes wait unparsed; resumes otherwise.
+void update_reading(server_actor* self, connection_handle hdl, connection& c) {
+  auto busy = c.in_flight != 0 || c.write_blocked;
+  auto stop = busy && c.reader.buffered() >= self->state.cfg.max_header_size;
+  if (stop && !c.halted) {
+    self->halt(hdl);
+    c.halted = true;
+  } else if (!stop && c.halted) {
+    self->trigger(hdl);
+    c.halted = false;
+  }
+}
+
+/// Writes the response for request `serial`; a no-op when the connection is
+/// gone or the request was already answered.
+void finish(server_actor* self, connection_handle hdl, uint64_t serial,
+            const response& res) {
+  auto& st = self->state;
+  auto i = st.conns.find(hdl);
+  if (i == st.conns.end() || i->second.in_flight != serial)
+    return;
+  auto& c = i->second;
+  c.in_flight = 0;
+  --st.in_flight;
+  c.must_close = c.must_close || !c.keep_alive || st.draining;
+  write_response(
+      self, hdl, res,
+      render_options{c.is_head, c.must_close, c.http10 && !c.must_close});
+  c.last_activity = clock_type::now();
+  // wr_buf holds what waits behind the write in progress.
+  if (!c.must_close && self->wr_buf(hdl).size() > max_pending_output) {
+    c.write_blocked = true;
+    self->ack_writes(hdl, true);
+  }
+  if (c.dispatching)
+    return;
+  if (c.must_close)
+    close_connection(self, hdl);
+  else
+    process(self, hdl, c);
+}
+
+responder make_responder(server_actor* self, connection_handle hdl,
+                         uint64_t serial) {
+  return [self, hdl, serial](response res) {
+    try {
+      finish(self, hdl, serial, res);
+    } catch (const std::exception& e) {
+      log().error("http: failed to write a response: {}", e.what());
+    }
+  };
+}
+
+/// Answers GET/HEAD /health and /ready. Returns false for other paths.
+bool serve_builtin(server_actor* self, const request& req, responder& reply) {
+  auto path = req.path();
+  auto is_health = path == "/health";
+  if (!is_health && path != "/ready")
+    return false;
+  if (req.msg.method() != boost::beast::http::verb::get) {
+    auto res = error_response(405, "method_not_allowed", "use GET or HEAD");
+    res.headers.emplace_back("Allow", "GET, HEAD");
+    reply(std::move(res));
+    return true;
+  }
+  response res;
+  if (is_health) {
+    res.body = R"({"status":"ok"})";
+  } else if (self->state.draining || !self->state.h->ready()) {
+    res = error_response(503, "not_ready", "the service is not ready");
+  } else {
+    res.body = R"({"status":"ready"})";
+  }
+  reply(std::move(res));
+  return true;
+}
+
+/// Hands a complete request to the built-in routes or the handler. Returns
+/// whether the connection is still open.
+bool dispatch(server_actor* self, connection_handle hdl, connection& c,
+              request req) {
+  auto& st = self->state;
+  auto serial = ++st.last_serial;
+  c.in_flight = serial;
+  ++st.in_flight;
+  c.is_head = req.is_head;
+  c.keep_alive = req.keep_alive;
+  c.http10 = req.msg.version() < 11;
+  c.dispatching = true;
+  auto reply = make_responder(self, hdl, serial);
+  try {
+    if (!serve_builtin(self, req, reply))
+      st.h->handle(self, std::move(req), std::move(reply));
+  } catch (const std::exception& e) {
+    log().error("http: handler threw: {}", e.what());
+    finish(self, hdl, serial,
+           error_response(500, "internal_error", "internal server error"));
+  } catch (...) {
+    log().error("http: handler threw a non-std exception");
+    finish(self, hdl, serial,
+           error_response(500, "internal_error", "internal server error"));
+  }
+  // The handler only answers or stores the responder, neither erases `c`.
+  c.dispatching = false;
+  if (c.in_flight == 0 && c.must_close) {
+    close_connection(self, hdl);
+    return false;
+  }
+  return true;
+}
+
+/// Parses and dispatches buffered requests until one is in flight, more
+/// bytes are needed or the connection is closed (`c` dangles then).
+void process(server_actor* self, connection_handle hdl, connection& c) {
+  while (c.in_flight == 0 && !c.write_blocked) {
+    switch (c.reader.next()) {
+    case read_status::need_more:
+      if (!c.reader.has_partial())
+        c.partial_since = time_point{};
+      else if (c.partial_since == time_point{})
+        c.partial_since = clock_type::now();
+      update_reading(self, hdl, c);
+      return;
+    case read_status::send_continue:
+      self->write(hdl, continue_response.size(), continue_response.data());
+      self->flush(hdl);
+      break;
+    case read_status::failed: {
+      auto& err = c.reader.error();
+      reply_and_close(self, hdl,
+                      error_response(err.status, err.code, err.message));
+      return;
+    }
+    case read_status::complete:
+      c.partial_since = time_point{};
+      if (!dispatch(self, hdl, c, c.reader.take()))
+        return;
+      break;
+    }
+  }
+  update_reading(self, hdl, c);
+}
+
+// -- event handlers -----------------------------------------------------------
+
+void on_connection(server_actor* self, connection_handle hdl) {
+  auto& st = self->state;
+  if (st.draining) {
+    self->close(hdl);
+    return;
+  }
+  if (st.conns.size() >= st.cfg.max_connections) {
+    write_response(self, hdl,
+                   error_response(503, "too_many_connections",
+                                  "too many open connections"),
+                   render_options{false, true, false});
+    self->close(hdl);
+    return;
+  }
+  st.conns.try_emplace(hdl, st.cfg, clock_type::now());
+  self->configure_read(hdl, caf::io::receive_policy::at_most(read_size));
+}
+
+void on_data(server_actor* self, caf::io::new_data_msg& msg) {
+  auto& st = self->state;
+  auto i = st.conns.find(msg.handle);
+  if (i == st.conns.end())
+    return;
+  auto& c = i->second;
+  // The scribe reuses msg.buf: the reader copies what it keeps.
+  c.reader.append(msg.buf.data(), msg.buf.size());
+  c.last_activity = clock_type::now();
+  if (c.in_flight != 0)
+    update_reading(self, msg.handle, c);
+  else
+    process(self, msg.handle, c);
+}
+
+void on_transferred(server_actor* self,
+                    const caf::io::data_transferred_msg& msg) {
+  auto& st = self->state;
+  auto i = st.conns.find(msg.handle);
+  if (i == st.conns.end())
+    return;
+  auto& c = i->second;
+  if (!c.write_blocked || msg.remaining > max_pending_output)
+    return;
+  c.write_blocked = false;
+  self->ack_writes(msg.handle, false);
+  if (c.in_flight == 0)
+    process(self, msg.handle, c);
+  else
+    update_reading(self, msg.handle, c);
+}
+
+void on_closed(server_actor* self, connection_handle hdl) {
+  auto& st = self->state;
+  auto i = st.conns.find(hdl);
+  if (i == st.conns.end())
+    return;
+  if (i->second.in_flight != 0)
+    --st.in_flight;
+  st.conns.erase(i);
+  maybe_finish_drain(self);
+}
+
+caf::timespan tick_interval(const server_config& cfg) {
+  using namespace std::chrono;
+  auto quarter = cfg.idle_timeout / 4;
+  auto lo = caf::timespan{milliseconds{10}};
+  auto hi = caf::timespan{seconds{1}};
+  return std::clamp(caf::timespan{quarter}, lo, hi);
+}
+
+void on_tick(server_actor* self) {
+  auto& st = self->state;
+  auto now = clock_type::now();
+  auto limit =
+      std::chrono::duration_cast<clock_type::duration>(st.cfg.idle_timeout);
+  st.expired.clear();
+  st.timed_out.clear();
+  for (auto& [hdl, c] : st.conns) {
+    if (c.in_flight != 0)
+      continue;
+    if (c.write_blocked) {
+      // The client stopped reading its responses.
+      if (now - c.last_activity > limit)
+        st.expired.push_back(hdl);
+    } else if (c.partial_since != time_point{}) {
+      if (now - c.partial_since > limit)
+        st.timed_out.push_back(hdl);
+    } else if (!c.reader.has_partial() && now - c.last_activity > limit) {
+      st.expired.push_back(hdl);
+    }
+  }
+  for (auto hdl : st.timed_out)
+    reply_and_close(self, hdl,
+                    error_response(408, "request_timeout",
+                                   "the request did not arrive in time"));
+  for (auto hdl : st.expired)
+    close_connection(self, hdl);
+  self->delayed_send(self, tick_interval(st.cfg), tick_atom::value);
+}
+
+void start_drain(server_actor* self, caf::error reason) {
+  auto& st = self->state;
+  if (st.draining)
+    return;
+  log().info("http: draining ({} requests in flight)", st.in_flight);
+  self->close(st.acceptor);
+  std::vector<connection_handle> idle;
+  for (auto& [hdl, c] : st.conns) {
+    if (c.in_flight != 0)
+      c.must_close = true;
+    else
+      idle.push_back(hdl);
+  }
+  for (auto hdl : idle)
+    close_connection(self, hdl);
+  // Set only now so that closing the idle connections does not quit early.
+  st.draining = true;
+  st.drain_reason = std::move(reason);
+  if (st.in_flight != 0)
+    self->delayed_send(self, st.cfg.drain_timeout, drain_atom::value);
+  else
+    self->quit(st.drain_reason);
+}
+
+caf::behavior server_impl(server_actor* self, caf::io::doorman_ptr acceptor,
+                          server_config cfg, std::shared_ptr<handler> h) {
+  auto& st = self->state;
+  st.acceptor = acceptor->hdl();
+  st.port = acceptor->port();
+  st.cfg = std::move(cfg);
+  st.h = std::move(h);
+  self->add_doorman(std::move(acceptor));
+  // Never let a stray message bounce an error back and kill a sender, and
+  // never let an unhandled error response kill the server.
+  self->set_default_handler(caf::drop);
+  self->set_error_handler([](caf::error& err) {
+    log().warn("http: unhandled error in the server broker: {}",
+               caf::to_string(err));
+  });
+  self->set_exit_handler(
+      [self](caf::exit_msg& msg) { start_drain(self, std::move(msg.reason)); });
+  self->delayed_send(self, tick_interval(st.cfg), tick_atom::value);
+  return {
+      [self](const caf::io::new_connection_msg& msg) {
+        on_connection(self, msg.handle);
+      },
+      [self](caf::io::new_data_msg& msg) { on_data(self, msg); },
+      [self](const caf::io::connection_closed_msg& msg) {
+        on_closed(self, msg.handle);
+      },
+      [self](const caf::io::data_transferred_msg& msg) {
+        on_transferred(self, msg);
+      },
+      [self](const caf::io::acceptor_closed_msg&) {
+        if (!self->state.draining)
+          log().error("http: the listening socket closed unexpectedly");
+      },
+      [self](tick_atom) { on_tick(self); },
+      [self](drain_atom) {
+        auto& st = self->state;
+        log().warn("http: drain timeout, closing {} connections",
+                   st.conns.size());
+        st.conns.clear();
+        st.in_flight = 0;
+        self->close_all();
+        self->quit(st.drain_reason);
+      },
+      [self](caf::get_atom) { return self->state.port; },
+  };
+}
+
+caf::error write_port_file(const std::string& path, uint16_t port) {
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream out{tmp, std::ios::trunc};
+    out << port << '\n';
+    out.close();
+    if (!out)
+      return caf::make_error(caf::sec::runtime_error, "cannot write port file",
+                             tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return caf::make_error(caf::sec::runtime_error, "cannot rename port file",
+                           path);
+  }
+  return caf::none;
+}
+
+} // namespace
+
+caf::expected<caf::actor> spawn_server(caf::actor_system& sys,
+                                       server_config cfg,
+                                       std::shared_ptr<handler> h,
+                                       uint16_t& bound_port) {
+  if (h == nullptr)
+    return caf::make_error(caf::sec::invalid_argument, "no HTTP handler");
+  auto& mm = sys.middleman();
+  auto host = cfg.host.empty() ? nullptr : cfg.host.c_str();
+  auto acceptor = mm.backend().new_tcp_doorman(cfg.port, host, true);
+  if (!acceptor)
+    return std::move(acceptor.error());
+  bound_port = (*acceptor)->port();
+  if (!cfg.port_file.empty())
+    if (auto err = write_port_file(cfg.port_file, bound_port))
+      return err; // the doorman was never launched: dropping it closes it
+  log().info("listening on {}:{}", cfg.host.empty() ? "0.0.0.0" : cfg.host,
+             bound_port);
+  return mm.spawn_broker(server_impl, std::move(*acceptor), std::move(cfg),
+                         std::move(h));
+}
+
+caf::expected<caf::actor> spawn_server(caf::actor_system& sys,
+                                       server_config cfg,
+                                       std::shared_ptr<handler> h) {
+  uint16_t bound_port = 0;
+  return spawn_server(sys, std::move(cfg), std::move(h), bound_port);
+}
+
+} // namespace cartd::http
