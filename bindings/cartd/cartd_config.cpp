@@ -1,6 +1,7 @@
 #include "bindings/cartd/cartd_config.hpp"
 
 #include <fstream>
+#include <iostream>
 
 #include <caf/config_option_adder.hpp>
 #include <caf/config_value.hpp>
@@ -77,6 +78,14 @@ caf::error cartd_config::parse_args(int argc, char** argv) {
   string_list args;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "-h" || arg == "-?" || arg == "--help" || arg == "--long-help") {
+      // CAF's --help lists only its global options, on stderr; users
+      // expect every option, on stdout.
+      std::cout << "Usage: cartd [options]\n\n"
+                << custom_options_.help_text(false);
+      cli_helptext_printed = true;
+      return caf::none;
+    }
     auto eq = arg.find('=');
     if (arg.compare(0, 2, "--") == 0 && eq != std::string::npos) {
       auto name = arg.substr(2, eq - 2);
