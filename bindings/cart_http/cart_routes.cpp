@@ -1,5 +1,6 @@
 #include "bindings/cart_http/cart_routes.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <optional>
@@ -54,6 +55,8 @@ const char* message_for(cart_errc code) {
       return "the cart crashed while handling the request; it was restarted";
     case cart_errc::timeout:
       return "the cart did not answer in time; retry later";
+    case cart_errc::idempotency_key_reused:
+      return "this Idempotency-Key was used for a different request";
   }
   return "unknown error";
 }
@@ -75,6 +78,8 @@ unsigned status_for(cart_errc code) {
       return 409;
     case cart_errc::version_mismatch:
       return 412;
+    case cart_errc::idempotency_key_reused:
+      return 422;
     case cart_errc::crashed:
       return 500;
     case cart_errc::overloaded:
@@ -259,6 +264,23 @@ std::optional<http::response> read_if_match(const http::request& req,
   return std::nullopt;
 }
 
+/// Reads Idempotency-Key: 1..128 visible ASCII characters.
+std::optional<http::response> read_idempotency_key(const http::request& req,
+                                                   cart_mutation& out) {
+  auto field = req.msg.find("Idempotency-Key");
+  if (field == req.msg.end())
+    return std::nullopt;
+  std::string_view value{field->value().data(), field->value().size()};
+  auto visible = [](char c) { return c > 0x20 && c < 0x7f; };
+  if (value.empty() || value.size() > 128
+      || !std::all_of(value.begin(), value.end(), visible))
+    return http::error_response(400, "invalid_idempotency_key",
+                                "Idempotency-Key must be 1 to 128 visible "
+                                "ASCII characters");
+  out.idempotency_key = std::string{value};
+  return std::nullopt;
+}
+
 http::response message_reply(const char* text) {
   http::response result;
   result.body = json{{"message", text}}.dump();
@@ -368,6 +390,8 @@ void cart_routes::handle(caf::io::broker* self, http::request&& req,
   auto mutate = [&](const std::string& id, cart_mutation m) {
     if (auto err = read_if_match(req, m))
       return reply(std::move(*err));
+    if (auto err = read_idempotency_key(req, m))
+      return reply(std::move(*err));
     ask_cart(self, id, 0, as_cart, reply, std::move(m));
   };
   auto first = segments[0];
@@ -472,6 +496,8 @@ void cart_routes::handle(caf::io::broker* self, http::request&& req,
       auto added = [reply](cart_view&) {
         reply(message_reply("Added to cart"));
       };
+      if (auto err = read_idempotency_key(req, m))
+        return reply(std::move(*err));
       return ask_cart(self, seed_cart, 0, added, reply, std::move(m));
     }
     if (method != bhttp::verb::delete_)
@@ -485,6 +511,8 @@ void cart_routes::handle(caf::io::broker* self, http::request&& req,
     auto removed = [reply](cart_view&) {
       reply(message_reply("Removed from cart"));
     };
+    if (auto err = read_idempotency_key(req, m))
+      return reply(std::move(*err));
     return ask_cart(self, seed_cart, 0, removed, reply, std::move(m));
   }
   if (first == "debug" && settings_.fault_injection && n == 4

@@ -38,15 +38,28 @@ cartd_config::cartd_config() {
     .add(carts_idle_timeout, "idle-timeout",
          "passivate a cart idle this long (0s: never)")
     .add(carts_max_pending, "max-pending",
-         "changes that may queue behind a cart's write (503 beyond)");
+         "changes that may queue behind a cart's write (503 beyond)")
+    .add(carts_max_resident, "max-resident",
+         "most carts in memory (least recently used passivate; 0: no cap)");
   opt_group{custom_options_, "supervisor"}
     .add(supervisor_max_restarts, "max-restarts",
          "restarts allowed within restart-period (per cart, per supervisor)")
     .add(supervisor_restart_period, "restart-period",
          "window of the restart intensity; a cart that crashed too often "
          "stays unavailable this long");
-  opt_group{custom_options_, "storage"}.add(storage_backend, "backend",
-                                            "journal backend: memory");
+  opt_group{custom_options_, "storage"}
+    .add(storage_backend, "backend", "journal backend: sqlite or memory")
+    .add(storage_path, "path", "directory of the SQLite journal (cartd.db)")
+    .add(storage_sync, "sync",
+         "full: fsync every commit (acknowledged = durable); normal; off")
+    .add(storage_max_batch, "max-batch",
+         "most appends per journal commit (1: no group commit)")
+    .add(storage_snapshot_every, "snapshot-every",
+         "store a cart snapshot every N events (0: never)")
+    .add(storage_idempotency_retention, "idempotency-retention",
+         "how long an Idempotency-Key is remembered")
+    .add(storage_max_pages, "max-pages",
+         "cap the SQLite file at this many pages (0: no cap)");
   opt_group{custom_options_, "debug"}.add(
     debug_fault_injection, "fault-injection",
     "serve POST /debug/carts/{cart}/crash (tests only)");
@@ -126,8 +139,15 @@ std::string cartd_config::validate() const {
       }
     }
   }
-  if (storage_backend != "memory")
-    return "storage.backend must be memory, not " + storage_backend;
+  if (storage_backend != "memory" && storage_backend != "sqlite")
+    return "storage.backend must be sqlite or memory, not " + storage_backend;
+  if (storage_sync != "full" && storage_sync != "normal"
+      && storage_sync != "off")
+    return "storage.sync must be full, normal or off, not " + storage_sync;
+  if (storage_max_batch == 0)
+    return "storage.max-batch must be at least 1";
+  if (storage_path.empty())
+    return "storage.path must not be empty";
   if (carts_shards == 0)
     return "carts.shards must be at least 1";
   if (carts_max_lines == 0)

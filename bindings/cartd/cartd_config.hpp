@@ -46,6 +46,7 @@ public:
   size_t carts_shards = 4;
   caf::timespan carts_idle_timeout = caf::timespan{std::chrono::seconds{120}};
   size_t carts_max_pending = 128;
+  size_t carts_max_resident = 0;
 
   // -- supervisor -------------------------------------------------------------
 
@@ -55,7 +56,14 @@ public:
 
   // -- storage ----------------------------------------------------------------
 
-  std::string storage_backend = "memory";
+  std::string storage_backend = "sqlite";
+  std::string storage_path = "./data";
+  std::string storage_sync = "full";
+  size_t storage_max_batch = 512;
+  size_t storage_snapshot_every = 100;
+  caf::timespan storage_idempotency_retention
+    = caf::timespan{std::chrono::hours{24}};
+  int64_t storage_max_pages = 0;
 
   // -- debug and logging --------------------------------------------------------
 

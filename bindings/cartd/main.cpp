@@ -20,8 +20,8 @@
 
 #include "bindings/cartd/cartd_config.hpp"
 #include "bindings/cartd/node.hpp"
-#include "runtime/core/log.hpp"
 #include "runtime/journal/journal.hpp"
+#include "runtime/core/log.hpp"
 #include "runtime/supervision/supervisor.hpp"
 
 #ifndef CARTD_VERSION
@@ -76,10 +76,15 @@ int main(int argc, char** argv) {
              cfg.carts_idle_timeout)
              .count(),
            cfg.debug_fault_injection);
+  auto backend = cartd::open_journal_backend(cfg);
+  if (!backend) {
+    log.error("cannot open the journal: {}", cfg.render(backend.error()));
+    return 1;
+  }
   int exit_code = 0;
   {
     caf::actor_system sys{cfg};
-    auto root = cartd::start_node(sys, cfg);
+    auto root = cartd::start_node(sys, cfg, std::move(*backend));
     std::thread signal_thread{[&signals, root] {
       int sig = 0;
       sigwait(&signals, &sig);

@@ -13,16 +13,12 @@
 #include "runtime/core/log.hpp"
 #include "runtime/journal/journal_actor_impl.hpp"
 #include "runtime/journal/memory_journal.hpp"
+#include "runtime/journal/sqlite_journal.hpp"
 #include "runtime/supervision/supervisor.hpp"
 
 namespace cartd {
 
 namespace {
-
-std::shared_ptr<journal_backend> make_backend(const cartd_config&) {
-  // validate() admits only "memory" so far.
-  return std::make_shared<memory_journal>();
-}
 
 supervision::intensity intensity_of(const cartd_config& cfg) {
   supervision::intensity result;
@@ -33,20 +29,42 @@ supervision::intensity intensity_of(const cartd_config& cfg) {
 
 } // namespace
 
-caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg) {
-  auto backend = make_backend(cfg);
-  log().info("journal backend: {}", backend->name());
+caf::expected<std::shared_ptr<journal_backend>>
+open_journal_backend(const cartd_config& cfg) {
+  if (cfg.storage_backend == "memory")
+    return std::make_shared<memory_journal>();
+  sqlite_options opts;
+  opts.sync = cfg.storage_sync;
+  opts.max_page_count = cfg.storage_max_pages;
+  auto db = sqlite_journal::open(cfg.storage_path, opts);
+  if (!db)
+    return std::move(db.error());
+  return std::shared_ptr<journal_backend>{std::move(*db)};
+}
+
+caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
+                      std::shared_ptr<journal_backend> backend) {
+  log().info("journal backend: {}{}", backend->name(),
+             cfg.storage_backend == "sqlite"
+               ? " at " + cfg.storage_path + " (sync " + cfg.storage_sync
+                   + ")"
+               : std::string{});
+  journal_settings journal;
+  journal.max_batch = cfg.storage_max_batch;
   auto carts = std::make_shared<cart_settings>();
   carts->limits.max_lines = cfg.carts_max_lines;
   carts->idle_timeout = cfg.carts_idle_timeout;
   carts->journal_timeout = cfg.http_request_timeout;
   carts->max_pending = cfg.carts_max_pending;
   carts->fault_injection = cfg.debug_fault_injection;
+  carts->snapshot_every = cfg.storage_snapshot_every;
+  carts->idempotency_retention = cfg.storage_idempotency_retention;
   directory_settings directory;
   directory.shards = cfg.carts_shards;
   directory.shard_intensity = intensity_of(cfg);
   directory.cart_intensity = intensity_of(cfg);
   directory.unavailable_for = cfg.supervisor_restart_period;
+  directory.max_resident = cfg.carts_max_resident;
   http::server_config server;
   server.host = cfg.http_host;
   server.port = cfg.http_port;
@@ -64,9 +82,10 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg) {
   {
     supervision::child_spec spec;
     spec.id = "journal";
-    spec.start = [backend](caf::event_based_actor* self,
-                           const supervision::children_view&) {
-      return caf::actor_cast<caf::actor>(spawn_journal(self, backend));
+    spec.start = [backend, journal](caf::event_based_actor* self,
+                                    const supervision::children_view&) {
+      return caf::actor_cast<caf::actor>(
+        spawn_journal(self, backend, journal));
     };
     children.push_back(std::move(spec));
   }

@@ -14,16 +14,28 @@
 // rest_for_one: a restarted journal restarts the carts and the HTTP server
 // (they hold its handle); a restarted directory restarts the HTTP server.
 
+#include <memory>
+
 #include <caf/actor.hpp>
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
 #include "bindings/cartd/cartd_config.hpp"
 
 namespace cartd {
 
-/// Spawns the root supervisor of a node configured by `cfg`. The root quits
-/// (with an error) if a child cannot start or restarts exhaust its intensity,
-/// and stops everything in order on an exit_msg.
-caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg);
+class journal_backend;
+
+/// Opens the journal backend `cfg` names (for SQLite: creates and opens the
+/// database under storage.path). Called before the actor system starts, so
+/// a storage path that cannot be opened is a clear error at start.
+caf::expected<std::shared_ptr<journal_backend>>
+open_journal_backend(const cartd_config& cfg);
+
+/// Spawns the root supervisor of a node configured by `cfg` over `backend`.
+/// The root quits (with an error) if a child cannot start or restarts
+/// exhaust its intensity, and stops everything in order on an exit_msg.
+caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
+                      std::shared_ptr<journal_backend> backend);
 
 } // namespace cartd

@@ -24,6 +24,8 @@ using append_atom = caf::atom_constant<caf::atom("append")>;
 using replay_atom = caf::atom_constant<caf::atom("replay")>;
 using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
 using crash_atom = caf::atom_constant<caf::atom("crash")>;
+using recover_atom = caf::atom_constant<caf::atom("recover")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
 // -- journal messages ---------------------------------------------------------
 
@@ -49,14 +51,61 @@ typename Inspector::result_type inspect(Inspector& f, journal_events& x) {
   return f(caf::meta::type_name("cartd::journal_events"), x.events);
 }
 
-/// Payloads to append, in order.
-struct journal_payloads {
+/// One append: `payloads` extend `stream` after `expected_seq`. Optionally
+/// carries an idempotency record and a snapshot, written in the same
+/// transaction as the events.
+struct journal_append {
+  std::string stream;
+  uint64_t expected_seq = 0;
   std::vector<std::string> payloads;
+  /// Idempotency key of the request that produced the events (empty: none).
+  std::string idempotency_key;
+  /// Fingerprint of that request, to tell a retry from a different request.
+  std::string request_digest;
+  /// What a retry with the same key gets (opaque to the journal).
+  std::string response;
+  /// State of the stream after this append (empty: no snapshot).
+  std::string snapshot;
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, journal_payloads& x) {
-  return f(caf::meta::type_name("cartd::journal_payloads"), x.payloads);
+typename Inspector::result_type inspect(Inspector& f, journal_append& x) {
+  return f(caf::meta::type_name("cartd::journal_append"), x.stream,
+           x.expected_seq, x.payloads, x.idempotency_key, x.request_digest,
+           x.response, x.snapshot);
+}
+
+/// A stored idempotency record.
+struct idempotency_record {
+  std::string key;
+  std::string request_digest;
+  std::string response;
+  /// Sequence number of the last event the request produced.
+  uint64_t seq = 0;
+  /// When it was committed, in milliseconds since the Unix epoch.
+  int64_t recorded_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, idempotency_record& x) {
+  return f(caf::meta::type_name("cartd::idempotency_record"), x.key,
+           x.request_digest, x.response, x.seq, x.recorded_at_ms);
+}
+
+/// What a stream's owner needs to recover: the latest snapshot, the events
+/// after it, and the idempotency records still within retention.
+struct journal_recovery {
+  /// 0 and empty when the stream has no snapshot.
+  uint64_t snapshot_seq = 0;
+  std::string snapshot;
+  std::vector<journal_event> events;
+  std::vector<idempotency_record> idempotency;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, journal_recovery& x) {
+  return f(caf::meta::type_name("cartd::journal_recovery"), x.snapshot_seq,
+           x.snapshot, x.events, x.idempotency);
 }
 
 } // namespace cartd
@@ -64,5 +113,7 @@ typename Inspector::result_type inspect(Inspector& f, journal_payloads& x) {
 CAF_BEGIN_TYPE_ID_BLOCK(cartd_runtime, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(cartd_runtime, (cartd::journal_event))
   CAF_ADD_TYPE_ID(cartd_runtime, (cartd::journal_events))
-  CAF_ADD_TYPE_ID(cartd_runtime, (cartd::journal_payloads))
+  CAF_ADD_TYPE_ID(cartd_runtime, (cartd::journal_append))
+  CAF_ADD_TYPE_ID(cartd_runtime, (cartd::idempotency_record))
+  CAF_ADD_TYPE_ID(cartd_runtime, (cartd::journal_recovery))
 CAF_END_TYPE_ID_BLOCK(cartd_runtime)

@@ -38,4 +38,20 @@ journal_backend::~journal_backend() {
   // nop
 }
 
+caf::expected<uint64_t>
+journal_backend::append(const std::string& stream, uint64_t expected_seq,
+                        std::vector<std::string> payloads) {
+  std::vector<journal_append> batch(1);
+  batch[0].stream = stream;
+  batch[0].expected_seq = expected_seq;
+  batch[0].payloads = std::move(payloads);
+  return std::move(append_batch(batch).front());
+}
+
+int64_t journal_now_ms() noexcept {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
 } // namespace cartd

@@ -10,6 +10,7 @@
 // journal_errc::conflict and changes nothing, so two writers for one stream
 // can never both succeed.
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -45,26 +46,40 @@ caf::error make_error(journal_errc x, std::string context = {});
 void add_journal_error_category(caf::actor_system_config& cfg);
 
 /// A storage engine for the journal. Not thread-safe: the journal actor is its
-/// only user.
+/// only user, on a thread of its own (backends may block).
 class journal_backend {
 public:
   virtual ~journal_backend();
 
   // -- modifiers --------------------------------------------------------------
 
-  /// Appends `payloads` to `stream` after sequence number `expected_seq`
-  /// (0 for an empty stream); they get expected_seq + 1, + 2, ... Returns the
-  /// new last sequence number. Durable when it returns (as far as the backend
-  /// is durable at all).
-  virtual caf::expected<uint64_t>
-  append(const std::string& stream, uint64_t expected_seq,
-         const std::vector<std::string>& payloads)
+  /// Appends every request of `batch` in one transaction (group commit) and
+  /// makes it durable before returning (as durable as the backend is).
+  /// `result[i]` answers `batch[i]`: the stream's new last sequence number,
+  /// or journal_errc::conflict when its expected_seq is not the stream's last
+  /// (then only that request is skipped), or journal_errc::unavailable for
+  /// every request when the commit failed (then nothing was stored). Requests
+  /// for the same stream apply in order within a batch.
+  virtual std::vector<caf::expected<uint64_t>>
+  append_batch(const std::vector<journal_append>& batch)
     = 0;
+
+  /// Appends `payloads` to `stream` after `expected_seq` (a batch of one).
+  caf::expected<uint64_t> append(const std::string& stream,
+                                 uint64_t expected_seq,
+                                 std::vector<std::string> payloads);
 
   // -- inspectors -------------------------------------------------------------
 
+  /// Returns the latest snapshot of `stream`, the events after it and the
+  /// idempotency records committed at or after `keys_since_ms` (Unix epoch
+  /// milliseconds). An unknown stream recovers as empty.
+  virtual caf::expected<journal_recovery>
+  recover(const std::string& stream, int64_t keys_since_ms)
+    = 0;
+
   /// Returns the events of `stream` with a sequence number > `after_seq`, in
-  /// order (empty for an unknown stream).
+  /// order (empty for an unknown stream), ignoring snapshots.
   virtual caf::expected<std::vector<journal_event>>
   replay(const std::string& stream, uint64_t after_seq)
     = 0;
@@ -72,5 +87,8 @@ public:
   /// The backend's name for logs, e.g. "memory".
   virtual const char* name() const noexcept = 0;
 };
+
+/// Milliseconds since the Unix epoch, the journal's clock for records.
+int64_t journal_now_ms() noexcept;
 
 } // namespace cartd

@@ -1,8 +1,16 @@
 #include "runtime/journal/journal_actor_impl.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <iterator>
+#include <vector>
+
+#include <caf/actor_cast.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/spawn_options.hpp>
 #include <caf/stateful_actor.hpp>
-#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "runtime/core/log.hpp"
 #include "runtime/journal/journal.hpp"
@@ -11,36 +19,149 @@ namespace cartd {
 
 namespace {
 
+using clock_type = std::chrono::steady_clock;
+using promise_type = caf::typed_response_promise<uint64_t>;
+
+constexpr auto first_backoff = std::chrono::milliseconds{5};
+constexpr auto max_backoff = std::chrono::milliseconds{200};
+
 struct journal_state {
   std::shared_ptr<journal_backend> backend;
+  journal_settings settings;
+  /// The batch being committed (or retried).
+  std::vector<journal_append> current;
+  std::vector<promise_type> current_promises;
+  /// Appends that arrived since `current` was taken.
+  std::vector<journal_append> pending;
+  std::vector<promise_type> pending_promises;
+  /// A flush_atom is on its way to us.
+  bool flush_scheduled = false;
+  /// `current` failed to commit and a retry is scheduled.
+  bool retrying = false;
+  clock_type::time_point first_failure;
+  caf::timespan backoff{0};
+
   static inline const char* name = "cartd.journal";
 };
 
-journal_actor::behavior_type
-journal_impl(journal_actor::stateful_pointer<journal_state> self,
-             std::shared_ptr<journal_backend> backend) {
-  self->state.backend = std::move(backend);
+// Dynamically typed inside, so it can send itself flush_atom; the world
+// sees it as a journal_actor.
+using journal_self = caf::stateful_actor<journal_state>*;
+
+bool commit_failed(const std::vector<caf::expected<uint64_t>>& results) {
+  return !results.empty()
+         && std::all_of(results.begin(), results.end(), [](const auto& x) {
+              return !x
+                     && x.error().category() == caf::atom("journal")
+                     && x.error().code()
+                          == static_cast<uint8_t>(journal_errc::unavailable);
+            });
+}
+
+void schedule_flush(journal_self self) {
+  auto& st = self->state;
+  if (st.flush_scheduled || st.retrying || st.pending.empty())
+    return;
+  st.flush_scheduled = true;
+  // Lands behind every append already in the mailbox: those join the batch.
+  self->send(self, flush_atom::value);
+}
+
+// Commits `current` (refilled from `pending` when empty). Returns false when
+// the commit failed and a retry is scheduled.
+bool flush(journal_self self, bool final_attempt) {
+  auto& st = self->state;
+  if (st.current.empty()) {
+    auto take = std::min(st.pending.size(), st.settings.max_batch);
+    auto end = st.pending.begin() + static_cast<ptrdiff_t>(take);
+    st.current.assign(std::make_move_iterator(st.pending.begin()),
+                      std::make_move_iterator(end));
+    st.pending.erase(st.pending.begin(), end);
+    auto pend = st.pending_promises.begin() + static_cast<ptrdiff_t>(take);
+    st.current_promises.assign(std::make_move_iterator(
+                                 st.pending_promises.begin()),
+                               std::make_move_iterator(pend));
+    st.pending_promises.erase(st.pending_promises.begin(), pend);
+  }
+  if (st.current.empty())
+    return true;
+  auto results = st.backend->append_batch(st.current);
+  if (commit_failed(results) && !final_attempt) {
+    auto now = clock_type::now();
+    if (!st.retrying) {
+      st.retrying = true;
+      st.first_failure = now;
+      st.backoff = first_backoff;
+    }
+    if (now - st.first_failure < st.settings.retry_for) {
+      log().warn("journal commit of {} appends failed ({}); retrying in {} ms",
+                 st.current.size(),
+                 self->system().render(results.front().error()),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                   st.backoff)
+                   .count());
+      self->delayed_send(self, st.backoff, flush_atom::value);
+      st.backoff = std::min<caf::timespan>(st.backoff * 2, max_backoff);
+      return false;
+    }
+    log().error("journal commit of {} appends failed for good: {}",
+                st.current.size(),
+                self->system().render(results.front().error()));
+  }
+  st.retrying = false;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i])
+      st.current_promises[i].deliver(*results[i]);
+    else
+      st.current_promises[i].deliver(std::move(results[i].error()));
+  }
+  st.current.clear();
+  st.current_promises.clear();
+  return true;
+}
+
+caf::behavior journal_impl(journal_self self, std::shared_ptr<journal_backend> backend,
+             journal_settings settings) {
+  auto& st = self->state;
+  st.backend = std::move(backend);
+  st.settings = settings;
+  if (st.settings.max_batch == 0)
+    st.settings.max_batch = 1;
+  // On shutdown, whatever was handed to us is committed (or failed) before
+  // we go: no append is ever left unanswered.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    while (!st.current.empty() || !st.pending.empty())
+      flush(self, true);
+    self->quit(msg.reason);
+  });
   return {
-    [=](append_atom, const std::string& stream, uint64_t expected_seq,
-        const journal_payloads& batch) -> caf::result<uint64_t> {
-      auto result = self->state.backend->append(stream, expected_seq,
-                                                batch.payloads);
-      if (!result) {
-        log().warn("journal append to {} failed: {}", stream,
-                   self->system().render(result.error()));
-        return std::move(result.error());
-      }
-      return *result;
+    [self](append_atom, journal_append& req) -> caf::result<uint64_t> {
+      auto& st = self->state;
+      auto promise = self->make_response_promise<uint64_t>();
+      st.pending.push_back(std::move(req));
+      st.pending_promises.push_back(promise);
+      if (st.pending.size() >= st.settings.max_batch && st.current.empty()
+          && !st.retrying)
+        flush(self, false);
+      schedule_flush(self);
+      return promise;
     },
-    [=](replay_atom, const std::string& stream,
-        uint64_t after_seq) -> caf::result<journal_events> {
-      auto result = self->state.backend->replay(stream, after_seq);
+    [self](flush_atom) {
+      auto& st = self->state;
+      st.flush_scheduled = false;
+      if (flush(self, false))
+        schedule_flush(self);
+    },
+    [self](recover_atom, const std::string& stream,
+           int64_t keys_since_ms) -> caf::result<journal_recovery> {
+      auto result = self->state.backend->recover(stream, keys_since_ms);
       if (!result) {
-        log().warn("journal replay of {} failed: {}", stream,
-                   self->system().render(result.error()));
+        log().warn("journal recovery of {} failed: {}", stream,
+                    self->system().render(result.error()));
         return std::move(result.error());
       }
-      return journal_events{std::move(*result)};
+      return std::move(*result);
     },
   };
 }
@@ -48,8 +169,10 @@ journal_impl(journal_actor::stateful_pointer<journal_state> self,
 } // namespace
 
 journal_actor spawn_journal(caf::event_based_actor* parent,
-                            std::shared_ptr<journal_backend> backend) {
-  return parent->spawn(journal_impl, std::move(backend));
+                            std::shared_ptr<journal_backend> backend,
+                            journal_settings settings) {
+  return caf::actor_cast<journal_actor>(parent->spawn<caf::detached>(
+    journal_impl, std::move(backend), settings));
 }
 
 } // namespace cartd

@@ -15,12 +15,13 @@ class memory_journal : public journal_backend {
 public:
   // -- modifiers --------------------------------------------------------------
 
-  caf::expected<uint64_t> append(const std::string& stream,
-                                 uint64_t expected_seq,
-                                 const std::vector<std::string>& payloads)
-    override;
+  std::vector<caf::expected<uint64_t>>
+  append_batch(const std::vector<journal_append>& batch) override;
 
   // -- inspectors -------------------------------------------------------------
+
+  caf::expected<journal_recovery> recover(const std::string& stream,
+                                          int64_t keys_since_ms) override;
 
   caf::expected<std::vector<journal_event>>
   replay(const std::string& stream, uint64_t after_seq) override;
@@ -28,8 +29,15 @@ public:
   const char* name() const noexcept override;
 
 private:
-  // Events of a stream; the event at index i has sequence number i + 1.
-  std::unordered_map<std::string, std::vector<std::string>> streams_;
+  struct stream_data {
+    // The event at index i has sequence number i + 1.
+    std::vector<std::string> events;
+    uint64_t snapshot_seq = 0;
+    std::string snapshot;
+    std::vector<idempotency_record> idempotency;
+  };
+
+  std::unordered_map<std::string, stream_data> streams_;
 };
 
 } // namespace cartd

@@ -2,6 +2,7 @@
 
 #include <exception>
 #include <stdexcept>
+#include <unordered_map>
 #include <vector>
 
 #include <caf/after.hpp>
@@ -22,6 +23,14 @@ struct pending_mutation {
   caf::typed_response_promise<cart_view> promise;
 };
 
+/// What a request with an Idempotency-Key produced.
+struct remembered_reply {
+  std::string digest;
+  /// The cart after the request, as encode_state wrote it.
+  std::string state;
+  int64_t recorded_at_ms = 0;
+};
+
 struct cart_state {
   std::string id;
   cart current;
@@ -32,19 +41,61 @@ struct cart_state {
   caf::typed_response_promise<cart_view> inflight;
   /// Mutations waiting for the in-flight write, oldest first.
   std::vector<pending_mutation> pending;
+  /// Asked to passivate while writing: quit once idle.
+  bool passivate = false;
+  /// Idempotency-Key -> original reply, within retention.
+  std::unordered_map<std::string, remembered_reply> replies;
 
   static inline const char* name = "cartd.cart";
 };
 
 using cart_self = cart_actor::stateful_pointer<cart_state>;
 
+int64_t retention_ms(const cart_settings& settings) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           settings.idempotency_retention)
+    .count();
+}
+
+bool is_journal_error(const caf::error& err, journal_errc code) {
+  return err.category() == caf::atom("journal")
+         && err.code() == static_cast<uint8_t>(code);
+}
+
+void remember(cart_self self, const std::string& key, remembered_reply reply) {
+  auto& replies = self->state.replies;
+  if (replies.size() >= 64) {
+    auto horizon = journal_now_ms() - retention_ms(*self->state.settings);
+    for (auto i = replies.begin(); i != replies.end();)
+      i = i->second.recorded_at_ms < horizon ? replies.erase(i) : ++i;
+  }
+  replies.insert_or_assign(key, std::move(reply));
+}
+
 void resume(cart_self self);
 
 // Runs one mutation to the point where it waits for the journal, or answers
-// it at once when it is refused.
+// it at once when it is refused or is a retry.
 void start_write(cart_self self, pending_mutation job) {
   auto& st = self->state;
   auto& m = job.mutation;
+  std::string digest;
+  if (!m.idempotency_key.empty()) {
+    digest = request_digest(m);
+    auto i = st.replies.find(m.idempotency_key);
+    if (i != st.replies.end()) {
+      auto horizon = journal_now_ms() - retention_ms(*st.settings);
+      if (i->second.recorded_at_ms < horizon) {
+        st.replies.erase(i);
+      } else if (i->second.digest != digest) {
+        job.promise.deliver(make_error(cart_errc::idempotency_key_reused));
+        return;
+      } else if (auto original = decode_state(i->second.state)) {
+        job.promise.deliver(make_view(st.id, *original));
+        return;
+      }
+    }
+  }
   if (m.has_expected_version && m.expected_version != st.current.version) {
     job.promise.deliver(make_error(
       cart_errc::version_mismatch,
@@ -56,21 +107,45 @@ void start_write(cart_self self, pending_mutation job) {
     job.promise.deliver(make_error(verdict.error));
     return;
   }
-  journal_payloads batch;
-  batch.payloads.reserve(verdict.events.size());
+  // The state after the change, computed ahead but adopted only once the
+  // journal has it: the cart never runs ahead of its journal.
+  auto next = st.current;
   for (auto& ev : verdict.events)
-    batch.payloads.push_back(encode_event(ev));
+    apply_in_place(next, ev);
+  journal_append req;
+  req.stream = st.id;
+  req.expected_seq = st.current.version;
+  req.payloads.reserve(verdict.events.size());
+  for (auto& ev : verdict.events)
+    req.payloads.push_back(encode_event(ev));
+  auto every = st.settings->snapshot_every;
+  bool keyed = !m.idempotency_key.empty();
+  std::string encoded;
+  if (keyed || (every > 0 && next.version / every > st.current.version / every))
+    encoded = encode_state(next);
+  if (every > 0 && next.version / every > st.current.version / every)
+    req.snapshot = encoded;
+  if (keyed) {
+    req.idempotency_key = m.idempotency_key;
+    req.request_digest = digest;
+    req.response = encoded;
+  }
   st.writing = true;
   st.inflight = std::move(job.promise);
   self
     ->request(st.journal, st.settings->journal_timeout, append_atom::value,
-              st.id, st.current.version, std::move(batch))
+              std::move(req))
     .then(
-      [self, events = std::move(verdict.events)](uint64_t) {
+      [self, next = std::move(next), key = std::move(m.idempotency_key),
+       digest = std::move(digest),
+       encoded = std::move(encoded)](uint64_t) mutable {
         auto& st = self->state;
-        for (auto& ev : events)
-          apply_in_place(st.current, ev);
+        st.current = std::move(next);
         st.writing = false;
+        if (!key.empty())
+          remember(self, key,
+                   remembered_reply{std::move(digest), std::move(encoded),
+                                    journal_now_ms()});
         st.inflight.deliver(make_view(st.id, st.current));
         resume(self);
       },
@@ -81,10 +156,10 @@ void start_write(cart_self self, pending_mutation job) {
                    self->system().render(err));
         st.inflight.deliver(make_error(cart_errc::storage_failure,
                                        self->system().render(err)));
-        if (err.category() == caf::atom("journal")
-            && err.code() == static_cast<uint8_t>(journal_errc::conflict)) {
-          // Someone else wrote this cart's stream: our state is stale.
-          // Stop; the next request activates the cart from the journal.
+        if (!is_journal_error(err, journal_errc::unavailable)) {
+          // A conflict (someone else wrote this stream) or a timeout (the
+          // write may still land): our state may be stale. Stop; the next
+          // request activates the cart from the journal.
           for (auto& job : st.pending)
             job.promise.deliver(make_error(cart_errc::unavailable));
           st.pending.clear();
@@ -102,6 +177,37 @@ void resume(cart_self self) {
     st.pending.erase(st.pending.begin());
     start_write(self, std::move(job));
   }
+  if (st.passivate && !st.writing)
+    self->quit();
+}
+
+// Adopts what the journal holds for this cart; false if it is unreadable.
+bool recover(cart_self self, journal_recovery& stored) {
+  auto& st = self->state;
+  if (!stored.snapshot.empty()) {
+    auto snapshot = decode_state(stored.snapshot);
+    if (!snapshot || snapshot->version != stored.snapshot_seq) {
+      log().error("cart {}: unreadable snapshot at {}", st.id,
+                  stored.snapshot_seq);
+      return false;
+    }
+    st.current = std::move(*snapshot);
+  }
+  for (auto& record : stored.events) {
+    auto ev = decode_event(record.payload);
+    if (!ev || record.seq != st.current.version + 1) {
+      log().error("cart {}: unreadable event {}", st.id, record.seq);
+      return false;
+    }
+    apply_in_place(st.current, *ev);
+  }
+  for (auto& record : stored.idempotency)
+    st.replies.insert_or_assign(record.key,
+                                remembered_reply{std::move(
+                                                   record.request_digest),
+                                                 std::move(record.response),
+                                                 record.recorded_at_ms});
+  return true;
 }
 
 cart_actor::behavior_type
@@ -130,25 +236,18 @@ cart_impl(cart_self self, std::string id, journal_actor journal,
       st.inflight.deliver(make_error(cart_errc::unavailable, "restarting"));
     return make_error(cart_errc::crashed, what);
   });
-  // Activation: nothing else is handled until the journal replay is done.
+  // Activation: nothing else is handled until recovery is done.
+  auto keys_since = journal_now_ms() - retention_ms(*st.settings);
   self
-    ->request(st.journal, st.settings->journal_timeout, replay_atom::value,
-              st.id, uint64_t{0})
+    ->request(st.journal, st.settings->journal_timeout, recover_atom::value,
+              st.id, keys_since)
     .await(
-      [self](journal_events& stored) {
-        auto& st = self->state;
-        for (auto& record : stored.events) {
-          auto ev = decode_event(record.payload);
-          if (!ev) {
-            log().error("cart {}: undecodable event {}", st.id, record.seq);
-            self->quit(make_error(cart_errc::storage_failure, "corrupt"));
-            return;
-          }
-          apply_in_place(st.current, *ev);
-        }
+      [self](journal_recovery& stored) {
+        if (!recover(self, stored))
+          self->quit(make_error(cart_errc::storage_failure, "corrupt"));
       },
       [self](caf::error& err) {
-        log().warn("cart {}: replay failed: {}", self->state.id,
+        log().warn("cart {}: recovery failed: {}", self->state.id,
                    self->system().render(err));
         self->quit(std::move(err));
       });
@@ -176,6 +275,12 @@ cart_impl(cart_self self, std::string id, journal_actor journal,
       if (!self->state.settings->fault_injection)
         return make_error(cart_errc::unavailable, "fault injection is off");
       throw std::runtime_error("injected fault");
+    },
+    [self](passivate_atom) {
+      auto& st = self->state;
+      st.passivate = true;
+      if (!st.writing)
+        self->quit();
     },
     caf::after(idle) >>
       [self] {

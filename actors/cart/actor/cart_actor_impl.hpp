@@ -1,8 +1,9 @@
 #pragma once
 
 // The cart actor: one per cart id, activated on first use by its shard,
-// passivated when idle. It recovers its state by replaying its journal
-// stream, then handles one message at a time:
+// passivated when idle. It recovers its state from its journal stream (the
+// latest snapshot plus the events after it, and the idempotency keys still
+// within retention), then handles one message at a time:
 //
 //   get      answered at once from the last acknowledged state;
 //   mutation decide -> persist (journal append) -> apply -> reply. While a
@@ -35,6 +36,10 @@ struct cart_settings {
   size_t max_pending = 128;
   /// Whether crash_atom makes the cart throw (tests only).
   bool fault_injection = false;
+  /// A snapshot of the cart is stored with every N-th event (0: never).
+  uint64_t snapshot_every = 100;
+  /// How long an Idempotency-Key is remembered.
+  caf::timespan idempotency_retention = caf::timespan{std::chrono::hours{24}};
 };
 
 /// Spawns the cart `id` as a child of `parent` (its shard).

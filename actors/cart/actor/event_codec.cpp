@@ -86,4 +86,40 @@ std::optional<cart_event> decode_event(const std::string& payload) {
   return std::nullopt;
 }
 
+std::string encode_state(const cart& state) {
+  nlohmann::ordered_json j;
+  j["v"] = format_version;
+  auto lines = nlohmann::ordered_json::object();
+  for (auto& [item, quantity] : state.lines)
+    lines[item] = quantity;
+  j["lines"] = std::move(lines);
+  j["checked_out"] = state.checked_out;
+  j["version"] = state.version;
+  return j.dump();
+}
+
+std::optional<cart> decode_state(const std::string& payload) {
+  auto j = nlohmann::json::parse(payload, nullptr, false);
+  if (!j.is_object())
+    return std::nullopt;
+  auto v = j.find("v");
+  auto lines = j.find("lines");
+  auto checked_out = j.find("checked_out");
+  auto version = j.find("version");
+  if (v == j.end() || *v != format_version || lines == j.end()
+      || !lines->is_object() || checked_out == j.end()
+      || !checked_out->is_boolean() || version == j.end()
+      || !version->is_number_unsigned())
+    return std::nullopt;
+  cart result;
+  for (auto& [item, quantity] : lines->items()) {
+    if (!quantity.is_number_integer())
+      return std::nullopt;
+    result.lines.emplace(item, quantity.get<int64_t>());
+  }
+  result.checked_out = checked_out->get<bool>();
+  result.version = version->get<uint64_t>();
+  return result;
+}
+
 } // namespace cartd

@@ -1,7 +1,9 @@
 #include "actors/cart/directory/cart_directory.hpp"
 
 #include <chrono>
+#include <algorithm>
 #include <functional>
+#include <list>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -25,6 +27,19 @@ struct shard_state {
   std::unique_ptr<supervisor_core> core;
   /// Given-up carts and when they may be activated again.
   std::unordered_map<std::string, clock_type::time_point> unavailable_until;
+  /// Resident cap of this shard (0: none) and its carts, most recently
+  /// resolved first. Only maintained when there is a cap.
+  size_t max_resident = 0;
+  std::list<std::string> lru;
+  std::unordered_map<std::string, std::list<std::string>::iterator> lru_pos;
+
+  void forget(const std::string& id) {
+    auto i = lru_pos.find(id);
+    if (i == lru_pos.end())
+      return;
+    lru.erase(i->second);
+    lru_pos.erase(i);
+  }
 
   static inline const char* name = "cartd.cart_shard";
 };
@@ -49,7 +64,15 @@ caf::behavior shard_impl(caf::stateful_actor<shard_state>* self,
                  unavailable_for)
                  .count());
     self->state.unavailable_until[id] = clock_type::now() + unavailable_for;
+    self->state.forget(id);
   };
+  hooks.on_stopped = [self](const std::string& id, const caf::error&) {
+    self->state.forget(id);
+  };
+  if (settings.max_resident > 0)
+    self->state.max_resident
+      = std::max<size_t>(1, (settings.max_resident + settings.shards - 1)
+                              / std::max<size_t>(settings.shards, 1));
   supervision::supervisor_flags flags;
   flags.how = supervision::strategy::one_for_one;
   flags.limit = settings.shard_intensity;
@@ -72,6 +95,23 @@ caf::behavior shard_impl(caf::stateful_actor<shard_state>* self,
       auto child = st.core->start_dynamic(id);
       if (!child)
         return make_error(cart_errc::unavailable, "cart cannot be activated");
+      if (st.max_resident > 0) {
+        // Approximate LRU: hot carts are cached by the HTTP routes and
+        // resolve rarely, so a hot cart may passivate; it then simply
+        // activates again from the journal.
+        auto pos = st.lru_pos.find(id);
+        if (pos != st.lru_pos.end())
+          st.lru.splice(st.lru.begin(), st.lru, pos->second);
+        else
+          st.lru_pos.emplace(id, st.lru.insert(st.lru.begin(), id));
+        while (st.lru.size() > st.max_resident) {
+          auto victim = st.lru.back();
+          st.forget(victim);
+          if (auto cart = st.core->find_dynamic(victim))
+            self->send(caf::actor_cast<cart_actor>(cart),
+                       passivate_atom::value);
+        }
+      }
       return caf::actor_cast<cart_actor>(child);
     },
   };

@@ -37,6 +37,9 @@ struct directory_settings {
   supervision::intensity cart_intensity;
   /// How long a given-up cart answers `unavailable`.
   caf::timespan unavailable_for = caf::timespan{std::chrono::seconds{5}};
+  /// Most carts in memory across all shards (0: no cap). Beyond it, each
+  /// shard passivates its least recently resolved carts.
+  size_t max_resident = 0;
 };
 
 /// Spawns the directory (and its shards) as a child of `parent`. The result

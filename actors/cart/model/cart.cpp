@@ -240,6 +240,8 @@ const char* to_string(cart_errc x) noexcept {
     return "crashed";
   case cart_errc::timeout:
     return "timeout";
+  case cart_errc::idempotency_key_reused:
+    return "idempotency_key_reused";
   }
   // No default above, so the compiler flags an enumerator without a name.
   return "unknown";

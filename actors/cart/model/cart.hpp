@@ -83,6 +83,8 @@ enum class cart_errc : uint8_t {
   crashed,
   /// The cart did not answer in time.
   timeout,
+  /// An Idempotency-Key was reused for a different request.
+  idempotency_key_reused,
 };
 
 /// Returns a stable snake_case name, e.g. "checked_out".

@@ -56,6 +56,19 @@ cart_command to_command(const cart_mutation& x) {
   return clear_cart{}; // unreachable: every kind is handled above
 }
 
+std::string request_digest(const cart_mutation& x) {
+  // Human-readable and stable across versions of the program: it is stored
+  // in the journal.
+  std::string result = to_string(x.kind);
+  result += '|';
+  result += std::to_string(x.quantity);
+  result += '|';
+  result += x.has_expected_version ? std::to_string(x.expected_version) : "*";
+  result += '|';
+  result += x.item;
+  return result;
+}
+
 caf::error make_error(cart_errc x, std::string context) {
   return {static_cast<uint8_t>(x), caf::atom("cart"),
           caf::make_message(std::move(context))};

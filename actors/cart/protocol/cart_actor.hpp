@@ -11,6 +11,8 @@
 //               version_mismatch, overloaded, storage_failure)
 //   (crash_atom)        -> cart_view   fault injection: throws when enabled,
 //                                      cart_errc::unavailable otherwise
+//   (passivate_atom)    -> void        stop once the in-flight write is done
+//                                      (its shard keeps memory bounded)
 //
 // cart_directory_actor
 //   (resolve_atom, cart_id) -> cart_actor   activates the cart if needed
@@ -38,6 +40,8 @@ class actor_system_config;
 namespace cartd {
 
 // -- messages -----------------------------------------------------------------
+
+using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
 
 /// One line of a cart as clients see it.
 struct cart_line {
@@ -89,23 +93,32 @@ struct cart_mutation {
   int64_t quantity = 0;
   bool has_expected_version = false;
   uint64_t expected_version = 0;
+  /// The client's Idempotency-Key (empty: none). A retry with the same key
+  /// gets the original result and changes nothing.
+  std::string idempotency_key;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cart_mutation& x) {
   return f(caf::meta::type_name("cartd::cart_mutation"), x.kind, x.item,
-           x.quantity, x.has_expected_version, x.expected_version);
+           x.quantity, x.has_expected_version, x.expected_version,
+           x.idempotency_key);
 }
 
 /// Converts the wire message to the model's command.
 cart_command to_command(const cart_mutation& x);
+
+/// A stable fingerprint of what `x` asks for (everything but the key): two
+/// requests with one key and different fingerprints are different requests.
+std::string request_digest(const cart_mutation& x);
 
 // -- interfaces ---------------------------------------------------------------
 
 using cart_actor = caf::typed_actor<
   caf::replies_to<caf::get_atom>::with<cart_view>,
   caf::replies_to<cart_mutation>::with<cart_view>,
-  caf::replies_to<crash_atom>::with<cart_view>>;
+  caf::replies_to<crash_atom>::with<cart_view>,
+  caf::reacts_to<passivate_atom>>;
 
 using cart_directory_actor = caf::typed_actor<
   caf::replies_to<resolve_atom, std::string>::with<cart_actor>>;

@@ -33,12 +33,17 @@ class flaky_journal : public journal_backend {
 public:
   std::atomic<bool> fail_writes{false};
 
-  caf::expected<uint64_t>
-  append(const std::string& stream, uint64_t expected_seq,
-         const std::vector<std::string>& payloads) override {
+  std::vector<caf::expected<uint64_t>>
+  append_batch(const std::vector<journal_append>& batch) override {
     if (fail_writes)
-      return make_error(journal_errc::unavailable, "disk full");
-    return store_.append(stream, expected_seq, payloads);
+      return std::vector<caf::expected<uint64_t>>(
+        batch.size(), make_error(journal_errc::unavailable, "disk full"));
+    return store_.append_batch(batch);
+  }
+
+  caf::expected<journal_recovery> recover(const std::string& stream,
+                                          int64_t keys_since_ms) override {
+    return store_.recover(stream, keys_since_ms);
   }
 
   caf::expected<std::vector<journal_event>>
@@ -338,6 +343,113 @@ BOOST_AUTO_TEST_CASE(concurrent_changes_to_one_cart_are_all_applied_in_order) {
   BOOST_CHECK_EQUAL(view->total_quantity, n);
   BOOST_CHECK_EQUAL(view->version, static_cast<uint64_t>(n));
   BOOST_CHECK_EQUAL(backend->replay("c1", 0)->size(), static_cast<size_t>(n));
+}
+
+BOOST_AUTO_TEST_CASE(a_retry_with_the_same_key_gets_the_original_reply) {
+  start();
+  cart_mutation m;
+  m.kind = mutation_kind::add_item;
+  m.item = "apple";
+  m.quantity = 2;
+  m.idempotency_key = "order-1";
+  auto first = call<cart_view>(resolve("c1"), m);
+  BOOST_REQUIRE(first);
+  BOOST_REQUIRE(add("c1", "pear", 1)); // a later, unrelated change
+  auto retry = call<cart_view>(resolve("c1"), m);
+  BOOST_REQUIRE(retry);
+  BOOST_CHECK_EQUAL(retry->version, first->version);
+  BOOST_CHECK_EQUAL(retry->total_quantity, 2);
+  auto now = get("c1");
+  BOOST_REQUIRE(now);
+  BOOST_CHECK_EQUAL(now->total_quantity, 3); // the retry changed nothing
+  BOOST_CHECK_EQUAL(now->version, 2u);
+  BOOST_CHECK_EQUAL(backend->replay("c1", 0)->size(), 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_key_reused_for_a_different_request_is_refused) {
+  start();
+  cart_mutation m;
+  m.kind = mutation_kind::add_item;
+  m.item = "apple";
+  m.quantity = 2;
+  m.idempotency_key = "k";
+  BOOST_REQUIRE(call<cart_view>(resolve("c1"), m));
+  m.quantity = 3;
+  auto refused = call<cart_view>(resolve("c1"), m);
+  BOOST_REQUIRE(!refused);
+  BOOST_CHECK(errc_of(refused.error()) == cart_errc::idempotency_key_reused);
+  // The same key on another cart is another key.
+  auto other = call<cart_view>(resolve("c2"), m);
+  BOOST_REQUIRE(other);
+}
+
+BOOST_AUTO_TEST_CASE(idempotency_keys_survive_a_restart_of_the_cart) {
+  cart_settings carts;
+  carts.fault_injection = true;
+  start(carts);
+  cart_mutation m;
+  m.kind = mutation_kind::add_item;
+  m.item = "apple";
+  m.quantity = 1;
+  m.idempotency_key = "once";
+  BOOST_REQUIRE(call<cart_view>(resolve("c1"), m));
+  auto before = resolve("c1");
+  BOOST_REQUIRE(!call<cart_view>(before, crash_atom::value));
+  caf::expected<cart_view> retry{caf::sec::none};
+  for (int i = 0; i < 100; ++i) {
+    retry = call<cart_view>(resolve("c1"), m);
+    if (retry || errc_of(retry.error()) != cart_errc::unavailable)
+      break;
+    std::this_thread::sleep_for(10ms);
+  }
+  BOOST_REQUIRE(retry);
+  BOOST_CHECK_EQUAL(retry->total_quantity, 1);
+  BOOST_CHECK_EQUAL(backend->replay("c1", 0)->size(), 1u);
+}
+
+BOOST_AUTO_TEST_CASE(recovery_reads_the_latest_snapshot_and_later_events) {
+  cart_settings carts;
+  carts.snapshot_every = 10;
+  carts.idle_timeout = 50ms;
+  start(carts);
+  for (int i = 0; i < 25; ++i)
+    BOOST_REQUIRE(add("c1", "item-" + std::to_string(i % 7), 1));
+  auto stored = backend->recover("c1", 0);
+  BOOST_REQUIRE(stored);
+  BOOST_CHECK_EQUAL(stored->snapshot_seq, 20u);
+  BOOST_CHECK_EQUAL(stored->events.size(), 5u);
+  auto snapshot = decode_state(stored->snapshot);
+  BOOST_REQUIRE(snapshot);
+  BOOST_CHECK_EQUAL(snapshot->version, 20u);
+  BOOST_CHECK_EQUAL(snapshot->total_quantity(), 20);
+  // Passivate, then activate from snapshot + events.
+  auto first = resolve("c1");
+  (*self)->monitor(first);
+  (*self)->receive([](caf::down_msg&) {}, caf::after(10s) >> [] {});
+  auto view = get("c1");
+  BOOST_REQUIRE(view);
+  BOOST_CHECK_EQUAL(view->version, 25u);
+  BOOST_CHECK_EQUAL(view->total_quantity, 25);
+  BOOST_CHECK_EQUAL(view->lines.size(), 7u);
+}
+
+BOOST_AUTO_TEST_CASE(the_resident_cap_passivates_least_recently_used_carts) {
+  directory_settings dir;
+  dir.shards = 1;
+  dir.max_resident = 2;
+  start({}, dir);
+  BOOST_REQUIRE(add("a", "apple", 1));
+  auto a = resolve("a");
+  (*self)->monitor(a);
+  BOOST_REQUIRE(add("b", "apple", 2));
+  BOOST_REQUIRE(add("c", "apple", 3)); // "a" is now the least recent
+  bool passivated = false;
+  (*self)->receive([&](caf::down_msg& down) { passivated = !down.reason; },
+                   caf::after(10s) >> [] {});
+  BOOST_CHECK(passivated);
+  auto view = get("a");
+  BOOST_REQUIRE(view);
+  BOOST_CHECK_EQUAL(view->total_quantity, 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
