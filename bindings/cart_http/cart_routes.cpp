@@ -187,7 +187,12 @@ body_or_error parse_json_body(const http::request& req) {
       return result;
     }
   }
-  result.body = json::parse(body, nullptr, false);
+  // nlohmann stops at a NUL byte and would accept what precedes it; a raw
+  // NUL is never valid JSON.
+  if (body.find('\0') == std::string::npos)
+    result.body = json::parse(body, nullptr, false);
+  else
+    result.body = json::value_t::discarded;
   if (result.body.is_discarded()) {
     result.error = http::error_response(400, "malformed_json",
                                         "the body is not valid JSON");
