@@ -1,4 +1,3 @@
-#define BOOST_TEST_MODULE runtime_journal
 #include <boost/test/unit_test.hpp>
 
 #include "runtime/journal/memory_journal.hpp"

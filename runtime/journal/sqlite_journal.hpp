@@ -1,0 +1,135 @@
+#pragma once
+
+// The durable journal backend: one SQLite database per node, `<dir>/cartd.db`,
+// in WAL mode. The file format (schema, user_version 1) is described in
+// docs/journal-format.md; tests/runtime/journal/fixtures holds a database
+// written by this version.
+//
+// Every append_batch is one write transaction (BEGIN IMMEDIATE ... COMMIT), so
+// a batch is stored whole or not at all, and two nodes (or two objects) on
+// the same file cannot both extend one stream: the second transaction sees
+// the first one's events and gets journal_errc::conflict.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+#include <caf/timespan.hpp>
+
+#include "runtime/journal/journal.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace cartd {
+
+/// How sqlite_journal::open configures the database connection.
+struct sqlite_options {
+  /// `PRAGMA synchronous`: "full" (fsync every commit: acknowledged means
+  /// durable), "normal" (durable at the next checkpoint; a power loss may drop
+  /// the latest commits) or "off" (no fsync at all).
+  std::string sync = "full";
+  /// How long a write waits for another connection's lock before the batch
+  /// fails with journal_errc::unavailable.
+  caf::timespan busy_timeout = caf::timespan{std::chrono::seconds{5}};
+  /// Caps the database at this many pages (`PRAGMA max_page_count`); a commit
+  /// beyond it fails as on a full disk. 0: unlimited.
+  int64_t max_page_count = 0;
+};
+
+/// A journal_backend on SQLite. Not thread-safe: one user (the journal
+/// actor, on a thread of its own). Every failure is a value: a failed commit
+/// rolls back and answers journal_errc::unavailable for the whole batch.
+class sqlite_journal : public journal_backend {
+public:
+  /// The file format this version writes (`PRAGMA user_version`).
+  static constexpr int format_version = 1;
+
+  /// The database file's name inside the journal directory.
+  static constexpr const char* file_name = "cartd.db";
+
+  /// Opens (or creates) `<dir>/cartd.db`, creating `dir` and its parents when
+  /// missing, and creates the schema when the database is new. Fails with
+  /// journal_errc::unavailable, naming the path and the cause, when the
+  /// directory or file cannot be created or opened, the file is not a
+  /// database or not a cartd journal, or it has a newer format version.
+  static caf::expected<std::unique_ptr<sqlite_journal>>
+  open(const std::string& dir, sqlite_options opts = {});
+
+  sqlite_journal(const sqlite_journal&) = delete;
+  sqlite_journal& operator=(const sqlite_journal&) = delete;
+
+  ~sqlite_journal() override;
+
+  // -- modifiers --------------------------------------------------------------
+
+  std::vector<caf::expected<uint64_t>>
+  append_batch(const std::vector<journal_append>& batch) override;
+
+  // -- inspectors -------------------------------------------------------------
+
+  caf::expected<journal_recovery> recover(const std::string& stream,
+                                          int64_t keys_since_ms) override;
+
+  caf::expected<std::vector<journal_event>>
+  replay(const std::string& stream, uint64_t after_seq) override;
+
+  const char* name() const noexcept override;
+
+  /// The path of the database file.
+  const std::string& path() const noexcept {
+    return path_;
+  }
+
+private:
+  struct db_closer {
+    void operator()(sqlite3* db) const noexcept;
+  };
+
+  struct stmt_finalizer {
+    void operator()(sqlite3_stmt* stmt) const noexcept;
+  };
+
+  using db_ptr = std::unique_ptr<sqlite3, db_closer>;
+
+  using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_finalizer>;
+
+  sqlite_journal(std::string path, db_ptr db);
+
+  /// Prepares every statement once; they are reused for the connection's life.
+  caf::error prepare_statements();
+
+  /// Runs the body of a write transaction. Returns the result of each request
+  /// or a SQLite result code when any step failed.
+  int write_batch(const std::vector<journal_append>& batch, int64_t now,
+                  std::vector<caf::expected<uint64_t>>& result);
+
+  /// Returns the stream's last sequence number (0 when it has no events).
+  int last_seq(const std::string& stream, uint64_t& seq);
+
+  int read_events(const std::string& stream, uint64_t after_seq,
+                  std::vector<journal_event>& result);
+
+  caf::error read_error(int rc, const char* what) const;
+
+  std::string path_;
+
+  // Declared first so it is destroyed last, after every statement.
+  db_ptr db_;
+
+  stmt_ptr begin_read_;
+  stmt_ptr begin_write_;
+  stmt_ptr commit_;
+  stmt_ptr rollback_;
+  stmt_ptr last_seq_;
+  stmt_ptr insert_event_;
+  stmt_ptr upsert_snapshot_;
+  stmt_ptr select_snapshot_;
+  stmt_ptr select_events_;
+  stmt_ptr select_keys_;
+};
+
+} // namespace cartd
