@@ -86,6 +86,12 @@ public:
 
   /// The backend's name for logs, e.g. "memory".
   virtual const char* name() const noexcept = 0;
+
+  /// Whether calls may block on I/O; then the journal actor gets a thread of
+  /// its own instead of sharing the scheduler's.
+  virtual bool blocks() const noexcept {
+    return true;
+  }
 };
 
 /// Milliseconds since the Unix epoch, the journal's clock for records.

@@ -171,6 +171,9 @@ caf::behavior journal_impl(journal_self self, std::shared_ptr<journal_backend> b
 journal_actor spawn_journal(caf::event_based_actor* parent,
                             std::shared_ptr<journal_backend> backend,
                             journal_settings settings) {
+  if (!backend->blocks())
+    return caf::actor_cast<journal_actor>(
+      parent->spawn(journal_impl, std::move(backend), settings));
   return caf::actor_cast<journal_actor>(parent->spawn<caf::detached>(
     journal_impl, std::move(backend), settings));
 }

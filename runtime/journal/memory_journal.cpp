@@ -63,4 +63,8 @@ const char* memory_journal::name() const noexcept {
   return "memory";
 }
 
+bool memory_journal::blocks() const noexcept {
+  return false;
+}
+
 } // namespace cartd

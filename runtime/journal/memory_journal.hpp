@@ -28,6 +28,8 @@ public:
 
   const char* name() const noexcept override;
 
+  bool blocks() const noexcept override;
+
 private:
   struct stream_data {
     // The event at index i has sequence number i + 1.
