@@ -5,9 +5,9 @@
 // Group commit: appends from all carts queue up while a commit is running;
 // the next commit takes all of them (at most `max_batch`) in one transaction.
 // With a backend that fsyncs per commit, durable writes/s thus scale with the
-// batch size instead of being capped at 1/fsync-latency. The actor runs on a
-// thread of its own (CAF's `detached`), because backends block on I/O and
-// must never stall the shared scheduler or the I/O thread.
+// batch size instead of being capped at 1/fsync-latency. Over a backend that
+// blocks on I/O the actor runs on a thread of its own (CAF's `detached`), so
+// it never stalls the shared scheduler or the I/O thread.
 //
 // A failed commit is retried with exponential backoff for `retry_for`; then
 // every append of the batch gets journal_errc::unavailable. Nothing is ever
