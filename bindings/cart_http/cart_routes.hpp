@@ -67,9 +67,19 @@ private:
 
   void forget(const std::string& id);
 
+  // Renders `view`, reusing the body rendered last time for the same cart
+  // and version (a hot cart is rendered once per change, not per read).
+  http::response render_cart(const cart_view& view);
+
+  struct cache_entry {
+    cart_actor handle;
+    uint64_t version = 0;
+    std::string body; // empty: nothing rendered yet
+  };
+
   cart_directory_actor directory_;
   cart_routes_settings settings_;
-  std::unordered_map<std::string, cart_actor> cache_;
+  std::unordered_map<std::string, cache_entry> cache_;
 };
 
 } // namespace cartd
