@@ -52,7 +52,9 @@ const char* message_for(cart_errc code) {
     case cart_errc::storage_failure:
       return "the change could not be stored; nothing was changed";
     case cart_errc::crashed:
-      return "the cart crashed while handling the request; it was restarted";
+      return "the cart crashed and was restarted with its stored state; a "
+             "change in flight may or may not have been applied (retry with "
+             "the same Idempotency-Key to find out)";
     case cart_errc::timeout:
       return "the cart did not answer in time; retry later";
     case cart_errc::idempotency_key_reused:

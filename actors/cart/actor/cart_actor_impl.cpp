@@ -21,6 +21,8 @@ namespace {
 struct pending_mutation {
   cart_mutation mutation;
   caf::typed_response_promise<cart_view> promise;
+  /// Fault injection queued behind a write: throw when its turn comes.
+  bool crash = false;
 };
 
 /// What a request with an Idempotency-Key produced.
@@ -41,6 +43,10 @@ struct cart_state {
   caf::typed_response_promise<cart_view> inflight;
   /// Mutations waiting for the in-flight write, oldest first.
   std::vector<pending_mutation> pending;
+  /// A queued fault injection being carried out (answered by the crash).
+  caf::typed_response_promise<cart_view> crash_request;
+  /// When the cart last handled a get or a change.
+  std::chrono::steady_clock::time_point last_active;
   /// Asked to passivate while writing: quit once idle.
   bool passivate = false;
   /// Idempotency-Key -> original reply, within retention.
@@ -78,6 +84,10 @@ void resume(cart_self self);
 // it at once when it is refused or is a retry.
 void start_write(cart_self self, pending_mutation job) {
   auto& st = self->state;
+  if (job.crash) {
+    st.crash_request = std::move(job.promise);
+    throw std::runtime_error("injected fault");
+  }
   auto& m = job.mutation;
   std::string digest;
   if (!m.idempotency_key.empty()) {
@@ -232,8 +242,13 @@ cart_impl(cart_self self, std::string id, journal_actor journal,
     for (auto& job : st.pending)
       job.promise.deliver(make_error(cart_errc::unavailable, "restarting"));
     st.pending.clear();
+    if (st.crash_request.pending())
+      st.crash_request.deliver(make_error(cart_errc::crashed, what));
+    // The write in flight may still commit: say so, never "not applied".
     if (st.writing)
-      st.inflight.deliver(make_error(cart_errc::unavailable, "restarting"));
+      st.inflight.deliver(make_error(
+        cart_errc::crashed, "the change may have been applied; retry with "
+                            "the same Idempotency-Key to find out"));
     return make_error(cart_errc::crashed, what);
   });
   // Activation: nothing else is handled until recovery is done.
@@ -256,10 +271,12 @@ cart_impl(cart_self self, std::string id, journal_actor journal,
                 : caf::duration{};
   return {
     [self](caf::get_atom) -> cart_view {
+      self->state.last_active = std::chrono::steady_clock::now();
       return make_view(self->state.id, self->state.current);
     },
     [self](cart_mutation& m) -> caf::result<cart_view> {
       auto& st = self->state;
+      st.last_active = std::chrono::steady_clock::now();
       auto promise = self->make_response_promise<cart_view>();
       if (st.writing) {
         if (st.pending.size() >= st.settings->max_pending)
@@ -272,15 +289,27 @@ cart_impl(cart_self self, std::string id, journal_actor journal,
       return promise;
     },
     [self](crash_atom) -> caf::result<cart_view> {
-      if (!self->state.settings->fault_injection)
+      auto& st = self->state;
+      if (!st.settings->fault_injection)
         return make_error(cart_errc::unavailable, "fault injection is off");
-      throw std::runtime_error("injected fault");
+      if (!st.writing)
+        throw std::runtime_error("injected fault");
+      // Crash in order, after the write in flight, like any other command.
+      auto promise = self->make_response_promise<cart_view>();
+      st.pending.push_back(pending_mutation{{}, promise, true});
+      return promise;
     },
     [self](passivate_atom) {
+      // A cart in use stays: evicting it would only bounce the requests
+      // already on their way to it (the resident cap is soft).
       auto& st = self->state;
+      if (std::chrono::steady_clock::now() - st.last_active
+          < st.settings->min_residency)
+        return false;
       st.passivate = true;
       if (!st.writing)
         self->quit();
+      return true;
     },
     caf::after(idle) >>
       [self] {

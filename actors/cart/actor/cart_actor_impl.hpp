@@ -38,6 +38,9 @@ struct cart_settings {
   bool fault_injection = false;
   /// A snapshot of the cart is stored with every N-th event (0: never).
   uint64_t snapshot_every = 100;
+  /// A cart used more recently than this refuses to passivate for the
+  /// resident cap (requests may already be on their way to it).
+  caf::timespan min_residency = caf::timespan{std::chrono::seconds{1}};
   /// How long an Idempotency-Key is remembered.
   caf::timespan idempotency_retention = caf::timespan{std::chrono::hours{24}};
 };

@@ -23,6 +23,8 @@ using supervision::supervisor_core;
 
 // -- shard --------------------------------------------------------------------
 
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
+
 struct shard_state {
   std::unique_ptr<supervisor_core> core;
   /// Given-up carts and when they may be activated again.
@@ -32,6 +34,12 @@ struct shard_state {
   size_t max_resident = 0;
   std::list<std::string> lru;
   std::unordered_map<std::string, std::list<std::string>::iterator> lru_pos;
+  /// Carts told to passivate that have not stopped yet, and the resolves
+  /// waiting for them to stop: handing out the stopping incarnation would
+  /// only bounce requests, starting a second one would make two writers.
+  std::unordered_map<std::string,
+                     std::vector<caf::typed_response_promise<cart_actor>>>
+    passivating;
 
   void forget(const std::string& id) {
     auto i = lru_pos.find(id);
@@ -44,8 +52,101 @@ struct shard_state {
   static inline const char* name = "cartd.cart_shard";
 };
 
-caf::behavior shard_impl(caf::stateful_actor<shard_state>* self,
-                         directory_settings settings, journal_actor journal,
+using shard_self = caf::stateful_actor<shard_state>*;
+
+void on_passivation_refused(shard_self self, const std::string& id);
+
+// Returns the running cart `id`, activating it if needed, and keeps the
+// shard within its resident cap.
+caf::expected<cart_actor> activate(shard_self self, const std::string& id) {
+  auto& st = self->state;
+  if (!st.unavailable_until.empty()) {
+    auto i = st.unavailable_until.find(id);
+    if (i != st.unavailable_until.end()) {
+      if (clock_type::now() < i->second)
+        return make_error(cart_errc::unavailable,
+                          "cart stopped after repeated crashes");
+      st.unavailable_until.erase(i);
+    }
+  }
+  auto child = st.core->start_dynamic(id);
+  if (!child)
+    return make_error(cart_errc::unavailable, "cart cannot be activated");
+  if (st.max_resident > 0) {
+    // Approximate LRU: hot carts are cached by the HTTP routes and resolve
+    // rarely, so a hot cart may passivate; it then simply activates again
+    // from the journal.
+    auto pos = st.lru_pos.find(id);
+    if (pos != st.lru_pos.end())
+      st.lru.splice(st.lru.begin(), st.lru, pos->second);
+    else
+      st.lru_pos.emplace(id, st.lru.insert(st.lru.begin(), id));
+    while (st.lru.size() > st.max_resident) {
+      auto victim = st.lru.back();
+      st.forget(victim);
+      if (auto cart = st.core->find_dynamic(victim)) {
+        st.passivating[victim];
+        self
+          ->request(caf::actor_cast<cart_actor>(cart), std::chrono::seconds{5},
+                    passivate_atom::value)
+          .then([self, victim](bool stopping) {
+                  if (!stopping)
+                    on_passivation_refused(self, victim);
+                },
+                [](caf::error&) {
+                  // Gone already: on_stopped serves whoever waits.
+                });
+      }
+    }
+  }
+  return caf::actor_cast<cart_actor>(child);
+}
+
+// A cart in use refused to passivate: it stays resident and serves those
+// waiting for it.
+void on_passivation_refused(shard_self self, const std::string& id) {
+  auto& st = self->state;
+  std::vector<caf::typed_response_promise<cart_actor>> waiting;
+  if (auto i = st.passivating.find(id); i != st.passivating.end()) {
+    waiting = std::move(i->second);
+    st.passivating.erase(i);
+  }
+  auto cart = st.core->find_dynamic(id);
+  if (!cart) {
+    for (auto& promise : waiting) {
+      auto result = activate(self, id);
+      if (result)
+        promise.deliver(*result);
+      else
+        promise.deliver(result.error());
+    }
+    return;
+  }
+  // Back into the LRU as the most recent, without evicting anyone now.
+  if (st.max_resident > 0 && st.lru_pos.count(id) == 0)
+    st.lru_pos.emplace(id, st.lru.insert(st.lru.begin(), id));
+  for (auto& promise : waiting)
+    promise.deliver(caf::actor_cast<cart_actor>(cart));
+}
+
+// A cart stopped: resolves that waited for it may activate it again.
+void on_cart_stopped(shard_self self, const std::string& id) {
+  auto& st = self->state;
+  st.forget(id);
+  auto i = st.passivating.find(id);
+  if (i == st.passivating.end())
+    return;
+  if (i->second.empty()) {
+    st.passivating.erase(i);
+    return;
+  }
+  // Not from inside the supervisor's bookkeeping: answer in a message of our
+  // own.
+  self->send(self, wake_atom::value, id);
+}
+
+caf::behavior shard_impl(shard_self self, directory_settings settings,
+                         journal_actor journal,
                          std::shared_ptr<const cart_settings> carts) {
   supervision::dynamic_child_template carts_template;
   carts_template.start = [journal, carts](caf::event_based_actor* sup,
@@ -64,10 +165,16 @@ caf::behavior shard_impl(caf::stateful_actor<shard_state>* self,
                  unavailable_for)
                  .count());
     self->state.unavailable_until[id] = clock_type::now() + unavailable_for;
-    self->state.forget(id);
+    on_cart_stopped(self, id);
   };
   hooks.on_stopped = [self](const std::string& id, const caf::error&) {
-    self->state.forget(id);
+    on_cart_stopped(self, id);
+  };
+  hooks.on_restarted = [self](const std::string& id, const caf::actor&) {
+    // A cart that crashed while passivating is running again: serve those
+    // waiting for it with the new incarnation.
+    if (self->state.passivating.count(id) > 0)
+      self->send(self, wake_atom::value, id);
   };
   if (settings.max_resident > 0)
     self->state.max_resident
@@ -83,36 +190,30 @@ caf::behavior shard_impl(caf::stateful_actor<shard_state>* self,
   return {
     [self](resolve_atom, const std::string& id) -> caf::result<cart_actor> {
       auto& st = self->state;
-      if (!st.unavailable_until.empty()) {
-        auto i = st.unavailable_until.find(id);
-        if (i != st.unavailable_until.end()) {
-          if (clock_type::now() < i->second)
-            return make_error(cart_errc::unavailable,
-                              "cart stopped after repeated crashes");
-          st.unavailable_until.erase(i);
-        }
+      if (auto i = st.passivating.find(id); i != st.passivating.end()) {
+        auto promise = self->make_response_promise<cart_actor>();
+        i->second.push_back(promise);
+        return promise;
       }
-      auto child = st.core->start_dynamic(id);
-      if (!child)
-        return make_error(cart_errc::unavailable, "cart cannot be activated");
-      if (st.max_resident > 0) {
-        // Approximate LRU: hot carts are cached by the HTTP routes and
-        // resolve rarely, so a hot cart may passivate; it then simply
-        // activates again from the journal.
-        auto pos = st.lru_pos.find(id);
-        if (pos != st.lru_pos.end())
-          st.lru.splice(st.lru.begin(), st.lru, pos->second);
+      auto result = activate(self, id);
+      if (!result)
+        return std::move(result.error());
+      return std::move(*result);
+    },
+    [self](wake_atom, const std::string& id) {
+      auto& st = self->state;
+      auto i = st.passivating.find(id);
+      if (i == st.passivating.end())
+        return;
+      auto waiting = std::move(i->second);
+      st.passivating.erase(i);
+      for (auto& promise : waiting) {
+        auto result = activate(self, id);
+        if (result)
+          promise.deliver(*result);
         else
-          st.lru_pos.emplace(id, st.lru.insert(st.lru.begin(), id));
-        while (st.lru.size() > st.max_resident) {
-          auto victim = st.lru.back();
-          st.forget(victim);
-          if (auto cart = st.core->find_dynamic(victim))
-            self->send(caf::actor_cast<cart_actor>(cart),
-                       passivate_atom::value);
-        }
+          promise.deliver(result.error());
       }
-      return caf::actor_cast<cart_actor>(child);
     },
   };
 }

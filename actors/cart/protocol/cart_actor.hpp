@@ -11,8 +11,10 @@
 //               version_mismatch, overloaded, storage_failure)
 //   (crash_atom)        -> cart_view   fault injection: throws when enabled,
 //                                      cart_errc::unavailable otherwise
-//   (passivate_atom)    -> void        stop once the in-flight write is done
-//                                      (its shard keeps memory bounded)
+//   (passivate_atom)    -> bool        true: stopping once the in-flight write
+//                                      is done; false: refused, the cart was
+//                                      used within the last second (its shard
+//                                      asks to keep memory bounded)
 //
 // cart_directory_actor
 //   (resolve_atom, cart_id) -> cart_actor   activates the cart if needed
@@ -118,7 +120,7 @@ using cart_actor = caf::typed_actor<
   caf::replies_to<caf::get_atom>::with<cart_view>,
   caf::replies_to<cart_mutation>::with<cart_view>,
   caf::replies_to<crash_atom>::with<cart_view>,
-  caf::reacts_to<passivate_atom>>;
+  caf::replies_to<passivate_atom>::with<bool>>;
 
 using cart_directory_actor = caf::typed_actor<
   caf::replies_to<resolve_atom, std::string>::with<cart_actor>>;

@@ -437,7 +437,9 @@ BOOST_AUTO_TEST_CASE(the_resident_cap_passivates_least_recently_used_carts) {
   directory_settings dir;
   dir.shards = 1;
   dir.max_resident = 2;
-  start({}, dir);
+  cart_settings carts;
+  carts.min_residency = caf::timespan{0};
+  start(carts, dir);
   BOOST_REQUIRE(add("a", "apple", 1));
   auto a = resolve("a");
   (*self)->monitor(a);
