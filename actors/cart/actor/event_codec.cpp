@@ -17,29 +17,59 @@ overload(Fs...) -> overload<Fs...>;
 
 } // namespace
 
+namespace {
+
+// Appends `str` as a JSON string; nlohmann does the escaping. The events'
+// fixed shape is written directly: an nlohmann object tree per event cost
+// about 8k instructions, a tenth of a whole durable add.
+void append_json_string(std::string& out, const std::string& str) {
+  out += nlohmann::json(str).dump(-1, ' ', false,
+                                  nlohmann::json::error_handler_t::replace);
+}
+
+void append_item_event(std::string& out, const char* type,
+                       const std::string& item) {
+  out += "{\"v\":1,\"type\":\"";
+  out += type;
+  out += "\",\"item\":";
+  append_json_string(out, item);
+}
+
+void append_quantity(std::string& out, int64_t quantity) {
+  out += ",\"quantity\":";
+  out += std::to_string(quantity);
+}
+
+} // namespace
+
 std::string encode_event(const cart_event& ev) {
-  nlohmann::json j;
-  j["v"] = format_version;
+  static_assert(format_version == 1, "update the literals below");
+  std::string out;
+  out.reserve(64);
   std::visit(overload{
                [&](const item_added& x) {
-                 j["type"] = "item_added";
-                 j["item"] = x.item;
-                 j["quantity"] = x.quantity;
+                 append_item_event(out, "item_added", x.item);
+                 append_quantity(out, x.quantity);
+                 out += '}';
                },
                [&](const item_quantity_set& x) {
-                 j["type"] = "item_quantity_set";
-                 j["item"] = x.item;
-                 j["quantity"] = x.quantity;
+                 append_item_event(out, "item_quantity_set", x.item);
+                 append_quantity(out, x.quantity);
+                 out += '}';
                },
                [&](const item_removed& x) {
-                 j["type"] = "item_removed";
-                 j["item"] = x.item;
+                 append_item_event(out, "item_removed", x.item);
+                 out += '}';
                },
-               [&](const cart_cleared&) { j["type"] = "cart_cleared"; },
-               [&](const cart_checked_out&) { j["type"] = "cart_checked_out"; },
+               [&](const cart_cleared&) {
+                 out += R"({"v":1,"type":"cart_cleared"})";
+               },
+               [&](const cart_checked_out&) {
+                 out += R"({"v":1,"type":"cart_checked_out"})";
+               },
              },
              ev);
-  return j.dump();
+  return out;
 }
 
 std::optional<cart_event> decode_event(const std::string& payload) {

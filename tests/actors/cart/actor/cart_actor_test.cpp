@@ -162,6 +162,13 @@ BOOST_AUTO_TEST_CASE(every_event_survives_the_journal_format) {
     BOOST_REQUIRE(decoded);
     BOOST_CHECK(*decoded == ev);
   }
+  // The documented v1 shape (docs/event-format.md), byte for byte.
+  BOOST_CHECK_EQUAL(encode_event(item_added{"apple", 2}),
+                    R"({"v":1,"type":"item_added","item":"apple","quantity":2})");
+  BOOST_CHECK_EQUAL(encode_event(item_removed{"say \"hi\""}),
+                    R"({"v":1,"type":"item_removed","item":"say \"hi\""})");
+  BOOST_CHECK_EQUAL(encode_event(cart_checked_out{}),
+                    R"({"v":1,"type":"cart_checked_out"})");
   BOOST_CHECK(!decode_event("not json"));
   BOOST_CHECK(!decode_event(R"({"v":2,"type":"cart_cleared"})"));
   BOOST_CHECK(!decode_event(R"({"v":1,"type":"item_added","item":"a"})"));
