@@ -2,7 +2,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build run test clean
+.PHONY: all deps build run test bench bench-smoke clean
 
 all: build
 
@@ -21,6 +21,17 @@ run: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# Benchmarks (bench/README.md): cartd against nginx and the Flask seed service
+# with wrk, microbenchmarks, memory per cart; about 15 minutes. Results go to
+# bench/results/<date>-<host>.{md,json,png}; extra flags via BENCH_ARGS="...".
+bench: build
+	python3 bench/run.py --bin-dir $(BUILD_DIR)/bin $(BENCH_ARGS)
+
+# The harness's few-second smoke run (what CTest's bench_smoke runs).
+bench-smoke: build
+	python3 bench/run.py --quick --bin-dir $(BUILD_DIR)/bin \
+	  --out $(BUILD_DIR)/bench/smoke-results
 
 clean:
 	rm -rf $(BUILD_DIR)

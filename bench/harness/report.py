@@ -1,0 +1,431 @@
+"""Aggregates repetitions and writes the results: JSON, Markdown, PNG."""
+
+import json
+import os
+import statistics
+import subprocess
+
+# Which Flask row a row is compared with: the Flask service has only the
+# seed routes (one cart), so every row is compared with Flask's seed mix at
+# the same connection count.
+FLASK_WORKLOAD = "seed"
+
+# The series of the chart: (server, workload) -> label.
+CHART_SERIES = [
+    ("cartd-sqlite", "mix", "cartd sqlite sync=full (mix)"),
+    ("cartd-memory", "mix", "cartd memory (mix)"),
+    ("nginx", "mix", "nginx static (mix requests)"),
+    ("gunicorn", "seed", "Flask + gunicorn (seed routes)"),
+    ("flask", "seed", "Flask dev server (seed routes)"),
+]
+
+
+def aggregate(raw):
+    """raw: list of run dicts (server, workload, conns, rep, result).
+    Returns rows with the median of each figure over the repetitions and
+    the errors summed."""
+    groups = {}
+    order = []
+    for run in raw:
+        key = (run["server"], run["workload"], run["conns"])
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(run["result"])
+    rows = []
+    for key in order:
+        results = groups[key]
+
+        def med(f):
+            xs = [f(r) for r in results if f(r) is not None]
+            return statistics.median(xs) if xs else None
+
+        codes = {}
+        for r in results:
+            for code, n in r.get("codes", {}).items():
+                codes[code] = codes.get(code, 0) + n
+        rows.append({
+            "server": key[0], "workload": key[1], "conns": key[2],
+            "reps": len(results),
+            "req_per_s": med(lambda r: r["req_per_s"]),
+            "req_per_s_all": [round(r["req_per_s"], 1) for r in results],
+            "spread": ((max(r["req_per_s"] for r in results)
+                        - min(r["req_per_s"] for r in results))
+                       / statistics.median(r["req_per_s"] for r in results)
+                       if len(results) > 1 and statistics.median(
+                           r["req_per_s"] for r in results) > 0 else None),
+            "cpu_server": med(lambda r: r.get("cpu", {}).get("server")),
+            "cpu_other": med(lambda r: r.get("cpu", {}).get("other")),
+            "cpu_other_max": max((r.get("cpu", {}).get("other") or 0)
+                                 for r in results),
+            "p50_us": med(lambda r: r["latency_us"]["p50"]),
+            "p99_us": med(lambda r: r["latency_us"]["p99"]),
+            "p999_us": med(lambda r: r["latency_us"]["p999"]),
+            "requests": sum(r["requests"] for r in results),
+            "non2xx": sum(r["non2xx"] for r in results),
+            "socket_errors": sum(r["socket_errors"] for r in results),
+            "errors_detail": {
+                k: sum(r["errors"][k] for r in results)
+                for k in ("connect", "read", "write", "timeout", "status")},
+            "codes": codes,
+        })
+    index = {(r["server"], r["workload"], r["conns"]): r for r in rows}
+    for r in rows:
+        def ratio(other):
+            if other and other["req_per_s"] and r["req_per_s"] is not None:
+                return r["req_per_s"] / other["req_per_s"]
+            return None
+        r["x_nginx"] = ratio(index.get(("nginx", r["workload"], r["conns"])))
+        r["x_flask"] = ratio(index.get(("flask", FLASK_WORKLOAD, r["conns"])))
+        r["x_gunicorn"] = ratio(index.get(("gunicorn", FLASK_WORKLOAD,
+                                           r["conns"])))
+    return rows
+
+
+def find(rows, server, workload, conns):
+    for r in rows:
+        if (r["server"], r["workload"], r["conns"]) == (server, workload,
+                                                        conns):
+            return r
+    return None
+
+
+def targets(rows, memory, conns=64):
+    """Evaluates issue 4's targets; each a ratio from this run."""
+    out = []
+
+    def add(name, value, goal, better, detail):
+        met = None
+        if value is not None:
+            met = value >= goal if better == "higher" else value <= goal
+        out.append({"target": name, "value": value, "goal": goal,
+                    "better": better, "met": met, "detail": detail})
+
+    def rps(s, w, c=conns):
+        r = find(rows, s, w, c)
+        return r["req_per_s"] if r else None
+
+    def div(a, b):
+        return a / b if a is not None and b else None
+
+    for w in ("get_hot", "get_many"):
+        add("GET of a cart (%s) vs nginx" % w,
+            div(rps("cartd-sqlite", w), rps("nginx", w)), 0.8, "higher",
+            "cartd-sqlite %s / nginx %s at %d conns" % (w, w, conns))
+    add("durable adds (group commit) vs cartd GET",
+        div(rps("cartd-sqlite", "add_many"), rps("cartd-sqlite", "get_many")),
+        0.5, "higher",
+        "cartd-sqlite add_many / cartd-sqlite get_many at %d conns" % conns)
+    add("durable adds, one commit per write (max-batch=1), for contrast",
+        div(rps("cartd-sqlite-batch1", "add_many"),
+            rps("cartd-sqlite", "get_many")), 0.5, "higher",
+        "cartd-sqlite-batch1 add_many / cartd-sqlite get_many")
+    add("80/20 mix vs Flask seed service",
+        div(rps("cartd-sqlite", "mix"), rps("flask", "seed")), 50, "higher",
+        "cartd-sqlite mix / flask (dev server) seed at %d conns" % conns)
+    add("80/20 mix vs Flask under gunicorn",
+        div(rps("cartd-sqlite", "mix"), rps("gunicorn", "seed")), 50,
+        "higher", "cartd-sqlite mix / gunicorn seed at %d conns" % conns)
+    c = find(rows, "cartd-sqlite", "mix", conns)
+    n = find(rows, "nginx", "mix", conns)
+    add("p99 at %d conns vs nginx (mix)" % conns,
+        div(c and c["p99_us"], n and n["p99_us"]), 2.0, "lower",
+        "cartd-sqlite p99 / nginx p99, mix at %d conns" % conns)
+    c = find(rows, "cartd-sqlite", "get_hot", conns)
+    n = find(rows, "nginx", "get_hot", conns)
+    add("p99 at %d conns vs nginx (GET hot cart)" % conns,
+        div(c and c["p99_us"], n and n["p99_us"]), 2.0, "lower",
+        "cartd-sqlite p99 / nginx p99, get_hot at %d conns" % conns)
+    per_cart = None
+    detail = "not measured in this run"
+    for m in memory or []:
+        if m.get("mode") == "active" and m.get("journal") == "sqlite":
+            per_cart = m["rss_per_cart_bytes"] / 1024.0
+            detail = "%s active carts, sqlite journal" % m["carts"]
+    add("resident memory per active cart (KiB)", per_cart, 1.5, "lower",
+        detail)
+    return out
+
+
+# -- formatting ---------------------------------------------------------------
+
+def fmt_rps(x):
+    if x is None:
+        return "–"
+    return "{:,.0f}".format(x)
+
+
+def fmt_ms(us):
+    if us is None:
+        return "–"
+    ms = us / 1000.0
+    if ms >= 100:
+        return "%.0f" % ms
+    if ms >= 10:
+        return "%.1f" % ms
+    return "%.2f" % ms
+
+
+def fmt_x(x):
+    if x is None:
+        return "–"
+    if x >= 10:
+        return "%.0fx" % x
+    return "%.2fx" % x
+
+
+def fmt_cores(x, flag=None):
+    if x is None:
+        return "–"
+    text = "%.2f" % x
+    return "**%s**" % text if flag is not None and x > flag else text
+
+
+def fmt_errors(r):
+    if not r["non2xx"] and not r["socket_errors"]:
+        return "0"
+    parts = []
+    if r["non2xx"]:
+        codes = ",".join("%s:%d" % kv for kv in sorted(r["codes"].items())
+                         if not kv[0].startswith("2"))
+        parts.append("**%d non-2xx%s**" % (r["non2xx"],
+                                            " (%s)" % codes if codes else ""))
+    if r["socket_errors"]:
+        d = r["errors_detail"]
+        parts.append("**%d socket (c%d r%d w%d t%d)**"
+                     % (r["socket_errors"], d["connect"], d["read"],
+                        d["write"], d["timeout"]))
+    return " ".join(parts)
+
+
+def rows_with_errors(rows):
+    return [r for r in rows if r["non2xx"] or r["socket_errors"]]
+
+
+def markdown(doc, chart_name):
+    rows = doc["rows"]
+    meta = doc["meta"]
+    titles = doc["workload_titles"]
+    lines = []
+    lines.append("# cartd benchmark, %s on %s" % (meta["date"], meta["host"]))
+    lines.append("")
+    lines.append("Command: `%s`" % meta["command"])
+    lines.append("")
+    bad = rows_with_errors(rows)
+    if bad:
+        lines.append("> **WARNING: %d of %d rows had errors (non-2xx "
+                     "responses or socket errors). Their numbers do not "
+                     "measure successful requests only; see the errors "
+                     "column.**" % (len(bad), len(rows)))
+        lines.append("")
+    busy = [r for r in rows if (r.get("cpu_other") or 0) > 0.15]
+    if busy:
+        lines.append("> **Note: in %d of %d rows other processes used more "
+                     "than 0.15 of a core (median) while wrk ran (see "
+                     "\"other CPU\"): this shared machine was busy, so "
+                     "those rows understate the servers; ratios within a "
+                     "repetition are affected less than absolute numbers.**"
+                     % (len(busy), len(rows)))
+        lines.append("")
+    lines.append("Machine: %s, %s cores, %s. Load average before/after: "
+                 "%s / %s." % (meta["cpu"], meta["cores"], meta["kernel"],
+                               meta["loadavg_before"], meta["loadavg_after"]))
+    lines.append("Servers pinned to CPU %s, wrk to CPU %s. wrk %s, "
+                 "%s thread(s), timeout %s, %ss per run after a %ss "
+                 "warm-up, median of %s repetitions (servers interleaved "
+                 "per repetition). Latency is wrk's (closed loop)."
+                 % (meta["server_cpus"] or "any", meta["client_cpus"] or "any",
+                    meta["versions"].get("wrk", "?"),
+                    meta["wrk"]["threads"], meta["wrk"]["timeout"],
+                    meta["duration_s"], meta["warmup_s"], meta["reps"]))
+    lines.append("")
+    if chart_name:
+        lines.append("![throughput and p99 against connections](%s)"
+                     % chart_name)
+        lines.append("")
+    if doc.get("targets"):
+        lines.append("## Targets (issue 4), as ratios from this run")
+        lines.append("")
+        lines.append("| target | goal | this run | met | how |")
+        lines.append("|---|---|---|---|---|")
+        for t in doc["targets"]:
+            goal = ("≥ " if t["better"] == "higher" else "≤ ") + \
+                ("%g" % t["goal"])
+            val = "–" if t["value"] is None else (
+                "%.2f" % t["value"] if t["value"] < 100 else
+                "%.0f" % t["value"])
+            met = {True: "yes", False: "**no**", None: "–"}[t["met"]]
+            lines.append("| %s | %s | %s | %s | %s |"
+                         % (t["target"], goal, val, met, t["detail"]))
+        lines.append("")
+    lines.append("## HTTP: every row")
+    lines.append("")
+    lines.append("`× nginx`: this row's req/s over nginx's for the same "
+                 "requests and connections. `× flask`, `× gunicorn`: over "
+                 "the Flask seed service's seed-route mix at the same "
+                 "connections (it has no other routes). Errors: non-2xx "
+                 "(wrk counts status ≥ 400) and socket errors (connect, "
+                 "read, write, timeout), summed over the repetitions. "
+                 "Spread: (max - min) / median of req/s over the "
+                 "repetitions. Server CPU: cores the server's processes "
+                 "used (median); other CPU: cores everything except the "
+                 "server and wrk used meanwhile (median; bold above 0.15: "
+                 "the server did not have its core to itself, e.g. another "
+                 "build on this shared machine).")
+    lines.append("")
+    lines.append("| server | workload | conns | req/s | spread | p50 ms | "
+                 "p99 ms | p99.9 ms | errors | × nginx | × flask | "
+                 "× gunicorn | server CPU | other CPU |")
+    lines.append("|---|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|")
+    for r in rows:
+        spread = "–" if r.get("spread") is None else \
+            "%.0f%%" % (100 * r["spread"])
+        lines.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s "
+                     "| %s | %s | %s |"
+                     % (r["server"], r["workload"], r["conns"],
+                        fmt_rps(r["req_per_s"]), spread, fmt_ms(r["p50_us"]),
+                        fmt_ms(r["p99_us"]), fmt_ms(r["p999_us"]),
+                        fmt_errors(r), fmt_x(r["x_nginx"]),
+                        fmt_x(r["x_flask"]), fmt_x(r["x_gunicorn"]),
+                        fmt_cores(r.get("cpu_server")),
+                        fmt_cores(r.get("cpu_other"), flag=0.15)))
+    lines.append("")
+    lines.append("Workloads:")
+    lines.append("")
+    for name, title in titles.items():
+        lines.append("- `%s`: %s" % (name, title))
+    lines.append("")
+    lines.append("Servers:")
+    lines.append("")
+    for s in doc["servers"]:
+        lines.append("- `%s`: `%s`" % (s["name"], s["command"]))
+    lines.append("")
+    micro = doc.get("micro") or []
+    if micro:
+        lines.append("## Microbenchmarks (Google Benchmark)")
+        lines.append("")
+        lines.append("| benchmark | time per op | items/s | notes |")
+        lines.append("|---|--:|--:|---|")
+        for b in micro:
+            lines.append("| %s | %s | %s | %s |"
+                         % (b["name"], fmt_time(b["real_time_ns"]),
+                            fmt_rps(b.get("items_per_second")),
+                            b.get("label", "")))
+        lines.append("")
+    memory = doc.get("memory") or []
+    if memory:
+        lines.append("## Memory and scale")
+        lines.append("")
+        lines.append("| mode | journal | carts touched | resident cap | "
+                     "resident at end | RSS before | RSS after | "
+                     "RSS per cart | carts/s |")
+        lines.append("|---|---|--:|--:|--:|--:|--:|--:|--:|")
+        for m in memory:
+            lines.append("| %s | %s | {:,} | %s | {:,} | %s | %s | %s | %s |"
+                         .format(m["carts"], m.get("resident_end", 0))
+                         % (m["mode"], m["journal"],
+                            "{:,}".format(m["max_resident"])
+                            if m["max_resident"] else "none",
+                            fmt_mib(m["rss_before_bytes"]),
+                            fmt_mib(m["rss_after_bytes"]),
+                            "%.0f B" % m["rss_per_cart_bytes"]
+                            if m["mode"] == "active" else "–",
+                            fmt_rps(m.get("carts_per_s"))))
+        samples = [m for m in memory if m.get("samples")]
+        for m in samples:
+            lines.append("")
+            lines.append("RSS while touching %s carts (cap %s): %s"
+                         % ("{:,}".format(m["carts"]),
+                            "{:,}".format(m["max_resident"]),
+                            ", ".join("%s: %s" % (
+                                "{:,}".format(s["touched"]),
+                                fmt_mib(s["rss_bytes"]))
+                                for s in m["samples"])))
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def fmt_time(ns):
+    if ns is None:
+        return "–"
+    if ns >= 1e6:
+        return "%.2f ms" % (ns / 1e6)
+    if ns >= 1e3:
+        return "%.2f µs" % (ns / 1e3)
+    return "%.0f ns" % ns
+
+
+def fmt_mib(b):
+    if b is None:
+        return "–"
+    return "%.1f MiB" % (b / 1048576.0)
+
+
+def chart(rows, path, title):
+    """Throughput and p99 against connections for every server (gnuplot)."""
+    tmp = path + ".d"
+    os.makedirs(tmp, exist_ok=True)
+    plots_rps, plots_p99 = [], []
+    for i, (server, workload, label) in enumerate(CHART_SERIES):
+        pts = sorted((r["conns"], r["req_per_s"], r["p99_us"]) for r in rows
+                     if r["server"] == server and r["workload"] == workload
+                     and r["req_per_s"])
+        if len(pts) < 1:
+            continue
+        data = os.path.join(tmp, "%d.dat" % i)
+        with open(data, "w") as f:
+            for c, rps, p99 in pts:
+                f.write("%d %f %f\n" % (c, rps, (p99 or 0) / 1000.0))
+        style = "with linespoints lw 2 pt 7 ps 1 lc %d" % (i + 1)
+        plots_rps.append("'%s' using 1:2 %s title '%s'" % (data, style, label))
+        plots_p99.append("'%s' using 1:3 %s title '%s'" % (data, style, label))
+    if not plots_rps:
+        return False
+    script = """\
+set terminal pngcairo size 1400,560 font 'sans,10'
+set output '{out}'
+set multiplot layout 1,2 title '{title}'
+set logscale x 2
+set xtics (1, 4, 16, 64, 256, 1024)
+set xlabel 'connections'
+set grid
+set key top left
+set logscale y 10
+set format y '%.0s%c'
+set ylabel 'requests/s (log)'
+set title 'throughput'
+plot {rps}
+set ylabel 'p99 latency, ms (log)'
+set format y '%g'
+set title 'p99 latency'
+set key top left
+plot {p99}
+unset multiplot
+""".format(out=path, title=title.replace("'", ""), rps=", ".join(plots_rps),
+           p99=", ".join(plots_p99))
+    script_path = os.path.join(tmp, "chart.gp")
+    with open(script_path, "w") as f:
+        f.write(script)
+    proc = subprocess.run(["gnuplot", script_path], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT)
+    for name in os.listdir(tmp):
+        os.remove(os.path.join(tmp, name))
+    os.rmdir(tmp)
+    if proc.returncode != 0:
+        raise RuntimeError("gnuplot failed:\n" + proc.stdout.decode())
+    return True
+
+
+def write(doc, out_dir, stem):
+    os.makedirs(out_dir, exist_ok=True)
+    png = os.path.join(out_dir, stem + ".png")
+    has_chart = chart(doc["rows"], png, "cartd vs nginx vs Flask, %s, %s"
+                      % (doc["meta"]["date"], doc["meta"]["host"]))
+    doc["chart"] = os.path.basename(png) if has_chart else None
+    with open(os.path.join(out_dir, stem + ".json"), "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=False)
+        f.write("\n")
+    with open(os.path.join(out_dir, stem + ".md"), "w") as f:
+        f.write(markdown(doc, doc["chart"]))
+    return [os.path.join(out_dir, stem + ext) for ext in
+            (".json", ".md") + ((".png",) if has_chart else ())]

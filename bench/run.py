@@ -1,0 +1,450 @@
+#!/usr/bin/env python3
+"""cartd's benchmark harness: cartd against nginx and the Flask seed service
+in one run, plus microbenchmarks and a memory/scale run.
+
+  python3 bench/run.py                 # the full run (`make bench`)
+  python3 bench/run.py --quick         # the CTest smoke: every server
+                                       # answers, files written, no timing
+  python3 bench/run.py --help          # every option
+
+Results go to bench/results/<date>-<host>.{json,md,png} (--out for another
+directory). See bench/README.md for how to read them.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+from harness import report  # noqa: E402
+from harness import servers as srv  # noqa: E402
+from harness import workloads as wl  # noqa: E402
+
+
+def log(msg):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def loud(msg):
+    bar = "!" * 78
+    print("\n%s\n!! %s\n%s\n" % (bar, msg, bar), file=sys.stderr, flush=True)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke mode for CTest: 1 s per run, 16 connections, "
+                        "one repetition, status codes checked, no micro or "
+                        "memory phase; fails if a server does not answer or "
+                        "a run has errors")
+    p.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"),
+                   help="where cartd, bench_micro and bench_memory are")
+    p.add_argument("--out", default=os.path.join(HERE, "results"),
+                   help="directory for <date>-<host>.{json,md,png}")
+    p.add_argument("--reps", type=int, default=3,
+                   help="repetitions of every run (the median is reported)")
+    p.add_argument("--duration", type=int, default=5,
+                   help="seconds per measured wrk run")
+    p.add_argument("--warmup", type=int, default=2,
+                   help="seconds of wrk warm-up per server and workload")
+    p.add_argument("--conns", type=int, default=64,
+                   help="connections for the workloads without a sweep")
+    p.add_argument("--sweep", default="1,16,64,256,1024",
+                   help="connection counts of the main mix (and of the "
+                        "Flask peers' seed mix)")
+    p.add_argument("--servers", default="cartd-sqlite,cartd-sqlite-batch1,"
+                   "cartd-memory,nginx,flask,gunicorn",
+                   help="which servers, comma-separated")
+    p.add_argument("--workloads", default="get_hot,add_many,get_many,mix,seed",
+                   help="which workloads, comma-separated")
+    p.add_argument("--phases", default="http,micro,memory",
+                   help="http (wrk), micro (bench_micro), memory "
+                        "(bench_memory)")
+    p.add_argument("--memory-scale", default="full", choices=["small", "full"],
+                   help="full: 100k and 1M active carts and 5M touched "
+                        "with a cap; small: 100k and 1M only")
+    p.add_argument("--micro-min-time", default="0.2",
+                   help="--benchmark_min_time for bench_micro (seconds)")
+    p.add_argument("--wrk-threads", type=int, default=1,
+                   help="wrk threads (same for every server)")
+    p.add_argument("--no-pin", action="store_true",
+                   help="do not pin servers to one CPU and wrk to another")
+    p.add_argument("--status-codes", action="store_true",
+                   help="count responses per status code with a wrk Lua "
+                        "response() hook (slows wrk; always on in --quick)")
+    p.add_argument("--gunicorn-threads", type=int, default=8)
+    p.add_argument("--python", default="/usr/bin/python3",
+                   help="the Python that has Flask (Debian's python3-flask)")
+    a = p.parse_args()
+    if a.quick:
+        a.reps, a.duration, a.warmup, a.conns = 1, 1, 0, 16
+        a.sweep = "16"
+        a.status_codes = True
+        a.phases = "http"
+    a.bin_dir = os.path.abspath(a.bin_dir)
+    a.out = os.path.abspath(a.out)
+    a.sweep = [int(x) for x in a.sweep.split(",") if x]
+    a.servers = [x for x in a.servers.split(",") if x]
+    a.workloads = [x for x in a.workloads.split(",") if x]
+    a.phases = [x for x in a.phases.split(",") if x]
+    return a
+
+
+def require(tool):
+    path = shutil.which(tool)
+    if not path:
+        sys.exit("bench: %s not found; run scripts/install-deps" % tool)
+    return path
+
+
+def output_of(cmd):
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=30)
+        return proc.stdout.decode("utf-8", "replace").strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def machine_info():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return cpu
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def versions(python):
+    wrk_v = output_of(["wrk", "-v"]).splitlines()
+    return {
+        "wrk": wrk_v[0].split()[1] if wrk_v and len(wrk_v[0].split()) > 1
+        else "?",
+        "nginx": output_of(["nginx", "-v"]).replace("nginx version: ", ""),
+        "flask": output_of([python, "-c",
+                            "import flask; print(flask.__version__)"]),
+        "gunicorn": output_of([python, "-c",
+                               "import gunicorn; print(gunicorn.__version__)"]),
+        "python": output_of([python, "-c",
+                             "import platform; "
+                             "print(platform.python_version())"]),
+    }
+
+
+def git_commit():
+    # Read-only: which commit the numbers belong to.
+    out = output_of(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = output_of(["git", "-C", ROOT, "status", "--porcelain",
+                       "--untracked-files=no"])
+    return (out + ("+dirty" if dirty else "")) if out else "?"
+
+
+def make_servers(args, server_cpus):
+    cartd = os.path.join(args.bin_dir, "cartd")
+    flask_script = os.path.join(HERE, "peers", "flask_cart.py")
+    factories = {
+        "cartd-sqlite": lambda: srv.Cartd(cartd, "cartd-sqlite", "sqlite",
+                                          cpus=server_cpus),
+        "cartd-sqlite-batch1": lambda: srv.Cartd(
+            cartd, "cartd-sqlite-batch1", "sqlite",
+            extra=["--storage.max-batch=1"], cpus=server_cpus,
+            routes={"add_many"}),
+        "cartd-memory": lambda: srv.Cartd(cartd, "cartd-memory", "memory",
+                                          cpus=server_cpus),
+        "nginx": lambda: srv.Nginx(cpus=server_cpus),
+        "flask": lambda: srv.FlaskDev(args.python, flask_script,
+                                      cpus=server_cpus),
+        "gunicorn": lambda: srv.Gunicorn(args.python, flask_script,
+                                         threads=args.gunicorn_threads,
+                                         cpus=server_cpus),
+    }
+    unknown = [s for s in args.servers if s not in factories]
+    if unknown:
+        sys.exit("bench: unknown servers %s (known: %s)"
+                 % (unknown, ", ".join(factories)))
+    return [(name, factories[name]) for name in args.servers]
+
+
+def conns_for(args, server, workload):
+    if workload.conns is not None:
+        return workload.conns
+    # The Flask peers only have the seed routes: their seed mix is their
+    # main mix, so it gets the connection sweep.
+    if workload.name == "seed" and server.routes != "all":
+        return args.sweep
+    return [args.conns]
+
+
+def http_phase(args, settings, server_cpus, doc):
+    workloads = [w for w in wl.all_workloads(args.sweep)
+                 if w.name in args.workloads]
+    doc["workload_titles"] = {w.name: w.title for w in workloads}
+    factories = make_servers(args, server_cpus)
+    raw = []
+    failures = []
+    described = {}
+    for rep in range(args.reps):
+        for name, factory in factories:
+            server = factory()
+            log("rep %d/%d: starting %s" % (rep + 1, args.reps, name))
+            try:
+                server.start()
+            except srv.ServerError as e:
+                failures.append("%s did not start: %s" % (name, e))
+                loud(failures[-1])
+                continue
+            described[name] = server.describe()
+            try:
+                for w in workloads:
+                    if not server.serves(w.name):
+                        continue
+                    if w.prepare:
+                        w.prepare(server)
+                    conns = conns_for(args, server, w)
+                    if args.warmup > 0:
+                        wl.run_wrk(settings, server, w, args.conns,
+                                   args.warmup, seed=1000 + rep)
+                    for c in conns:
+                        res = wl.run_wrk(settings, server, w, c,
+                                         args.duration, seed=rep + 1,
+                                         status=args.status_codes)
+                        errs = res["non2xx"] + res["socket_errors"]
+                        log("  %-20s %-9s %5d conns %10s req/s  p99 %s ms%s"
+                            % (name, w.name, c, report.fmt_rps(res["req_per_s"]),
+                               report.fmt_ms(res["latency_us"]["p99"]),
+                               "  ERRORS: %d" % errs if errs else ""))
+                        raw.append({"server": name, "workload": w.name,
+                                    "conns": c, "rep": rep, "result": res})
+                        if not server.alive():
+                            raise srv.ServerError(
+                                "%s died during %s:\n%s"
+                                % (name, w.name, server.log_tail()))
+            except (srv.ServerError, RuntimeError) as e:
+                failures.append("%s: %s" % (name, e))
+                loud(failures[-1])
+            finally:
+                server.stop()
+    doc["servers"] = [described[n] for n, _ in factories if n in described]
+    doc["raw"] = raw
+    doc["rows"] = report.aggregate(raw)
+    return failures
+
+
+def micro_phase(args, doc):
+    exe = os.path.join(args.bin_dir, "bench_micro")
+    if not os.path.exists(exe):
+        return ["bench_micro not found in %s" % args.bin_dir]
+    with tempfile.TemporaryDirectory(prefix="cartd-bench-micro-") as tmp:
+        out = os.path.join(tmp, "micro.json")
+        cmd = [exe, "--benchmark_min_time=%s" % args.micro_min_time,
+               "--benchmark_out=%s" % out, "--benchmark_out_format=json"]
+        log("micro: %s" % " ".join(cmd))
+        env = dict(os.environ, TMPDIR=tmp)
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+        sys.stdout.write(proc.stdout.decode("utf-8", "replace"))
+        if proc.returncode != 0 or not os.path.exists(out):
+            return ["bench_micro failed (%s)" % proc.returncode]
+        with open(out) as f:
+            data = json.load(f)
+    doc["micro_context"] = data.get("context", {})
+    doc["micro"] = [{
+        "name": b["name"],
+        "real_time_ns": b["real_time"] * {"ns": 1, "us": 1e3, "ms": 1e6,
+                                           "s": 1e9}[b.get("time_unit", "ns")],
+        "items_per_second": b.get("items_per_second"),
+        "label": b.get("label", ""),
+        "iterations": b.get("iterations"),
+    } for b in data.get("benchmarks", []) if b.get("run_type") != "aggregate"]
+    return []
+
+
+def memory_phase(args, doc):
+    exe = os.path.join(args.bin_dir, "bench_memory")
+    if not os.path.exists(exe):
+        return ["bench_memory not found in %s" % args.bin_dir]
+    runs = [
+        ["--carts=100000", "--journal=sqlite"],
+        ["--carts=1000000", "--journal=sqlite"],
+        ["--carts=1000000", "--journal=null"],
+    ]
+    if args.memory_scale == "full":
+        runs.append(["--carts=5000000", "--journal=sqlite",
+                     "--max-resident=100000", "--samples=10"])
+    results, failures = [], []
+    for extra in runs:
+        with tempfile.TemporaryDirectory(prefix="cartd-bench-mem-") as tmp:
+            cmd = [exe, "--dir=" + tmp] + extra
+            log("memory: %s" % " ".join(cmd))
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=1800)
+            err = proc.stderr.decode("utf-8", "replace")
+            if proc.returncode != 0:
+                failures.append("bench_memory %s failed (%s): %s"
+                                % (" ".join(extra), proc.returncode, err))
+                loud(failures[-1])
+                continue
+            for line in proc.stdout.decode().splitlines():
+                if line.startswith("BENCH_JSON "):
+                    m = json.loads(line[len("BENCH_JSON "):])
+                    results.append(m)
+                    log("  %s" % json.dumps(m)[:300])
+    doc["memory"] = results
+    return failures
+
+
+def check_quick(doc, args):
+    """The smoke's assertions: every server answered, every row ran, every
+    response was 2xx. No timing assertion."""
+    problems = []
+    seen = {r["server"] for r in doc.get("rows", [])}
+    for name in args.servers:
+        if name not in seen:
+            problems.append("no results from %s" % name)
+    for r in doc.get("rows", []):
+        if r["requests"] <= 0:
+            problems.append("%s %s: no requests completed"
+                            % (r["server"], r["workload"]))
+        bad = {c: n for c, n in r["codes"].items() if not c.startswith("2")}
+        if r["non2xx"] or r["socket_errors"] or bad:
+            problems.append("%s %s: %d non-2xx %s, %d socket errors"
+                            % (r["server"], r["workload"], r["non2xx"], bad,
+                               r["socket_errors"]))
+        if not any(c.startswith("2") for c in r["codes"]):
+            problems.append("%s %s: no 2xx response counted"
+                            % (r["server"], r["workload"]))
+    return problems
+
+
+def main():
+    args = parse_args()
+    for tool in ("wrk", "nginx", "gnuplot"):
+        require(tool)
+    if not os.path.exists(args.python):
+        sys.exit("bench: %s not found (python3-flask)" % args.python)
+    if "http" in args.phases and not os.path.exists(
+            os.path.join(args.bin_dir, "cartd")):
+        sys.exit("bench: no cartd in %s; build first (make build)"
+                 % args.bin_dir)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, 65536), hard))
+
+    cores = os.cpu_count() or 1
+    pin = not args.no_pin and cores >= 2 and shutil.which("taskset")
+    server_cpus = str(cores - 1) if pin else None
+    client_cpus = ",".join(str(i) for i in range(cores - 1)) if pin else None
+    settings = wl.WrkSettings(threads=args.wrk_threads, cpus=client_cpus,
+                              script_dir=os.path.join(HERE, "wrk"))
+
+    def on_signal(signum, frame):
+        srv.stop_all()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    now = datetime.datetime.now()
+    host = socket.gethostname().split(".")[0]
+    doc = {
+        "meta": {
+            "date": now.strftime("%Y-%m-%d"),
+            "time": now.strftime("%H:%M:%S"),
+            "host": host,
+            "command": "python3 bench/run.py " + " ".join(sys.argv[1:])
+            if sys.argv[1:] else "make bench",
+            "commit": git_commit(),
+            "cpu": machine_info(),
+            "cores": cores,
+            "kernel": platform.release(),
+            "quick": args.quick,
+            "reps": args.reps,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "conns": args.conns,
+            "sweep": args.sweep,
+            "server_cpus": server_cpus,
+            "client_cpus": client_cpus,
+            "wrk": settings.describe(),
+            "status_codes": args.status_codes,
+            "versions": versions(args.python),
+            "loadavg_before": loadavg(),
+        },
+        "rows": [], "servers": [], "workload_titles": {},
+    }
+    failures = []
+    started = time.monotonic()
+    try:
+        if "http" in args.phases:
+            failures += http_phase(args, settings, server_cpus, doc)
+        if "micro" in args.phases:
+            failures += micro_phase(args, doc)
+        if "memory" in args.phases:
+            failures += memory_phase(args, doc)
+    finally:
+        srv.stop_all()
+    doc["meta"]["loadavg_after"] = loadavg()
+    doc["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
+    doc["failures"] = failures
+    if not args.quick:
+        doc["targets"] = report.targets(doc["rows"], doc.get("memory"),
+                                        args.conns)
+    stem = "%s-%s" % (doc["meta"]["date"], host)
+    files = report.write(doc, args.out, stem)
+    log("wrote %s" % ", ".join(files))
+    md = os.path.join(args.out, stem + ".md")
+    if not args.quick:
+        with open(md) as f:
+            print(f.read())
+    bad = report.rows_with_errors(doc["rows"])
+    if bad:
+        loud("%d of %d rows had errors (non-2xx or socket errors): %s"
+             % (len(bad), len(doc["rows"]),
+                "; ".join("%s/%s/%d" % (r["server"], r["workload"], r["conns"])
+                          for r in bad)))
+    if failures:
+        loud("failures:\n" + "\n".join(failures))
+    if args.quick:
+        problems = check_quick(doc, args) + failures
+        for f in files:
+            if not os.path.exists(f) or os.path.getsize(f) == 0:
+                problems.append("result file missing: %s" % f)
+        if problems:
+            print("bench smoke FAILED:\n  " + "\n  ".join(problems))
+            return 1
+        print("bench smoke passed: %d servers answered, %d rows, files: %s"
+              % (len({r["server"] for r in doc["rows"]}), len(doc["rows"]),
+                 ", ".join(files)))
+        return 0
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
