@@ -102,6 +102,19 @@ caf::expected<cart_actor> activate(shard_self self, const std::string& id) {
   return caf::actor_cast<cart_actor>(child);
 }
 
+// Activates `id` and answers every resolve that waited for it.
+void activate_for(
+  shard_self self, const std::string& id,
+  std::vector<caf::typed_response_promise<cart_actor>>& waiting) {
+  for (auto& promise : waiting) {
+    auto result = activate(self, id);
+    if (result)
+      promise.deliver(*result);
+    else
+      promise.deliver(result.error());
+  }
+}
+
 // A cart in use refused to passivate: it stays resident and serves those
 // waiting for it.
 void on_passivation_refused(shard_self self, const std::string& id) {
@@ -113,13 +126,7 @@ void on_passivation_refused(shard_self self, const std::string& id) {
   }
   auto cart = st.core->find_dynamic(id);
   if (!cart) {
-    for (auto& promise : waiting) {
-      auto result = activate(self, id);
-      if (result)
-        promise.deliver(*result);
-      else
-        promise.deliver(result.error());
-    }
+    activate_for(self, id, waiting);
     return;
   }
   // Back into the LRU as the most recent, without evicting anyone now.
@@ -207,13 +214,7 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
         return;
       auto waiting = std::move(i->second);
       st.passivating.erase(i);
-      for (auto& promise : waiting) {
-        auto result = activate(self, id);
-        if (result)
-          promise.deliver(*result);
-        else
-          promise.deliver(result.error());
-      }
+      activate_for(self, id, waiting);
     },
   };
 }
