@@ -58,7 +58,7 @@ def parse_args():
                    help="directory for <date>-<host>.{json,md,png}")
     p.add_argument("--reps", type=int, default=3,
                    help="repetitions of every run (the median is reported)")
-    p.add_argument("--duration", type=int, default=5,
+    p.add_argument("--duration", type=int, default=4,
                    help="seconds per measured wrk run")
     p.add_argument("--warmup", type=int, default=2,
                    help="seconds of wrk warm-up per server and workload")
@@ -75,9 +75,12 @@ def parse_args():
     p.add_argument("--phases", default="http,micro,memory",
                    help="http (wrk), micro (bench_micro), memory "
                         "(bench_memory)")
-    p.add_argument("--memory-scale", default="full", choices=["small", "full"],
-                   help="full: 100k and 1M active carts and 5M touched "
-                        "with a cap; small: 100k and 1M only")
+    p.add_argument("--memory-scale", default="default",
+                   choices=["small", "default", "full"],
+                   help="full: 100k and 1M active carts over SQLite, 5M "
+                        "touched with a cap of 100k, plus 1M over the null "
+                        "journal (carts alone); default: the same without "
+                        "the null-journal run; small: 100k and 1M only")
     p.add_argument("--micro-min-time", default="0.2",
                    help="--benchmark_min_time for bench_micro (seconds)")
     p.add_argument("--wrk-threads", type=int, default=1,
@@ -88,6 +91,9 @@ def parse_args():
                    help="count responses per status code with a wrk Lua "
                         "response() hook (slows wrk; always on in --quick)")
     p.add_argument("--gunicorn-threads", type=int, default=8)
+    p.add_argument("--render", metavar="JSON",
+                   help="only re-render the .md and .png of an earlier "
+                        "run's .json (same data, current report format)")
     p.add_argument("--python", default="/usr/bin/python3",
                    help="the Python that has Flask (Debian's python3-flask)")
     a = p.parse_args()
@@ -293,9 +299,10 @@ def memory_phase(args, doc):
     runs = [
         ["--carts=100000", "--journal=sqlite"],
         ["--carts=1000000", "--journal=sqlite"],
-        ["--carts=1000000", "--journal=null"],
     ]
     if args.memory_scale == "full":
+        runs.append(["--carts=1000000", "--journal=null"])
+    if args.memory_scale != "small":
         runs.append(["--carts=5000000", "--journal=sqlite",
                      "--max-resident=100000", "--samples=10"])
     results, failures = [], []
@@ -343,8 +350,24 @@ def check_quick(doc, args):
     return problems
 
 
+def rerender(path):
+    with open(path) as f:
+        doc = json.load(f)
+    doc["rows"] = report.aggregate(doc.get("raw", []))
+    if not doc["meta"].get("quick"):
+        doc["targets"] = report.targets(doc["rows"], doc.get("memory"),
+                                        doc["meta"].get("conns", 64))
+    out = os.path.dirname(os.path.abspath(path))
+    stem = os.path.splitext(os.path.basename(path))[0]
+    files = report.write(doc, out, stem)
+    log("re-rendered %s" % ", ".join(files))
+    return 0
+
+
 def main():
     args = parse_args()
+    if args.render:
+        return rerender(args.render)
     for tool in ("wrk", "nginx", "gnuplot"):
         require(tool)
     if not os.path.exists(args.python):
