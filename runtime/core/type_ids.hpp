@@ -21,7 +21,6 @@ namespace cartd {
 // -- atoms (at most 10 characters, [A-Za-z0-9_ ]) ----------------------------
 
 using append_atom = caf::atom_constant<caf::atom("append")>;
-using replay_atom = caf::atom_constant<caf::atom("replay")>;
 using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
 using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using recover_atom = caf::atom_constant<caf::atom("recover")>;
@@ -39,16 +38,6 @@ struct journal_event {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, journal_event& x) {
   return f(caf::meta::type_name("cartd::journal_event"), x.seq, x.payload);
-}
-
-/// A run of events of one stream, in sequence order.
-struct journal_events {
-  std::vector<journal_event> events;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, journal_events& x) {
-  return f(caf::meta::type_name("cartd::journal_events"), x.events);
 }
 
 /// One append: `payloads` extend `stream` after `expected_seq`. Optionally
@@ -112,7 +101,6 @@ typename Inspector::result_type inspect(Inspector& f, journal_recovery& x) {
 
 CAF_BEGIN_TYPE_ID_BLOCK(cartd_runtime, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(cartd_runtime, (cartd::journal_event))
-  CAF_ADD_TYPE_ID(cartd_runtime, (cartd::journal_events))
   CAF_ADD_TYPE_ID(cartd_runtime, (cartd::journal_append))
   CAF_ADD_TYPE_ID(cartd_runtime, (cartd::idempotency_record))
   CAF_ADD_TYPE_ID(cartd_runtime, (cartd::journal_recovery))
