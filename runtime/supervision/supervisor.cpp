@@ -1,7 +1,9 @@
 #include "runtime/supervision/supervisor.hpp"
 
+#include <algorithm>
 #include <exception>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <caf/actor_system.hpp>
@@ -181,6 +183,14 @@ struct supervisor_core::impl {
   std::unordered_map<caf::actor_id, const std::string*> dynamic_by_aid;
   bool shutting_down = false;
   caf::error shutdown_reason;
+  /// Dynamic children not yet asked to stop (shutdown asks a window of them
+  /// at a time).
+  std::vector<caf::actor> stop_backlog;
+  /// Dynamic children asked to stop whose down_msg has not arrived yet.
+  std::unordered_set<caf::actor_id> stopping_dynamic;
+  /// The exit reason the backlog is sent: user_shutdown, kill once the
+  /// dynamic shutdown time has passed.
+  caf::exit_reason stop_reason = caf::exit_reason::user_shutdown;
 
   // -- utility ----------------------------------------------------------------
 
@@ -357,8 +367,10 @@ struct supervisor_core::impl {
         cartd::log().warn("supervisor {}: {} dynamic children did not stop in "
                           "time; killing them",
                           label, dynamic.size());
-        for (auto& kvp : dynamic)
-          self->send_exit(kvp.second.handle, caf::exit_reason::kill);
+        stop_reason = caf::exit_reason::kill;
+        for (auto aid : stopping_dynamic)
+          if (auto i = dynamic_by_aid.find(aid); i != dynamic_by_aid.end())
+            self->send_exit(dynamic[*i->second].handle, stop_reason);
       }
       return true;
     }
@@ -386,7 +398,10 @@ struct supervisor_core::impl {
     if (auto i = dynamic_by_aid.find(aid); i != dynamic_by_aid.end()) {
       std::string id = *i->second;
       dynamic_by_aid.erase(i);
+      bool asked = stopping_dynamic.erase(aid) > 0;
       on_dynamic_down(id, msg.reason);
+      if (asked)
+        stop_next_dynamic();
       return;
     }
     cartd::log().debug("supervisor {}: ignored down_msg of a non-child", label);
@@ -583,13 +598,30 @@ struct supervisor_core::impl {
       child.restart_pending = false;
     }
     if (!dynamic.empty()) {
-      auto exit_reason = caf::exit_reason::user_shutdown;
       if (!schedule_kill(dynamic_tpl.shutdown, kill_dynamic_atom::value))
-        exit_reason = caf::exit_reason::kill;
+        stop_reason = caf::exit_reason::kill;
+      stop_backlog.reserve(dynamic.size());
       for (auto& kvp : dynamic)
-        self->send_exit(kvp.second.handle, exit_reason);
+        stop_backlog.push_back(kvp.second.handle);
+      auto window = std::max<size_t>(dynamic_tpl.stop_window, 1);
+      for (size_t n = 0; n < window && !stop_backlog.empty(); ++n)
+        stop_next_dynamic();
     }
     advance_shutdown();
+  }
+
+  /// Asks the next dynamic child of the backlog to stop.
+  void stop_next_dynamic() {
+    while (!stop_backlog.empty()) {
+      auto handle = std::move(stop_backlog.back());
+      stop_backlog.pop_back();
+      // Skip children that already ended on their own.
+      if (dynamic_by_aid.count(handle.id()) == 0)
+        continue;
+      stopping_dynamic.insert(handle.id());
+      self->send_exit(handle, stop_reason);
+      return;
+    }
   }
 
   /// Waits for the dynamic children, then stops the static ones one at a

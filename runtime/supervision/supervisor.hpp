@@ -45,8 +45,10 @@
 //                 running. A crash loop in one cart must never take down its
 //                 neighbours, which a shared OTP-style counter would do. A
 //                 failed restart counts toward the child's budget. On
-//                 shutdown dynamic children are stopped all at once, before
-//                 the static children.
+//                 shutdown dynamic children are stopped before the static
+//                 children, at most `stop_window` at a time: CAF 0.17's
+//                 work-stealing queue steals from its tail in O(n), so
+//                 scheduling 100k exiting actors at once takes minutes.
 //   ownership     children are monitored, not linked. If the supervising
 //                 actor terminates any other way (killed, an exception in
 //                 its own handlers), an attached functor kills all children
@@ -151,6 +153,9 @@ struct dynamic_child_template {
   /// How long to wait on shutdown for all dynamic children together before
   /// killing those left (same special values as child_spec::shutdown).
   caf::timespan shutdown = caf::timespan{std::chrono::seconds{5}};
+  /// How many dynamic children are asked to stop at the same time on
+  /// shutdown; the next is asked when one has stopped.
+  size_t stop_window = 256;
 };
 
 /// Observer of dynamic children, called inside the supervising actor.

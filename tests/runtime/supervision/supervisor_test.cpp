@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -60,6 +61,9 @@ enum class exit_mode {
   report_and_quit,
   /// Ignores it: only a kill stops the worker.
   ignore,
+  /// Reports (stopped_atom, id) and quits with the exit reason once it gets
+  /// finish_atom.
+  report_and_wait,
 };
 
 caf::behavior worker(caf::event_based_actor* self, std::string id,
@@ -73,6 +77,10 @@ caf::behavior worker(caf::event_based_actor* self, std::string id,
     if (mode == exit_mode::ignore)
       return;
     self->send(observer, stopped_atom::value, id);
+    if (mode == exit_mode::report_and_wait) {
+      self->become([=](finish_atom) { self->quit(msg.reason); });
+      return;
+    }
     self->quit(msg.reason);
   });
   return {
@@ -141,11 +149,13 @@ caf::behavior dynamic_host(caf::stateful_actor<dynamic_host_state>* self,
   };
 }
 
-sup::dynamic_child_template worker_template(caf::actor observer) {
+sup::dynamic_child_template
+worker_template(caf::actor observer,
+                exit_mode mode = exit_mode::report_and_quit) {
   sup::dynamic_child_template result;
-  result.start = [observer](caf::event_based_actor* self,
-                            const std::string& id) {
-    auto handle = self->spawn(worker, id, observer, exit_mode::report_and_quit);
+  result.start = [observer, mode](caf::event_based_actor* self,
+                                  const std::string& id) {
+    auto handle = self->spawn(worker, id, observer, mode);
     self->send(observer, started_atom::value, id, handle);
     return handle;
   };
@@ -818,6 +828,42 @@ BOOST_FIXTURE_TEST_CASE(
   BOOST_CHECK_LT(s2.seq, s1.seq);
   wait_for(ended_atom::value, "cart-1");
   wait_for(ended_atom::value, "cart-2");
+  BOOST_CHECK(wait_down(host) == caf::exit_reason::user_shutdown);
+}
+
+//   host (stop window 2)
+//    +-- cart-0 .. cart-5   <- each stops only when the test tells it to
+//
+// Shutdown asks at most two dynamic children at a time to stop; the next is
+// asked once one has ended. (CAF 0.17's work stealing is O(n) per steal, so
+// asking 100k carts at once took minutes.)
+BOOST_FIXTURE_TEST_CASE(shutdown_stops_dynamic_children_a_window_at_a_time,
+                        fixture) {
+  auto tpl = worker_template(observer, exit_mode::report_and_wait);
+  tpl.stop_window = 2;
+  auto host = spawn_host({}, tpl);
+  std::map<std::string, caf::actor> carts;
+  for (int i = 0; i < 6; ++i) {
+    auto id = "cart-" + std::to_string(i);
+    carts[id] = start_dynamic(host, id);
+  }
+  (*self)->send_exit(host, caf::exit_reason::user_shutdown);
+  for (size_t k = 0; k < carts.size(); ++k) {
+    auto stopping = wait_for(stopped_atom::value);
+    // Everything that arrived before this event is in `events` now.
+    auto ended_before = static_cast<size_t>(
+        std::count_if(events.begin(), events.end(), [&](const event& x) {
+          return x.kind == ended_atom::value && x.seq < stopping.seq;
+        }));
+    BOOST_CHECK_MESSAGE(k < 2 || ended_before >= k - 1,
+                        "child #" << k << " (" << stopping.id
+                                  << ") was asked to stop while only "
+                                  << ended_before
+                                  << " had ended");
+    finish(carts[stopping.id]);
+  }
+  for (auto& kvp : carts)
+    wait_for(ended_atom::value, kvp.first);
   BOOST_CHECK(wait_down(host) == caf::exit_reason::user_shutdown);
 }
 
