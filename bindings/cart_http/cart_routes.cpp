@@ -5,8 +5,11 @@
 #include <charconv>
 #include <optional>
 #include <string_view>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
+#include <caf/actor_cast.hpp>
 #include <caf/io/broker.hpp>
 #include <caf/sec.hpp>
 #include <nlohmann/json.hpp>
@@ -365,48 +368,83 @@ cart_routes::cart_routes(cart_directory_actor directory,
 void cart_routes::remember(const std::string& id, const cart_actor& cart) {
   if (cache_.size() >= settings_.cache_size)
     cache_.clear(); // cheap and bounded; warm carts come back on next use
-  cache_.insert_or_assign(id, cache_entry{cart, 0, {}});
+  cache_entry entry;
+  entry.handle = cart;
+  cache_.insert_or_assign(id, std::move(entry));
 }
 
 void cart_routes::forget(const std::string& id) {
   cache_.erase(id);
 }
 
+void cart_routes::learn(const cart_view& view, caf::actor_id from,
+                        bool watched) {
+  auto i = cache_.find(view.id);
+  if (i == cache_.end() || i->second.handle.id() != from)
+    return;
+  auto& entry = i->second;
+  if (watched)
+    entry.current = true;
+  if (!entry.body.empty() && entry.version >= view.version)
+    return;
+  auto rendered = cart_reply(view);
+  entry.version = view.version;
+  entry.body = std::move(rendered.body);
+  entry.etag = std::move(rendered.headers.front().second);
+}
+
 http::response cart_routes::render_cart(const cart_view& view) {
   auto i = cache_.find(view.id);
-  if (i == cache_.end())
+  if (i == cache_.end() || i->second.body.empty()
+      || i->second.version != view.version)
     return cart_reply(view);
-  auto& entry = i->second;
-  if (entry.body.empty() || entry.version != view.version) {
-    auto result = cart_reply(view);
-    entry.version = view.version;
-    entry.body = result.body;
-    return result;
-  }
   http::response result;
-  result.body = entry.body;
-  result.headers.emplace_back("ETag",
-                              "\"" + std::to_string(view.version) + "\"");
+  result.body = i->second.body;
+  result.headers.emplace_back("ETag", i->second.etag);
   return result;
+}
+
+caf::message_handler cart_routes::messages(caf::io::broker* self) {
+  return {
+    [this, self](changed_atom, const cart_view& view) {
+      auto& from = self->current_sender();
+      learn(view, from ? from->id() : caf::invalid_actor_id, true);
+    },
+    [this](gone_atom, const std::string& id, uint64_t aid) {
+      auto i = cache_.find(id);
+      if (i != cache_.end() && i->second.handle.id() == aid)
+        cache_.erase(i);
+    },
+  };
 }
 
 template <class OnView, class... Ts>
 void cart_routes::ask_cart(caf::io::broker* self, const std::string& id,
                            int attempt, OnView on_view, http::responder reply,
                            Ts... xs) {
+  constexpr bool watch = std::is_same_v<std::tuple<Ts...>,
+                                        std::tuple<watch_atom, caf::actor>>;
   auto send = [this, self, id, attempt, on_view, reply,
                xs...](const cart_actor& cart) {
     self->request(cart, settings_.request_timeout, xs...)
-      .then([on_view](cart_view& view) { on_view(view); },
-            [this, self, id, attempt, on_view, reply, xs...](caf::error& err) {
-              forget(id);
-              if (err == caf::sec::request_receiver_down
-                  && attempt + 1 < max_attempts) {
-                ask_cart(self, id, attempt + 1, on_view, reply, xs...);
-                return;
-              }
-              reply(error_reply(to_cart_errc(err)));
-            });
+      .then(
+        [this, self, on_view](cart_view& view) {
+          auto& from = self->current_sender();
+          learn(view, from ? from->id() : caf::invalid_actor_id, watch);
+          on_view(view);
+        },
+        [this, self, id, attempt, on_view, reply, xs...](caf::error& err) {
+          auto code = to_cart_errc(err);
+          // A refused change (4xx) says nothing about the cached copy.
+          if (status_for(code) >= 500)
+            forget(id);
+          if (err == caf::sec::request_receiver_down
+              && attempt + 1 < max_attempts) {
+            ask_cart(self, id, attempt + 1, on_view, reply, xs...);
+            return;
+          }
+          reply(error_reply(code));
+        });
   };
   if (auto i = cache_.find(id); i != cache_.end()) {
     send(i->second.handle);
@@ -463,8 +501,17 @@ void cart_routes::handle(caf::io::broker* self, http::request&& req,
       auto id = cart_id(segments[1]);
       if (!id)
         return;
-      if (method == bhttp::verb::get)
-        return ask_cart(self, *id, 0, as_cart, reply, caf::get_atom::value);
+      if (method == bhttp::verb::get) {
+        auto i = cache_.find(*id);
+        if (i != cache_.end() && i->second.current) {
+          http::response res;
+          res.body = i->second.body;
+          res.headers.emplace_back("ETag", i->second.etag);
+          return reply(std::move(res));
+        }
+        return ask_cart(self, *id, 0, as_cart, reply, watch_atom::value,
+                        caf::actor_cast<caf::actor>(self));
+      }
       cart_mutation m;
       m.kind = mutation_kind::clear_cart;
       return mutate(*id, std::move(m));

@@ -14,10 +14,18 @@
 //   POST   /debug/carts/{cart}/crash     fault injection (only when enabled)
 //
 // Hot path: the routes keep a bounded cache of cart id -> cart actor, so a
-// request for a warm cart is one broker -> cart -> broker round trip. A stale
+// change to a warm cart is one broker -> cart -> broker round trip. A stale
 // handle (the cart passivated or restarted) answers request_receiver_down
 // before it handled anything; the request is then re-resolved through the
 // directory, a bounded number of times.
+//
+// Reads of a resident cart never leave the broker: the first GET watches the
+// cart (watch_atom), which from then on pushes every stored change here
+// before it replies to the request that made it, and says gone_atom when it
+// passivates, crashes or is killed. While the cache holds such a watched copy
+// it is the cart's last acknowledged state, so GET answers from it at once
+// (reads stay linearizable on this node: a change is acknowledged only after
+// its push arrived). Copies of other incarnations are never served.
 
 #include <memory>
 #include <string>
@@ -36,8 +44,8 @@ struct cart_routes_settings {
   caf::timespan request_timeout = caf::timespan{std::chrono::seconds{5}};
   /// Serve POST /debug/carts/{cart}/crash.
   bool fault_injection = false;
-  /// Most cart handles cached by the routes.
-  size_t cache_size = 16 * 1024;
+  /// Most carts (handle and rendered copy) cached by the routes.
+  size_t cache_size = 64 * 1024;
 };
 
 /// Maps a cart error to its HTTP response (status, JSON error body).
@@ -54,6 +62,8 @@ public:
   void handle(caf::io::broker* self, http::request&& req,
               http::responder reply) override;
 
+  caf::message_handler messages(caf::io::broker* self) override;
+
 private:
   struct route;
 
@@ -67,14 +77,22 @@ private:
 
   void forget(const std::string& id);
 
+  // Takes `view`, sent by the cart incarnation `from`, into the cache if it
+  // is newer than what the cache holds for that incarnation. `watched`: it
+  // is a watch reply or a pushed change, so the copy is current from now on.
+  void learn(const cart_view& view, caf::actor_id from, bool watched);
+
   // Renders `view`, reusing the body rendered last time for the same cart
   // and version (a hot cart is rendered once per change, not per read).
   http::response render_cart(const cart_view& view);
 
   struct cache_entry {
     cart_actor handle;
+    /// A watched copy: `body` is the cart's current state.
+    bool current = false;
     uint64_t version = 0;
     std::string body; // empty: nothing rendered yet
+    std::string etag;
   };
 
   cart_directory_actor directory_;

@@ -14,6 +14,10 @@ handler::~handler() {
   // nop
 }
 
+caf::message_handler handler::messages(caf::io::broker*) {
+  return {};
+}
+
 response error_response(unsigned status, std::string_view code,
                         std::string_view message) {
   nlohmann::json body;

@@ -21,6 +21,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <caf/fwd.hpp>
+#include <caf/message_handler.hpp>
 #include <caf/io/fwd.hpp>
 #include <caf/timespan.hpp>
 
@@ -87,6 +88,11 @@ public:
 
   /// Whether the service behind the handler is ready (GET /ready).
   virtual bool ready() const { return true; }
+
+  /// Messages other than HTTP traffic that the handler handles inside the
+  /// server broker (e.g. changes actors push to it). The same rules as for
+  /// continuations apply. Empty by default; anything unmatched is dropped.
+  virtual caf::message_handler messages(caf::io::broker* self);
 };
 
 /// Limits and timeouts, each a config option (see bindings/cartd).

@@ -436,7 +436,7 @@ caf::behavior server_impl(server_actor* self, caf::io::doorman_ptr acceptor,
   self->set_exit_handler(
       [self](caf::exit_msg& msg) { start_drain(self, std::move(msg.reason)); });
   self->delayed_send(self, tick_interval(st.cfg), tick_atom::value);
-  return {
+  caf::message_handler own{
       [self](const caf::io::new_connection_msg& msg) {
         on_connection(self, msg.handle);
       },
@@ -463,6 +463,7 @@ caf::behavior server_impl(server_actor* self, caf::io::doorman_ptr acceptor,
       },
       [self](caf::get_atom) { return self->state.port; },
   };
+  return own.or_else(st.h->messages(self));
 }
 
 caf::error write_port_file(const std::string& path, uint16_t port) {

@@ -1,5 +1,6 @@
 #include "actors/cart/actor/cart_actor_impl.hpp"
 
+#include <algorithm>
 #include <exception>
 #include <stdexcept>
 #include <unordered_map>
@@ -7,6 +8,7 @@
 
 #include <caf/after.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -34,7 +36,22 @@ struct remembered_reply {
 };
 
 struct cart_state {
+  cart_state() = default;
+  cart_state(const cart_state&) = delete;
+  cart_state& operator=(const cart_state&) = delete;
+
+  /// Runs whenever this incarnation ends (CAF destroys the state on exit,
+  /// whatever the reason): watchers drop their copies.
+  ~cart_state() {
+    for (auto& watcher : watchers)
+      caf::anon_send(watcher, gone_atom::value, id, static_cast<uint64_t>(aid));
+  }
+
   std::string id;
+  caf::actor_id aid = 0;
+  /// Front ends keeping a copy of this cart (watch_atom): each gets every
+  /// stored change before its requester's reply, and gone_atom at the end.
+  std::vector<caf::actor> watchers;
   cart current;
   journal_actor journal;
   std::shared_ptr<const cart_settings> settings;
@@ -156,7 +173,14 @@ void start_write(cart_self self, pending_mutation job) {
           remember(self, key,
                    remembered_reply{std::move(digest), std::move(encoded),
                                     journal_now_ms()});
-        st.inflight.deliver(make_view(st.id, st.current));
+        auto view = make_view(st.id, st.current);
+        // Typed actors may not send() to untyped ones (the front end is an
+        // io::broker); enqueue directly, with this cart as the sender.
+        for (auto& watcher : st.watchers)
+          watcher->enqueue(self->ctrl(), caf::make_message_id(),
+                           caf::make_message(changed_atom::value, view),
+                           self->context());
+        st.inflight.deliver(std::move(view));
         resume(self);
       },
       [self](caf::error& err) {
@@ -225,6 +249,7 @@ cart_impl(cart_self self, std::string id, journal_actor journal,
           std::shared_ptr<const cart_settings> settings) {
   auto& st = self->state;
   st.id = std::move(id);
+  st.aid = self->id();
   st.journal = std::move(journal);
   st.settings = std::move(settings);
   self->set_exception_handler([self](std::exception_ptr& ep) -> caf::error {
@@ -273,6 +298,15 @@ cart_impl(cart_self self, std::string id, journal_actor journal,
     [self](caf::get_atom) -> cart_view {
       self->state.last_active = std::chrono::steady_clock::now();
       return make_view(self->state.id, self->state.current);
+    },
+    [self](watch_atom, caf::actor& watcher) -> cart_view {
+      auto& st = self->state;
+      st.last_active = std::chrono::steady_clock::now();
+      if (watcher
+          && std::find(st.watchers.begin(), st.watchers.end(), watcher)
+               == st.watchers.end())
+        st.watchers.push_back(std::move(watcher));
+      return make_view(st.id, st.current);
     },
     [self](cart_mutation& m) -> caf::result<cart_view> {
       auto& st = self->state;

@@ -11,6 +11,9 @@
 //               version_mismatch, overloaded, storage_failure)
 //   (crash_atom)        -> cart_view   fault injection: throws when enabled,
 //                                      cart_errc::unavailable otherwise
+//   (watch_atom, actor) -> cart_view   get, and push every later change of
+//                                      this incarnation to `actor` (see
+//                                      "watchers" below)
 //   (passivate_atom)    -> bool        true: stopping once the in-flight write
 //                                      is done; false: refused, the cart was
 //                                      used within the last second (its shard
@@ -19,6 +22,18 @@
 // cart_directory_actor
 //   (resolve_atom, cart_id) -> cart_actor   activates the cart if needed
 //       errors: cart_errc::invalid_cart_id, cart_errc::unavailable
+//
+// Watchers (a front end's read cache). A cart sends each watcher
+//   (changed_atom, cart_view)            after every change the journal
+//                                        stored, before replying to the
+//                                        request that made it;
+//   (gone_atom, cart_id, actor_id)       when this incarnation terminates
+//                                        for any reason (passivation, crash,
+//                                        kill).
+// So a watcher that has a view of the incarnation `actor_id` knows it is
+// current until it gets gone_atom: every change reaches it, in order, before
+// the reply of the request that made it. Watching costs one message per
+// change; a watcher that no longer cares simply ignores them.
 //
 // Errors travel as caf::error with category atom "cart" and a cart_errc code;
 // to_cart_errc maps any error a caller sees (including CAF's own timeouts and
@@ -44,6 +59,9 @@ namespace cartd {
 // -- messages -----------------------------------------------------------------
 
 using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
+using changed_atom = caf::atom_constant<caf::atom("changed")>;
+using gone_atom = caf::atom_constant<caf::atom("gone")>;
 
 /// One line of a cart as clients see it.
 struct cart_line {
@@ -120,6 +138,7 @@ using cart_actor = caf::typed_actor<
   caf::replies_to<caf::get_atom>::with<cart_view>,
   caf::replies_to<cart_mutation>::with<cart_view>,
   caf::replies_to<crash_atom>::with<cart_view>,
+  caf::replies_to<watch_atom, caf::actor>::with<cart_view>,
   caf::replies_to<passivate_atom>::with<bool>>;
 
 using cart_directory_actor = caf::typed_actor<
