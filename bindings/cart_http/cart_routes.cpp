@@ -404,6 +404,10 @@ http::response cart_routes::render_cart(const cart_view& view) {
   return result;
 }
 
+http::response cart_routes::timeout_response() const {
+  return error_reply(cart_errc::timeout);
+}
+
 caf::message_handler cart_routes::messages(caf::io::broker* self) {
   return {
     [this, self](changed_atom, const cart_view& view) {
@@ -426,7 +430,7 @@ void cart_routes::ask_cart(caf::io::broker* self, const std::string& id,
                                         std::tuple<watch_atom, caf::actor>>;
   auto send = [this, self, id, attempt, on_view, reply,
                xs...](const cart_actor& cart) {
-    self->request(cart, settings_.request_timeout, xs...)
+    self->request(cart, caf::infinite, xs...)
       .then(
         [this, self, on_view](cart_view& view) {
           auto& from = self->current_sender();
@@ -450,7 +454,7 @@ void cart_routes::ask_cart(caf::io::broker* self, const std::string& id,
     send(i->second.handle);
     return;
   }
-  self->request(directory_, settings_.request_timeout, resolve_atom::value, id)
+  self->request(directory_, caf::infinite, resolve_atom::value, id)
     .then(
       [this, id, send](cart_actor& cart) {
         remember(id, cart);

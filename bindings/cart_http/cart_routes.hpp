@@ -40,8 +40,6 @@ namespace cartd {
 
 /// Options of the cart routes.
 struct cart_routes_settings {
-  /// How long a request may wait for the directory or a cart (503 beyond).
-  caf::timespan request_timeout = caf::timespan{std::chrono::seconds{5}};
   /// Serve POST /debug/carts/{cart}/crash.
   bool fault_injection = false;
   /// Most carts (handle and rendered copy) cached by the routes.
@@ -63,6 +61,8 @@ public:
               http::responder reply) override;
 
   caf::message_handler messages(caf::io::broker* self) override;
+
+  http::response timeout_response() const override;
 
 private:
   struct route;

@@ -70,13 +70,13 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   server.port = cfg.http_port;
   server.port_file = cfg.http_port_file;
   server.idle_timeout = cfg.http_idle_timeout;
+  server.request_timeout = cfg.http_request_timeout;
   server.drain_timeout = cfg.http_drain_timeout;
   server.max_connections = cfg.http_max_connections;
   server.max_header_size = cfg.http_max_header_size;
   server.max_body_size = cfg.http_max_body_size;
   server.max_uri_size = cfg.http_max_uri_size;
   cart_routes_settings routes;
-  routes.request_timeout = cfg.http_request_timeout;
   routes.fault_injection = cfg.debug_fault_injection;
   std::vector<supervision::child_spec> children;
   {

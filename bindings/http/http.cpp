@@ -18,6 +18,10 @@ caf::message_handler handler::messages(caf::io::broker*) {
   return {};
 }
 
+response handler::timeout_response() const {
+  return error_response(503, "timeout", "the request did not complete in time");
+}
+
 response error_response(unsigned status, std::string_view code,
                         std::string_view message) {
   nlohmann::json body;

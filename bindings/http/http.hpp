@@ -75,9 +75,10 @@ public:
   ///   continuations; `self` may be captured as a raw pointer, continuations
   ///   only ever run inside the broker;
   /// - always pass an error callback to `then` and answer from it too; a
-  ///   request that is never answered keeps its connection waiting (pipelined
-  ///   requests behind it included) until the client goes away or a drain
-  ///   times out;
+  ///   request not answered within `server_config::request_timeout` gets
+  ///   `timeout_response()` from the server's sweep (a later answer is a
+  ///   no-op), so requests to actors need no CAF timeout of their own (each
+  ///   one would wake CAF's clock thread twice);
   /// - an exception thrown from `handle` itself is caught and answered with
   ///   500 `internal_error`; one thrown from a continuation kills the broker
   ///   and every connection with it, so continuations must not throw;
@@ -88,6 +89,9 @@ public:
 
   /// Whether the service behind the handler is ready (GET /ready).
   virtual bool ready() const { return true; }
+
+  /// The answer to a request still unanswered after the request timeout.
+  virtual response timeout_response() const;
 
   /// Messages other than HTTP traffic that the handler handles inside the
   /// server broker (e.g. changes actors push to it). The same rules as for
@@ -110,6 +114,10 @@ struct server_config {
   /// An idle connection, or one whose request has not fully arrived within
   /// this time, is closed.
   caf::timespan idle_timeout = caf::timespan{std::chrono::seconds{30}};
+  /// A request the handler has not answered within this time gets the
+  /// handler's timeout_response (checked by a periodic sweep: up to a
+  /// quarter of it later, at most 1 s).
+  caf::timespan request_timeout = caf::timespan{std::chrono::seconds{5}};
   /// On drain, how long in-flight requests may take before connections are
   /// closed anyway.
   caf::timespan drain_timeout = caf::timespan{std::chrono::seconds{4}};

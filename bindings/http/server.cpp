@@ -78,6 +78,8 @@ struct connection {
   bool write_blocked = false;
   /// Last received bytes or written response.
   time_point last_activity;
+  /// When the in-flight request was handed to the handler.
+  time_point dispatched_at;
   /// When the first byte of the incomplete request at the head of the
   /// buffer was seen (`time_point{}`: none).
   time_point partial_since{};
@@ -98,6 +100,7 @@ struct server_state {
   /// Reused by the idle tick.
   std::vector<caf::io::connection_handle> expired;
   std::vector<caf::io::connection_handle> timed_out;
+  std::vector<std::pair<caf::io::connection_handle, uint64_t>> overdue;
 
   static const char* name;
 };
@@ -238,6 +241,9 @@ bool dispatch(server_actor* self, connection_handle hdl, connection& c,
   c.is_head = req.is_head;
   c.keep_alive = req.keep_alive;
   c.http10 = req.msg.version() < 11;
+  // Close enough for the sweep, and free: set when its bytes arrived or the
+  // previous response was written.
+  c.dispatched_at = c.last_activity;
   c.dispatching = true;
   auto reply = make_responder(self, hdl, serial);
   try {
@@ -358,7 +364,7 @@ void on_closed(server_actor* self, connection_handle hdl) {
 
 caf::timespan tick_interval(const server_config& cfg) {
   using namespace std::chrono;
-  auto quarter = cfg.idle_timeout / 4;
+  auto quarter = std::min(cfg.idle_timeout, cfg.request_timeout) / 4;
   auto lo = caf::timespan{milliseconds{10}};
   auto hi = caf::timespan{seconds{1}};
   return std::clamp(caf::timespan{quarter}, lo, hi);
@@ -369,11 +375,17 @@ void on_tick(server_actor* self) {
   auto now = clock_type::now();
   auto limit =
       std::chrono::duration_cast<clock_type::duration>(st.cfg.idle_timeout);
+  auto request_limit =
+      std::chrono::duration_cast<clock_type::duration>(st.cfg.request_timeout);
   st.expired.clear();
   st.timed_out.clear();
+  st.overdue.clear();
   for (auto& [hdl, c] : st.conns) {
-    if (c.in_flight != 0)
+    if (c.in_flight != 0) {
+      if (now - c.dispatched_at > request_limit)
+        st.overdue.emplace_back(hdl, c.in_flight);
       continue;
+    }
     if (c.write_blocked) {
       // The client stopped reading its responses.
       if (now - c.last_activity > limit)
@@ -391,6 +403,11 @@ void on_tick(server_actor* self) {
                                    "the request did not arrive in time"));
   for (auto hdl : st.expired)
     close_connection(self, hdl);
+  if (!st.overdue.empty()) {
+    auto res = st.h->timeout_response();
+    for (auto& [hdl, serial] : st.overdue)
+      finish(self, hdl, serial, res);
+  }
   self->delayed_send(self, tick_interval(st.cfg), tick_atom::value);
 }
 

@@ -654,6 +654,30 @@ BOOST_AUTO_TEST_CASE(drain_gives_up_on_requests_after_the_drain_timeout) {
   BOOST_TEST((await_server_down() == caf::exit_reason::user_shutdown));
 }
 
+BOOST_AUTO_TEST_CASE(unanswered_request_gets_the_timeout_response_and_the_connection_serves_on) {
+  auto scfg = config();
+  scfg.idle_timeout = 10s;
+  scfg.request_timeout = 200ms;
+  start(scfg);
+  client c{port};
+  c.send(get_request("/park") + get_request("/echo/after"));
+  auto r1 = c.read();
+  BOOST_REQUIRE(r1);
+  BOOST_TEST(r1->status == 503u);
+  BOOST_TEST(r1->body.find("\"timeout\"") != std::string::npos);
+  auto r2 = c.read();
+  BOOST_REQUIRE(r2);
+  BOOST_TEST(r2->body == "GET /echo/after ");
+  // The late answer to the parked request goes nowhere.
+  client other{port};
+  auto released = other.get("/release");
+  BOOST_REQUIRE(released);
+  BOOST_TEST(released->body == "release");
+  auto r3 = c.get("/echo/next");
+  BOOST_REQUIRE(r3);
+  BOOST_TEST(r3->body == "GET /echo/next ");
+}
+
 BOOST_AUTO_TEST_CASE(server_tells_its_port_and_writes_the_port_file) {
   auto scfg = config();
   scfg.port_file = "/tmp/cartd_http_test_port_" + std::to_string(::getpid());
