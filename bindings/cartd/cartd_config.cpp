@@ -1,7 +1,11 @@
 #include "bindings/cartd/cartd_config.hpp"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include <caf/config_option_adder.hpp>
 #include <caf/config_value.hpp>
@@ -12,7 +16,25 @@
 
 namespace cartd {
 
+namespace {
+
+/// CPUs this process may run on (taskset, cpusets), at least 1.
+size_t usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0)
+    return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+} // namespace
+
 cartd_config::cartd_config() {
+  // CAF starts max(hardware threads, 4) scheduler workers and ignores the
+  // affinity mask; idle workers poll (sleeping 50 us at a time), so on a
+  // node pinned to one core four of them fight the I/O thread for it. One
+  // worker per usable CPU, unless --scheduler.max-threads says otherwise.
+  set("scheduler.max-threads", usable_cpus());
   opt_group{custom_options_, "http"}
     .add(http_host, "host", "address to listen on")
     .add(http_port, "port", "port to listen on (0: any free port)")
