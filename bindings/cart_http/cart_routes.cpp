@@ -366,6 +366,8 @@ cart_routes::cart_routes(cart_directory_actor directory,
 }
 
 void cart_routes::remember(const std::string& id, const cart_actor& cart) {
+  if (settings_.cache_size == 0)
+    return;
   if (cache_.size() >= settings_.cache_size)
     cache_.clear(); // cheap and bounded; warm carts come back on next use
   cache_entry entry;

@@ -42,8 +42,9 @@ namespace cartd {
 struct cart_routes_settings {
   /// Serve POST /debug/carts/{cart}/crash.
   bool fault_injection = false;
-  /// Most carts (handle and rendered copy) cached by the routes.
-  size_t cache_size = 64 * 1024;
+  /// Most carts (handle and rendered copy) cached by the routes (0: none;
+  /// every request then resolves the cart and reads go to it).
+  size_t cache_size = 128 * 1024;
 };
 
 /// Maps a cart error to its HTTP response (status, JSON error body).

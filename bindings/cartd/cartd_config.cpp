@@ -53,7 +53,10 @@ cartd_config::cartd_config() {
     .add(http_max_body_size, "max-body-size",
          "request body in bytes (413 beyond)")
     .add(http_max_uri_size, "max-uri-size",
-         "request target in bytes (414 beyond)");
+         "request target in bytes (414 beyond)")
+    .add(http_cart_cache, "cart-cache",
+         "carts whose handle and current copy the front end keeps; GETs of "
+         "watched resident carts are answered from it (0: none)");
   opt_group{custom_options_, "carts"}
     .add(carts_max_lines, "max-lines", "distinct item lines per cart")
     .add(carts_shards, "shards", "number of cart shard supervisors")

@@ -39,6 +39,7 @@ public:
   size_t http_max_header_size = 8 * 1024;
   size_t http_max_body_size = 64 * 1024;
   size_t http_max_uri_size = 2 * 1024;
+  size_t http_cart_cache = 128 * 1024;
 
   // -- carts ------------------------------------------------------------------
 

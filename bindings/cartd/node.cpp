@@ -78,6 +78,7 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   server.max_uri_size = cfg.http_max_uri_size;
   cart_routes_settings routes;
   routes.fault_injection = cfg.debug_fault_injection;
+  routes.cache_size = cfg.http_cart_cache;
   std::vector<supervision::child_spec> children;
   {
     supervision::child_spec spec;

@@ -706,7 +706,8 @@ BOOST_AUTO_TEST_CASE(help_lists_every_option_and_exits_0) {
   for (auto option :
        {"http.port", "http.host", "http.port-file", "http.idle-timeout",
         "http.max-connections", "http.max-header-size", "http.max-body-size",
-        "http.max-uri-size", "http.request-timeout", "carts.max-lines",
+        "http.max-uri-size", "http.request-timeout", "http.cart-cache",
+        "carts.max-lines",
         "carts.shards", "carts.idle-timeout", "supervisor.max-restarts",
         "supervisor.restart-period", "debug.fault-injection", "storage.backend",
         "log.level"})
