@@ -40,6 +40,14 @@ struct journal_state {
   bool retrying = false;
   clock_type::time_point first_failure;
   caf::timespan backoff{0};
+  /// Recoveries waiting for the verdict on appends to their stream that
+  /// arrived before them (see `try_recover`).
+  struct deferred_recovery {
+    std::string stream;
+    int64_t keys_since_ms;
+    caf::typed_response_promise<journal_recovery> promise;
+  };
+  std::vector<deferred_recovery> deferred;
 
   static inline const char* name = "cartd.journal";
 };
@@ -120,6 +128,55 @@ bool flush(journal_self self, bool final_attempt) {
   return true;
 }
 
+bool has_appends_for(const journal_state& st, const std::string& stream) {
+  auto same = [&](const journal_append& x) { return x.stream == stream; };
+  return std::any_of(st.current.begin(), st.current.end(), same)
+         || std::any_of(st.pending.begin(), st.pending.end(), same);
+}
+
+caf::expected<journal_recovery> read_stream(journal_self self,
+                                            const std::string& stream,
+                                            int64_t keys_since_ms) {
+  auto result = self->state.backend->recover(stream, keys_since_ms);
+  if (!result)
+    log().warn("journal recovery of {} failed: {}", stream,
+               self->system().render(result.error()));
+  return result;
+}
+
+// A recovery sees every append to its stream that reached the journal before
+// it: those are committed first, or, while a failed commit is being retried,
+// the recovery waits for the verdict. (A cart that gave up on a write and
+// was activated again must not read the state from before a write that is
+// still going to land.) Returns false when deferred.
+bool try_recover(journal_self self, const std::string& stream,
+                 int64_t keys_since_ms,
+                 caf::typed_response_promise<journal_recovery>& promise) {
+  auto& st = self->state;
+  while (!st.retrying && has_appends_for(st, stream))
+    if (!flush(self, false))
+      break;
+  if (has_appends_for(st, stream))
+    return false;
+  auto result = read_stream(self, stream, keys_since_ms);
+  if (result)
+    promise.deliver(std::move(*result));
+  else
+    promise.deliver(std::move(result.error()));
+  return true;
+}
+
+void serve_deferred(journal_self self) {
+  auto& st = self->state;
+  if (st.deferred.empty() || st.retrying)
+    return;
+  auto waiting = std::move(st.deferred);
+  st.deferred.clear();
+  for (auto& x : waiting)
+    if (!try_recover(self, x.stream, x.keys_since_ms, x.promise))
+      st.deferred.push_back(std::move(x));
+}
+
 caf::behavior journal_impl(journal_self self, std::shared_ptr<journal_backend> backend,
              journal_settings settings) {
   auto& st = self->state;
@@ -133,6 +190,7 @@ caf::behavior journal_impl(journal_self self, std::shared_ptr<journal_backend> b
     auto& st = self->state;
     while (!st.current.empty() || !st.pending.empty())
       flush(self, true);
+    serve_deferred(self);
     self->quit(msg.reason);
   });
   return {
@@ -150,18 +208,27 @@ caf::behavior journal_impl(journal_self self, std::shared_ptr<journal_backend> b
     [self](flush_atom) {
       auto& st = self->state;
       st.flush_scheduled = false;
-      if (flush(self, false))
+      if (flush(self, false)) {
+        serve_deferred(self);
         schedule_flush(self);
-    },
-    [self](recover_atom, const std::string& stream,
-           int64_t keys_since_ms) -> caf::result<journal_recovery> {
-      auto result = self->state.backend->recover(stream, keys_since_ms);
-      if (!result) {
-        log().warn("journal recovery of {} failed: {}", stream,
-                    self->system().render(result.error()));
-        return std::move(result.error());
       }
-      return std::move(*result);
+    },
+    [self](recover_atom, std::string& stream,
+           int64_t keys_since_ms) -> caf::result<journal_recovery> {
+      auto& st = self->state;
+      if (st.pending.empty() && st.current.empty()) {
+        auto result = read_stream(self, stream, keys_since_ms);
+        if (!result)
+          return std::move(result.error());
+        return std::move(*result);
+      }
+      auto promise = self->make_response_promise<journal_recovery>();
+      if (!try_recover(self, stream, keys_since_ms, promise))
+        st.deferred.push_back(
+          journal_state::deferred_recovery{std::move(stream), keys_since_ms,
+                                           promise});
+      schedule_flush(self);
+      return promise;
     },
   };
 }
