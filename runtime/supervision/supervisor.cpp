@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <exception>
+#include <limits>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -58,6 +60,219 @@ bool should_restart(restart_type type, const caf::error& reason) {
   }
   return false;
 }
+
+/// The dynamic children of one supervisor. A cart shard may hold hundreds of
+/// thousands, so the bookkeeping per child is kept small: one slot per child
+/// in a vector (no allocation per child; freed slots are reused) and two
+/// open-addressing indexes of slot numbers, by child id and by the actor id
+/// of the child's current incarnation. About 40 B per child plus 2 x 4 B
+/// per index cell (load factor 3/8 to 3/4), where a node-based map per key
+/// costs about 150 B. Slot numbers stay valid while other children are
+/// added or removed; references into the table do not.
+class dynamic_children {
+public:
+  using slot = uint32_t;
+
+  /// No slot.
+  static constexpr slot none = std::numeric_limits<slot>::max();
+
+  size_t size() const noexcept {
+    return by_id_.size();
+  }
+
+  bool empty() const noexcept {
+    return size() == 0;
+  }
+
+  /// The slot of the child `id`, or `none`.
+  slot find(const std::string& id) const {
+    return by_id_.find(hash(id), [&](slot x) { return slots_[x].id == id; });
+  }
+
+  /// The slot of the child whose current incarnation is `aid`, or `none`.
+  slot find_by_aid(caf::actor_id aid) const {
+    return by_aid_.find(hash(aid),
+                        [&](slot x) { return slots_[x].handle.id() == aid; });
+  }
+
+  const std::string& id(slot x) const {
+    return slots_[x].id;
+  }
+
+  /// The current incarnation; invalid between incarnations.
+  const caf::actor& handle(slot x) const {
+    return slots_[x].handle;
+  }
+
+  /// Restart times of the child within its window (kept aside: most
+  /// children never restart).
+  std::vector<time_point>& restarts(slot x) {
+    return restarts_[x];
+  }
+
+  /// Adds the child `id` (not present yet) without an incarnation.
+  slot add(const std::string& id) {
+    slot x;
+    if (!free_.empty()) {
+      x = free_.back();
+      free_.pop_back();
+      slots_[x].id = id;
+    } else {
+      if (slots_.size() >= none)
+        throw std::length_error("too many dynamic children");
+      x = static_cast<slot>(slots_.size());
+      slots_.push_back(entry{id, {}});
+    }
+    by_id_.insert(x, hash(id), [this](slot y) { return hash_of_id(y); });
+    return x;
+  }
+
+  /// Replaces the current incarnation of `x` (`handle` may be invalid).
+  void set_handle(slot x, caf::actor handle) {
+    auto hash_of = [this](slot y) { return hash_of_aid(y); };
+    auto& e = slots_[x];
+    if (e.handle)
+      by_aid_.erase(x, hash(e.handle.id()), hash_of);
+    e.handle = std::move(handle);
+    if (e.handle)
+      by_aid_.insert(x, hash(e.handle.id()), hash_of);
+  }
+
+  /// Removes the child in `x`.
+  void remove(slot x) {
+    set_handle(x, nullptr);
+    auto& e = slots_[x];
+    by_id_.erase(x, hash(e.id), [this](slot y) { return hash_of_id(y); });
+    std::string{}.swap(e.id);
+    restarts_.erase(x);
+    free_.push_back(x);
+  }
+
+  /// Calls `f(slot)` for every child.
+  template <class F>
+  void for_each(F f) const {
+    by_id_.for_each(f);
+  }
+
+  /// Removes all children and frees the memory.
+  void clear() {
+    std::vector<entry>{}.swap(slots_);
+    std::vector<slot>{}.swap(free_);
+    restarts_.clear();
+    by_id_.clear();
+    by_aid_.clear();
+  }
+
+private:
+  struct entry {
+    std::string id;
+    caf::actor handle;
+  };
+
+  /// A set of slot numbers: linear probing, backward-shift deletion (no
+  /// tombstones), at most 3/4 full. Keys live in the slots; callers pass
+  /// hashes and matchers.
+  class index {
+  public:
+    size_t size() const noexcept {
+      return size_;
+    }
+
+    template <class Match>
+    slot find(size_t h, Match match) const {
+      if (cells_.empty())
+        return none;
+      for (auto i = h & mask();; i = (i + 1) & mask()) {
+        auto x = cells_[i];
+        if (x == none || match(x))
+          return x;
+      }
+    }
+
+    template <class HashOf>
+    void insert(slot x, size_t h, HashOf hash_of) {
+      if ((size_ + 1) * 4 > cells_.size() * 3) {
+        std::vector<slot> old(std::max<size_t>(cells_.size() * 2, 16), none);
+        old.swap(cells_);
+        for (auto y : old)
+          if (y != none)
+            place(y, hash_of(y));
+      }
+      place(x, h);
+      ++size_;
+    }
+
+    template <class HashOf>
+    void erase(slot x, size_t h, HashOf hash_of) {
+      auto i = h & mask();
+      while (cells_[i] != x)
+        i = (i + 1) & mask();
+      // Shift back later cells of the probe sequence that may not sit past
+      // the hole.
+      for (auto j = (i + 1) & mask(); cells_[j] != none; j = (j + 1) & mask()) {
+        auto home = hash_of(cells_[j]) & mask();
+        bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (!stays) {
+          cells_[i] = cells_[j];
+          i = j;
+        }
+      }
+      cells_[i] = none;
+      --size_;
+    }
+
+    template <class F>
+    void for_each(F& f) const {
+      for (auto x : cells_)
+        if (x != none)
+          f(x);
+    }
+
+    void clear() {
+      std::vector<slot>{}.swap(cells_);
+      size_ = 0;
+    }
+
+  private:
+    size_t mask() const noexcept {
+      return cells_.size() - 1;
+    }
+
+    void place(slot x, size_t h) {
+      auto i = h & mask();
+      while (cells_[i] != none)
+        i = (i + 1) & mask();
+      cells_[i] = x;
+    }
+
+    std::vector<slot> cells_;
+    size_t size_ = 0;
+  };
+
+  static size_t hash(const std::string& id) {
+    return std::hash<std::string>{}(id);
+  }
+
+  static size_t hash(caf::actor_id aid) {
+    // Actor ids are consecutive numbers: spread them.
+    uint64_t h = aid * 0x9E3779B97F4A7C15ull;
+    return static_cast<size_t>(h ^ (h >> 32));
+  }
+
+  size_t hash_of_id(slot x) const {
+    return hash(slots_[x].id);
+  }
+
+  size_t hash_of_aid(slot x) const {
+    return hash(slots_[x].handle.id());
+  }
+
+  std::vector<entry> slots_;
+  std::vector<slot> free_;
+  std::unordered_map<slot, std::vector<time_point>> restarts_;
+  index by_id_;
+  index by_aid_;
+};
 
 const char* to_string(strategy x) {
   switch (x) {
@@ -131,13 +346,6 @@ struct supervisor_core::impl {
     bool removed = false;
   };
 
-  /// One dynamic child. Deliberately small: a cart shard may hold very many.
-  struct dynamic_entry {
-    caf::actor handle;
-    /// Restart times within the per-child window; empty for most children.
-    std::vector<time_point> restarts;
-  };
-
   /// Finds running static children started before `limit`.
   class earlier_siblings : public children_view {
   public:
@@ -177,10 +385,7 @@ struct supervisor_core::impl {
   std::vector<time_point> static_restarts;
   dynamic_child_template dynamic_tpl;
   dynamic_child_hooks hooks;
-  std::unordered_map<std::string, dynamic_entry> dynamic;
-  /// Actor id of a dynamic child's current incarnation -> its key in
-  /// `dynamic` (keys of an unordered_map never move).
-  std::unordered_map<caf::actor_id, const std::string*> dynamic_by_aid;
+  dynamic_children dynamic;
   bool shutting_down = false;
   caf::error shutdown_reason;
   /// Dynamic children not yet asked to stop (shutdown asks a window of them
@@ -328,14 +533,14 @@ struct supervisor_core::impl {
     for (auto& child : children)
       if (child.state != phase::down && child.handle)
         caf::anon_send_exit(child.handle, caf::exit_reason::kill);
-    for (auto& kvp : dynamic)
-      if (kvp.second.handle)
-        caf::anon_send_exit(kvp.second.handle, caf::exit_reason::kill);
+    dynamic.for_each([this](dynamic_children::slot x) {
+      if (auto& handle = dynamic.handle(x))
+        caf::anon_send_exit(handle, caf::exit_reason::kill);
+    });
     // The actor's handlers keep this object until the actor is destroyed.
     // Drop what could hold a handle to that actor (a start function or hook
     // capturing it would otherwise form a cycle that never frees it).
     children.clear();
-    dynamic_by_aid.clear();
     dynamic.clear();
     dynamic_tpl = dynamic_child_template{};
     hooks = dynamic_child_hooks{};
@@ -369,8 +574,8 @@ struct supervisor_core::impl {
                           label, dynamic.size());
         stop_reason = caf::exit_reason::kill;
         for (auto aid : stopping_dynamic)
-          if (auto i = dynamic_by_aid.find(aid); i != dynamic_by_aid.end())
-            self->send_exit(dynamic[*i->second].handle, stop_reason);
+          if (auto x = dynamic.find_by_aid(aid); x != dynamic_children::none)
+            self->send_exit(dynamic.handle(x), stop_reason);
       }
       return true;
     }
@@ -384,7 +589,8 @@ struct supervisor_core::impl {
       return;
     // A start function may have linked a child; its down_msg handles that.
     auto aid = msg.source.id();
-    if (find_static(aid) != nullptr || dynamic_by_aid.count(aid) > 0)
+    if (find_static(aid) != nullptr
+        || dynamic.find_by_aid(aid) != dynamic_children::none)
       return;
     begin_shutdown(std::move(msg.reason));
   }
@@ -395,11 +601,10 @@ struct supervisor_core::impl {
       on_static_down(*child, msg.reason);
       return;
     }
-    if (auto i = dynamic_by_aid.find(aid); i != dynamic_by_aid.end()) {
-      std::string id = *i->second;
-      dynamic_by_aid.erase(i);
+    if (auto x = dynamic.find_by_aid(aid); x != dynamic_children::none) {
+      dynamic.set_handle(x, nullptr);
       bool asked = stopping_dynamic.erase(aid) > 0;
-      on_dynamic_down(id, msg.reason);
+      on_dynamic_down(x, msg.reason);
       if (asked)
         stop_next_dynamic();
       return;
@@ -511,27 +716,26 @@ struct supervisor_core::impl {
   caf::actor start_dynamic(const std::string& id) {
     if (shutting_down || self == nullptr)
       return {};
-    if (auto i = dynamic.find(id); i != dynamic.end())
-      return i->second.handle;
+    if (auto x = dynamic.find(id); x != dynamic_children::none)
+      return dynamic.handle(x);
     auto handle = start_dynamic_child(id);
     if (!handle)
       return {};
-    auto [i, added] = dynamic.emplace(id, dynamic_entry{handle, {}});
-    if (!added) {
+    if (auto x = dynamic.find(id); x != dynamic_children::none) {
       // The start function itself started `id`: keep that incarnation.
       caf::anon_send_exit(handle, caf::exit_reason::kill);
-      return i->second.handle;
+      return dynamic.handle(x);
     }
-    dynamic_by_aid.emplace(handle.id(), &i->first);
+    dynamic.set_handle(dynamic.add(id), handle);
     return handle;
   }
 
-  void on_dynamic_down(const std::string& id, const caf::error& reason) {
-    auto i = dynamic.find(id);
-    if (i == dynamic.end())
-      return;
+  /// The child in slot `x` ended (its handle is already cleared).
+  void on_dynamic_down(dynamic_children::slot x, const caf::error& reason) {
+    // A copy: the slot goes before the hooks run.
+    std::string id = dynamic.id(x);
     auto stopped = [&] {
-      dynamic.erase(i);
+      dynamic.remove(x);
       if (hooks.on_stopped)
         hooks.on_stopped(id, reason);
     };
@@ -548,14 +752,11 @@ struct supervisor_core::impl {
       stopped();
       return;
     }
-    // Pointers into the map stay valid even if a start function adds
-    // entries; iterators would not.
-    auto* entry = &i->second;
-    auto* key = &i->first;
-    entry->handle = nullptr;
+    // Slot numbers stay valid even if a start function adds children;
+    // references into the table would not.
     auto last_reason = reason;
     for (;;) {
-      if (!record_restart(entry->restarts, dynamic_tpl.dynamic_intensity,
+      if (!record_restart(dynamic.restarts(x), dynamic_tpl.dynamic_intensity,
                           self->clock().now())) {
         cartd::log().warn(
             "supervisor {}: dynamic child '{}' ended ({}) more than "
@@ -565,14 +766,13 @@ struct supervisor_core::impl {
             std::chrono::duration_cast<std::chrono::milliseconds>(
                 dynamic_tpl.dynamic_intensity.period)
                 .count());
-        dynamic.erase(id);
+        dynamic.remove(x);
         if (hooks.on_give_up)
           hooks.on_give_up(id, last_reason);
         return;
       }
       if (auto handle = start_dynamic_child(id)) {
-        entry->handle = handle;
-        dynamic_by_aid.emplace(handle.id(), key);
+        dynamic.set_handle(x, handle);
         cartd::log().info(
             "supervisor {}: dynamic child '{}' ended ({}); restarted", label,
             id, render(reason));
@@ -601,8 +801,10 @@ struct supervisor_core::impl {
       if (!schedule_kill(dynamic_tpl.shutdown, kill_dynamic_atom::value))
         stop_reason = caf::exit_reason::kill;
       stop_backlog.reserve(dynamic.size());
-      for (auto& kvp : dynamic)
-        stop_backlog.push_back(kvp.second.handle);
+      dynamic.for_each([this](dynamic_children::slot x) {
+        if (auto& handle = dynamic.handle(x))
+          stop_backlog.push_back(handle);
+      });
       auto window = std::max<size_t>(dynamic_tpl.stop_window, 1);
       for (size_t n = 0; n < window && !stop_backlog.empty(); ++n)
         stop_next_dynamic();
@@ -616,7 +818,7 @@ struct supervisor_core::impl {
       auto handle = std::move(stop_backlog.back());
       stop_backlog.pop_back();
       // Skip children that already ended on their own.
-      if (dynamic_by_aid.count(handle.id()) == 0)
+      if (dynamic.find_by_aid(handle.id()) == dynamic_children::none)
         continue;
       stopping_dynamic.insert(handle.id());
       self->send_exit(handle, stop_reason);
@@ -666,12 +868,23 @@ caf::actor supervisor_core::start_dynamic(const std::string& id) {
 }
 
 caf::actor supervisor_core::find_dynamic(const std::string& id) const {
-  auto i = impl_->dynamic.find(id);
-  return i != impl_->dynamic.end() ? i->second.handle : caf::actor{};
+  auto x = impl_->dynamic.find(id);
+  return x != dynamic_children::none ? impl_->dynamic.handle(x)
+                                     : caf::actor{};
 }
 
 size_t supervisor_core::dynamic_count() const noexcept {
   return impl_->dynamic.size();
+}
+
+void supervisor_core::for_each_dynamic(
+    const std::function<void(const std::string&, const caf::actor&)>& f)
+    const {
+  auto& dynamic = impl_->dynamic;
+  dynamic.for_each([&](dynamic_children::slot x) {
+    if (auto& handle = dynamic.handle(x))
+      f(dynamic.id(x), handle);
+  });
 }
 
 caf::actor supervisor_core::find(const std::string& id) const {

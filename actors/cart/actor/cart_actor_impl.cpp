@@ -1,24 +1,50 @@
 #include "actors/cart/actor/cart_actor_impl.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
 
-#include <caf/after.hpp>
+#include <caf/actor_clock.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/ref_counted.hpp>
+#include <caf/sec.hpp>
 #include <caf/send.hpp>
-#include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/cart/actor/event_codec.hpp"
 #include "runtime/core/log.hpp"
 #include "runtime/journal/journal.hpp"
 
+// Memory. A node keeps up to millions of carts resident, so what one cart
+// costs is what matters here (bench_memory measures it):
+//   * CAF's own part of an actor (scheduled_actor, its mailbox, control
+//     block: about 1 KiB) is fixed;
+//   * the cart's own fields are kept to what every resident cart needs (id,
+//     model, last use, three flags); what only some carts need for a while (a
+//     write in flight and the mutations queued behind it, idempotent replies,
+//     watchers, a queued fault injection) lives in one `cart_extra`,
+//     allocated on first use and freed once empty again;
+//   * the behavior is built once per cart_spawner and shared by all its
+//     carts: the handlers capture nothing and find their cart through
+//     `cart_impl::current()`, set while CAF runs the cart (resume);
+//   * no CAF receive timeout (`caf::after`) for idle passivation: it keeps a
+//     clock entry per resident cart (three allocations, ~200 B) and sends
+//     every message the cart handles through the clock thread. Whoever holds
+//     the carts (the shard) sweeps them instead (cart_spawner::looks_idle,
+//     idle_check_atom);
+//   * CAF 0.17 keeps a request's timeout in its clock until the timeout is
+//     due, even when the response came long before (three allocations and a
+//     strong reference to the cart, for journal_timeout): a cart cancels the
+//     timeout of its journal requests once the response is in.
+
 namespace cartd {
 
 namespace {
+
+using clock_type = std::chrono::steady_clock;
 
 struct pending_mutation {
   cart_mutation mutation;
@@ -35,44 +61,20 @@ struct remembered_reply {
   int64_t recorded_at_ms = 0;
 };
 
-struct cart_state {
-  cart_state() = default;
-  cart_state(const cart_state&) = delete;
-  cart_state& operator=(const cart_state&) = delete;
-
-  /// Runs whenever this incarnation ends (CAF destroys the state on exit,
-  /// whatever the reason): watchers drop their copies.
-  ~cart_state() {
-    for (auto& watcher : watchers)
-      caf::anon_send(watcher, gone_atom::value, id, static_cast<uint64_t>(aid));
-  }
-
-  std::string id;
-  caf::actor_id aid = 0;
+/// What a cart needs only now and then; see "Memory" above.
+struct cart_extra {
   /// Front ends keeping a copy of this cart (watch_atom): each gets every
   /// stored change before its requester's reply, and gone_atom at the end.
   std::vector<caf::actor> watchers;
-  cart current;
-  journal_actor journal;
-  std::shared_ptr<const cart_settings> settings;
-  /// A journal append is in flight; `inflight` answers it.
-  bool writing = false;
+  /// Answers the journal append in flight.
   caf::typed_response_promise<cart_view> inflight;
   /// Mutations waiting for the in-flight write, oldest first.
   std::vector<pending_mutation> pending;
   /// A queued fault injection being carried out (answered by the crash).
   caf::typed_response_promise<cart_view> crash_request;
-  /// When the cart last handled a get or a change.
-  std::chrono::steady_clock::time_point last_active;
-  /// Asked to passivate while writing: quit once idle.
-  bool passivate = false;
   /// Idempotency-Key -> original reply, within retention.
   std::unordered_map<std::string, remembered_reply> replies;
-
-  static inline const char* name = "cartd.cart";
 };
-
-using cart_self = cart_actor::stateful_pointer<cart_state>;
 
 int64_t retention_ms(const cart_settings& settings) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -85,175 +87,388 @@ bool is_journal_error(const caf::error& err, journal_errc code) {
          && err.code() == static_cast<uint8_t>(code);
 }
 
-void remember(cart_self self, const std::string& key, remembered_reply reply) {
-  auto& replies = self->state.replies;
-  if (replies.size() >= 64) {
-    auto horizon = journal_now_ms() - retention_ms(*self->state.settings);
-    for (auto i = replies.begin(); i != replies.end();)
-      i = i->second.recorded_at_ms < horizon ? replies.erase(i) : ++i;
-  }
-  replies.insert_or_assign(key, std::move(reply));
-}
+cart_actor::behavior_type make_cart_behavior();
 
-void resume(cart_self self);
+} // namespace
 
-// Runs one mutation to the point where it waits for the journal, or answers
-// it at once when it is refused or is a retry.
-void start_write(cart_self self, pending_mutation job) {
-  auto& st = self->state;
-  if (job.crash) {
-    st.crash_request = std::move(job.promise);
-    throw std::runtime_error("injected fault");
+// -- what carts share ---------------------------------------------------------
+
+struct cart_spawner::shared : caf::ref_counted {
+  shared(journal_actor journal, std::shared_ptr<const cart_settings> settings)
+    : journal(std::move(journal)),
+      settings(std::move(settings)),
+      behavior(make_cart_behavior()) {
+    // nop
   }
-  auto& m = job.mutation;
-  std::string digest;
-  if (!m.idempotency_key.empty()) {
-    digest = request_digest(m);
-    auto i = st.replies.find(m.idempotency_key);
-    if (i != st.replies.end()) {
-      auto horizon = journal_now_ms() - retention_ms(*st.settings);
-      if (i->second.recorded_at_ms < horizon) {
-        st.replies.erase(i);
-      } else if (i->second.digest != digest) {
-        job.promise.deliver(make_error(cart_errc::idempotency_key_reused));
-        return;
-      } else if (auto original = decode_state(i->second.state)) {
-        job.promise.deliver(make_view(st.id, *original));
-        return;
+
+  journal_actor journal;
+  std::shared_ptr<const cart_settings> settings;
+  /// The behavior of every cart: handlers without captures.
+  cart_actor::behavior_type behavior;
+};
+
+namespace {
+
+// -- the cart -----------------------------------------------------------------
+
+class cart_impl final : public cart_actor::base {
+public:
+  using super = cart_actor::base;
+
+  cart_impl(caf::actor_config& cfg, std::string id,
+            caf::intrusive_ptr<const cart_spawner::shared> shared)
+    : super(cfg), id_(std::move(id)), shared_(std::move(shared)) {
+    set_exception_handler(
+      [](caf::scheduled_actor* ptr, std::exception_ptr& ep) -> caf::error {
+        return static_cast<cart_impl*>(ptr)->on_exception(ep);
+      });
+    set_default_handler(
+      [](caf::scheduled_actor* ptr,
+         caf::message_view& msg) -> caf::result<caf::message> {
+        // Not in cart_actor's interface (see idle_check_atom).
+        if (msg.content().match_elements<idle_check_atom>())
+          return caf::make_message(
+            static_cast<cart_impl*>(ptr)->on_idle_check());
+        return caf::print_and_drop(ptr, msg);
+      });
+  }
+
+  const char* name() const override {
+    return "cartd.cart";
+  }
+
+  /// The cart whose message CAF is handling on this thread. Only valid in
+  /// the handlers of the shared behavior.
+  static cart_impl& current() {
+    if (current_ == nullptr) {
+      // Only cart_impl::resume runs the shared behavior.
+      log().critical("cart handler called outside of a cart");
+      std::terminate();
+    }
+    return *current_;
+  }
+
+  resume_result resume(caf::execution_unit* ctx, size_t max) override {
+    struct guard {
+      cart_impl* prev;
+      ~guard() {
+        current_ = prev;
+      }
+    } restore{current_};
+    current_ = this;
+    return super::resume(ctx, max);
+  }
+
+  // -- handlers of the shared behavior ----------------------------------------
+
+  cart_view on_get() {
+    touch();
+    return make_view(id_, current_state_);
+  }
+
+  cart_view on_watch(caf::actor& watcher) {
+    touch();
+    if (watcher) {
+      auto& watchers = extra().watchers;
+      if (std::find(watchers.begin(), watchers.end(), watcher)
+          == watchers.end())
+        watchers.push_back(std::move(watcher));
+    }
+    return make_view(id_, current_state_);
+  }
+
+  caf::result<cart_view> on_mutation(cart_mutation& m) {
+    touch();
+    auto promise = make_response_promise<cart_view>();
+    if (writing_) {
+      auto& pending = extra().pending;
+      if (pending.size() >= settings().max_pending)
+        return make_error(cart_errc::overloaded,
+                          "too many changes queued for this cart");
+      pending.push_back(pending_mutation{std::move(m), promise});
+      return promise;
+    }
+    start_write(pending_mutation{std::move(m), promise});
+    trim();
+    return promise;
+  }
+
+  caf::result<cart_view> on_crash_request() {
+    if (!settings().fault_injection)
+      return make_error(cart_errc::unavailable, "fault injection is off");
+    if (!writing_)
+      throw std::runtime_error("injected fault");
+    // Crash in order, after the write in flight, like any other command.
+    auto promise = make_response_promise<cart_view>();
+    extra().pending.push_back(pending_mutation{{}, promise, true});
+    return promise;
+  }
+
+  bool on_passivate() {
+    // A cart in use stays: evicting it would only bounce the requests
+    // already on their way to it (the resident cap is soft).
+    if (used_ && clock_type::now() - last_active() < settings().min_residency)
+      return false;
+    passivate_ = true;
+    if (!writing_)
+      quit();
+    return true;
+  }
+
+  /// Idle passivation (see "Memory" above): quit unless a request came in
+  /// within the idle timeout or something is in flight. True: quitting.
+  bool on_idle_check() {
+    auto idle = settings().idle_timeout;
+    if (idle.count() > 0 && idle_for(clock_type::now()) >= idle && !writing_
+        && (extra_ == nullptr || extra_->pending.empty())) {
+      quit();
+      return true;
+    }
+    return false;
+  }
+
+  /// How long no request reached this cart (read by the sweeping shard).
+  clock_type::duration idle_for(clock_type::time_point now) const {
+    return now - last_active();
+  }
+
+protected:
+  behavior_type make_behavior() override {
+    // Activation: nothing else is handled until recovery is done.
+    auto keys_since = journal_now_ms() - retention_ms(settings());
+    request(shared_->journal, settings().journal_timeout, recover_atom::value,
+            id_, keys_since)
+      .await(
+        [this](journal_recovery& stored) {
+          forget_request_timeout();
+          if (!recover(stored))
+            quit(make_error(cart_errc::storage_failure, "corrupt"));
+          trim();
+        },
+        [this](caf::error& err) {
+          forget_request_timeout(err);
+          log().warn("cart {}: recovery failed: {}", id_,
+                     system().render(err));
+          quit(std::move(err));
+        });
+    return shared_->behavior;
+  }
+
+  /// Runs whenever this incarnation ends, whatever the reason: watchers
+  /// drop their copies, and the cart lets go of its data at once (the
+  /// actor object itself lives on while handles to it exist).
+  void on_exit() override {
+    if (extra_ != nullptr)
+      for (auto& watcher : extra_->watchers)
+        caf::anon_send(watcher, gone_atom::value, id_,
+                       static_cast<uint64_t>(id()));
+    extra_.reset();
+    current_state_ = cart{};
+    shared_.reset();
+  }
+
+private:
+  const cart_settings& settings() const {
+    return *shared_->settings;
+  }
+
+  clock_type::time_point last_active() const {
+    return clock_type::time_point{
+      clock_type::duration{last_active_.load(std::memory_order_relaxed)}};
+  }
+
+  void touch() {
+    used_ = true;
+    last_active_.store(clock_type::now().time_since_epoch().count(),
+                       std::memory_order_relaxed);
+  }
+
+  cart_extra& extra() {
+    if (extra_ == nullptr)
+      extra_ = std::make_unique<cart_extra>();
+    return *extra_;
+  }
+
+  /// Frees `extra_` once it holds nothing.
+  void trim() {
+    if (extra_ != nullptr && !writing_ && extra_->pending.empty()
+        && extra_->watchers.empty() && extra_->replies.empty()
+        && !extra_->crash_request.pending())
+      extra_.reset();
+  }
+
+  /// Called in a journal response handler: CAF 0.17 would keep the
+  /// request's timeout until it is due (see "Memory" above).
+  void forget_request_timeout() {
+    clock().cancel_request_timeout(this, current_message_id());
+  }
+
+  void forget_request_timeout(const caf::error& err) {
+    if (err != caf::sec::request_timeout)
+      forget_request_timeout();
+  }
+
+  void remember(const std::string& key, remembered_reply reply) {
+    auto& replies = extra().replies;
+    if (replies.size() >= 64) {
+      auto horizon = journal_now_ms() - retention_ms(settings());
+      for (auto i = replies.begin(); i != replies.end();)
+        i = i->second.recorded_at_ms < horizon ? replies.erase(i) : ++i;
+    }
+    replies.insert_or_assign(key, std::move(reply));
+  }
+
+  // Runs one mutation to the point where it waits for the journal, or
+  // answers it at once when it is refused or is a retry.
+  void start_write(pending_mutation job) {
+    if (job.crash) {
+      extra().crash_request = std::move(job.promise);
+      throw std::runtime_error("injected fault");
+    }
+    auto& m = job.mutation;
+    std::string digest;
+    if (!m.idempotency_key.empty()) {
+      digest = request_digest(m);
+      if (extra_ != nullptr) {
+        auto& replies = extra_->replies;
+        auto i = replies.find(m.idempotency_key);
+        if (i != replies.end()) {
+          auto horizon = journal_now_ms() - retention_ms(settings());
+          if (i->second.recorded_at_ms < horizon) {
+            replies.erase(i);
+          } else if (i->second.digest != digest) {
+            job.promise.deliver(make_error(cart_errc::idempotency_key_reused));
+            return;
+          } else if (auto original = decode_state(i->second.state)) {
+            job.promise.deliver(make_view(id_, *original));
+            return;
+          }
+        }
       }
     }
-  }
-  if (m.has_expected_version && m.expected_version != st.current.version) {
-    job.promise.deliver(make_error(
-      cart_errc::version_mismatch,
-      "cart is at version " + std::to_string(st.current.version)));
-    return;
-  }
-  auto verdict = decide(st.current, to_command(m), st.settings->limits);
-  if (!verdict.accepted()) {
-    job.promise.deliver(make_error(verdict.error));
-    return;
-  }
-  // The state after the change, computed ahead but adopted only once the
-  // journal has it: the cart never runs ahead of its journal.
-  auto next = st.current;
-  for (auto& ev : verdict.events)
-    apply_in_place(next, ev);
-  journal_append req;
-  req.stream = st.id;
-  req.expected_seq = st.current.version;
-  req.payloads.reserve(verdict.events.size());
-  for (auto& ev : verdict.events)
-    req.payloads.push_back(encode_event(ev));
-  auto every = st.settings->snapshot_every;
-  bool keyed = !m.idempotency_key.empty();
-  std::string encoded;
-  if (keyed || (every > 0 && next.version / every > st.current.version / every))
-    encoded = encode_state(next);
-  if (every > 0 && next.version / every > st.current.version / every)
-    req.snapshot = encoded;
-  if (keyed) {
-    req.idempotency_key = m.idempotency_key;
-    req.request_digest = digest;
-    req.response = encoded;
-  }
-  st.writing = true;
-  st.inflight = std::move(job.promise);
-  self
-    ->request(st.journal, st.settings->journal_timeout, append_atom::value,
-              std::move(req))
-    .then(
-      [self, next = std::move(next), key = std::move(m.idempotency_key),
-       digest = std::move(digest),
-       encoded = std::move(encoded)](uint64_t) mutable {
-        auto& st = self->state;
-        st.current = std::move(next);
-        st.writing = false;
-        if (!key.empty())
-          remember(self, key,
-                   remembered_reply{std::move(digest), std::move(encoded),
-                                    journal_now_ms()});
-        auto view = make_view(st.id, st.current);
-        // Typed actors may not send() to untyped ones (the front end is an
-        // io::broker); enqueue directly, with this cart as the sender.
-        for (auto& watcher : st.watchers)
-          watcher->enqueue(self->ctrl(), caf::make_message_id(),
-                           caf::make_message(changed_atom::value, view),
-                           self->context());
-        st.inflight.deliver(std::move(view));
-        resume(self);
-      },
-      [self](caf::error& err) {
-        auto& st = self->state;
-        st.writing = false;
-        log().warn("cart {}: write failed: {}", st.id,
-                   self->system().render(err));
-        st.inflight.deliver(make_error(cart_errc::storage_failure,
-                                       self->system().render(err)));
-        if (!is_journal_error(err, journal_errc::unavailable)) {
-          // A conflict (someone else wrote this stream) or a timeout (the
-          // write may still land): our state may be stale. Stop; the next
-          // request activates the cart from the journal.
-          for (auto& job : st.pending)
-            job.promise.deliver(make_error(cart_errc::unavailable));
-          st.pending.clear();
-          self->quit(std::move(err));
-          return;
-        }
-        resume(self);
-      });
-}
-
-void resume(cart_self self) {
-  auto& st = self->state;
-  while (!st.writing && !st.pending.empty()) {
-    auto job = std::move(st.pending.front());
-    st.pending.erase(st.pending.begin());
-    start_write(self, std::move(job));
-  }
-  if (st.passivate && !st.writing)
-    self->quit();
-}
-
-// Adopts what the journal holds for this cart; false if it is unreadable.
-bool recover(cart_self self, journal_recovery& stored) {
-  auto& st = self->state;
-  if (!stored.snapshot.empty()) {
-    auto snapshot = decode_state(stored.snapshot);
-    if (!snapshot || snapshot->version != stored.snapshot_seq) {
-      log().error("cart {}: unreadable snapshot at {}", st.id,
-                  stored.snapshot_seq);
-      return false;
+    if (m.has_expected_version
+        && m.expected_version != current_state_.version) {
+      job.promise.deliver(make_error(
+        cart_errc::version_mismatch,
+        "cart is at version " + std::to_string(current_state_.version)));
+      return;
     }
-    st.current = std::move(*snapshot);
-  }
-  for (auto& record : stored.events) {
-    auto ev = decode_event(record.payload);
-    if (!ev || record.seq != st.current.version + 1) {
-      log().error("cart {}: unreadable event {}", st.id, record.seq);
-      return false;
+    auto verdict = decide(current_state_, to_command(m), settings().limits);
+    if (!verdict.accepted()) {
+      job.promise.deliver(make_error(verdict.error));
+      return;
     }
-    apply_in_place(st.current, *ev);
+    // The state after the change, computed ahead but adopted only once the
+    // journal has it: the cart never runs ahead of its journal.
+    auto next = current_state_;
+    for (auto& ev : verdict.events)
+      apply_in_place(next, ev);
+    journal_append req;
+    req.stream = id_;
+    req.expected_seq = current_state_.version;
+    req.payloads.reserve(verdict.events.size());
+    for (auto& ev : verdict.events)
+      req.payloads.push_back(encode_event(ev));
+    auto every = settings().snapshot_every;
+    bool keyed = !m.idempotency_key.empty();
+    bool snapshot = every > 0
+                    && next.version / every > current_state_.version / every;
+    std::string encoded;
+    if (keyed || snapshot)
+      encoded = encode_state(next);
+    if (snapshot)
+      req.snapshot = encoded;
+    if (keyed) {
+      req.idempotency_key = m.idempotency_key;
+      req.request_digest = digest;
+      req.response = encoded;
+    }
+    writing_ = true;
+    extra().inflight = std::move(job.promise);
+    request(shared_->journal, settings().journal_timeout, append_atom::value,
+            std::move(req))
+      .then(
+        [this, next = std::move(next), key = std::move(m.idempotency_key),
+         digest = std::move(digest),
+         encoded = std::move(encoded)](uint64_t) mutable {
+          forget_request_timeout();
+          current_state_ = std::move(next);
+          writing_ = false;
+          if (!key.empty())
+            remember(key, remembered_reply{std::move(digest),
+                                           std::move(encoded),
+                                           journal_now_ms()});
+          auto view = make_view(id_, current_state_);
+          // Typed actors may not send() to untyped ones (the front end is an
+          // io::broker); enqueue directly, with this cart as the sender.
+          for (auto& watcher : extra_->watchers)
+            watcher->enqueue(ctrl(), caf::make_message_id(),
+                             caf::make_message(changed_atom::value, view),
+                             context());
+          extra_->inflight.deliver(std::move(view));
+          drain();
+          trim();
+        },
+        [this](caf::error& err) {
+          forget_request_timeout(err);
+          writing_ = false;
+          log().warn("cart {}: write failed: {}", id_, system().render(err));
+          extra_->inflight.deliver(make_error(cart_errc::storage_failure,
+                                              system().render(err)));
+          if (!is_journal_error(err, journal_errc::unavailable)) {
+            // A conflict (someone else wrote this stream) or a timeout (the
+            // write may still land): our state may be stale. Stop; the next
+            // request activates the cart from the journal.
+            for (auto& job : extra_->pending)
+              job.promise.deliver(make_error(cart_errc::unavailable));
+            extra_->pending.clear();
+            quit(std::move(err));
+            return;
+          }
+          drain();
+          trim();
+        });
   }
-  for (auto& record : stored.idempotency)
-    st.replies.insert_or_assign(record.key,
-                                remembered_reply{std::move(
-                                                   record.request_digest),
-                                                 std::move(record.response),
-                                                 record.recorded_at_ms});
-  return true;
-}
 
-cart_actor::behavior_type
-cart_impl(cart_self self, std::string id, journal_actor journal,
-          std::shared_ptr<const cart_settings> settings) {
-  auto& st = self->state;
-  st.id = std::move(id);
-  st.aid = self->id();
-  st.journal = std::move(journal);
-  st.settings = std::move(settings);
-  self->set_exception_handler([self](std::exception_ptr& ep) -> caf::error {
-    auto& st = self->state;
+  // Starts the queued mutations while no write is in flight.
+  void drain() {
+    while (!writing_ && extra_ != nullptr && !extra_->pending.empty()) {
+      auto job = std::move(extra_->pending.front());
+      extra_->pending.erase(extra_->pending.begin());
+      start_write(std::move(job));
+    }
+    if (passivate_ && !writing_)
+      quit();
+  }
+
+  // Adopts what the journal holds for this cart; false if it is unreadable.
+  bool recover(journal_recovery& stored) {
+    if (!stored.snapshot.empty()) {
+      auto snapshot = decode_state(stored.snapshot);
+      if (!snapshot || snapshot->version != stored.snapshot_seq) {
+        log().error("cart {}: unreadable snapshot at {}", id_,
+                    stored.snapshot_seq);
+        return false;
+      }
+      current_state_ = std::move(*snapshot);
+    }
+    for (auto& record : stored.events) {
+      auto ev = decode_event(record.payload);
+      if (!ev || record.seq != current_state_.version + 1) {
+        log().error("cart {}: unreadable event {}", id_, record.seq);
+        return false;
+      }
+      apply_in_place(current_state_, *ev);
+    }
+    for (auto& record : stored.idempotency)
+      extra().replies.insert_or_assign(
+        record.key,
+        remembered_reply{std::move(record.request_digest),
+                         std::move(record.response), record.recorded_at_ms});
+    return true;
+  }
+
+  caf::error on_exception(std::exception_ptr& ep) {
     std::string what = "unknown exception";
     try {
       std::rethrow_exception(ep);
@@ -262,105 +477,103 @@ cart_impl(cart_self self, std::string id, journal_actor journal,
     } catch (...) {
       // keep the generic description
     }
-    log().error("cart {} crashed: {}", st.id, what);
-    // Queued commands never ran: their clients may simply retry.
-    for (auto& job : st.pending)
-      job.promise.deliver(make_error(cart_errc::unavailable, "restarting"));
-    st.pending.clear();
-    if (st.crash_request.pending())
-      st.crash_request.deliver(make_error(cart_errc::crashed, what));
-    // The write in flight may still commit: say so, never "not applied".
-    if (st.writing)
-      st.inflight.deliver(make_error(
-        cart_errc::crashed, "the change may have been applied; retry with "
-                            "the same Idempotency-Key to find out"));
+    log().error("cart {} crashed: {}", id_, what);
+    if (extra_ != nullptr) {
+      // Queued commands never ran: their clients may simply retry.
+      for (auto& job : extra_->pending)
+        job.promise.deliver(make_error(cart_errc::unavailable, "restarting"));
+      extra_->pending.clear();
+      if (extra_->crash_request.pending())
+        extra_->crash_request.deliver(make_error(cart_errc::crashed, what));
+      // The write in flight may still commit: say so, never "not applied".
+      if (writing_)
+        extra_->inflight.deliver(make_error(
+          cart_errc::crashed, "the change may have been applied; retry with "
+                              "the same Idempotency-Key to find out"));
+    }
     return make_error(cart_errc::crashed, what);
-  });
-  // Activation: nothing else is handled until recovery is done.
-  auto keys_since = journal_now_ms() - retention_ms(*st.settings);
-  self
-    ->request(st.journal, st.settings->journal_timeout, recover_atom::value,
-              st.id, keys_since)
-    .await(
-      [self](journal_recovery& stored) {
-        if (!recover(self, stored))
-          self->quit(make_error(cart_errc::storage_failure, "corrupt"));
-      },
-      [self](caf::error& err) {
-        log().warn("cart {}: recovery failed: {}", self->state.id,
-                   self->system().render(err));
-        self->quit(std::move(err));
-      });
-  auto idle = st.settings->idle_timeout.count() > 0
-                ? caf::duration{st.settings->idle_timeout}
-                : caf::duration{};
+  }
+
+  static thread_local cart_impl* current_;
+
+  std::string id_;
+  /// The last state the journal acknowledged.
+  cart current_state_;
+  caf::intrusive_ptr<const cart_spawner::shared> shared_;
+  /// When the cart was activated or last handled a get or a change
+  /// (steady_clock ticks); also read by the shard's idle sweep.
+  std::atomic<clock_type::rep> last_active_{
+    clock_type::now().time_since_epoch().count()};
+  /// Present while any of its parts is in use.
+  std::unique_ptr<cart_extra> extra_;
+  /// A journal append is in flight; extra_->inflight answers it.
+  bool writing_ = false;
+  /// Asked to passivate while writing: quit once idle.
+  bool passivate_ = false;
+  /// A get or a change reached this incarnation (min_residency applies).
+  bool used_ = false;
+};
+
+thread_local cart_impl* cart_impl::current_ = nullptr;
+
+cart_actor::behavior_type make_cart_behavior() {
   return {
-    [self](caf::get_atom) -> cart_view {
-      self->state.last_active = std::chrono::steady_clock::now();
-      return make_view(self->state.id, self->state.current);
+    [](caf::get_atom) -> cart_view { return cart_impl::current().on_get(); },
+    [](watch_atom, caf::actor& watcher) -> cart_view {
+      return cart_impl::current().on_watch(watcher);
     },
-    [self](watch_atom, caf::actor& watcher) -> cart_view {
-      auto& st = self->state;
-      st.last_active = std::chrono::steady_clock::now();
-      if (watcher
-          && std::find(st.watchers.begin(), st.watchers.end(), watcher)
-               == st.watchers.end())
-        st.watchers.push_back(std::move(watcher));
-      return make_view(st.id, st.current);
+    [](cart_mutation& m) -> caf::result<cart_view> {
+      return cart_impl::current().on_mutation(m);
     },
-    [self](cart_mutation& m) -> caf::result<cart_view> {
-      auto& st = self->state;
-      st.last_active = std::chrono::steady_clock::now();
-      auto promise = self->make_response_promise<cart_view>();
-      if (st.writing) {
-        if (st.pending.size() >= st.settings->max_pending)
-          return make_error(cart_errc::overloaded,
-                            "too many changes queued for this cart");
-        st.pending.push_back(pending_mutation{std::move(m), promise});
-        return promise;
-      }
-      start_write(self, pending_mutation{std::move(m), promise});
-      return promise;
+    [](crash_atom) -> caf::result<cart_view> {
+      return cart_impl::current().on_crash_request();
     },
-    [self](crash_atom) -> caf::result<cart_view> {
-      auto& st = self->state;
-      if (!st.settings->fault_injection)
-        return make_error(cart_errc::unavailable, "fault injection is off");
-      if (!st.writing)
-        throw std::runtime_error("injected fault");
-      // Crash in order, after the write in flight, like any other command.
-      auto promise = self->make_response_promise<cart_view>();
-      st.pending.push_back(pending_mutation{{}, promise, true});
-      return promise;
-    },
-    [self](passivate_atom) {
-      // A cart in use stays: evicting it would only bounce the requests
-      // already on their way to it (the resident cap is soft).
-      auto& st = self->state;
-      if (std::chrono::steady_clock::now() - st.last_active
-          < st.settings->min_residency)
-        return false;
-      st.passivate = true;
-      if (!st.writing)
-        self->quit();
-      return true;
-    },
-    caf::after(idle) >>
-      [self] {
-        auto& st = self->state;
-        if (!st.writing && st.pending.empty())
-          self->quit();
-      },
+    [](passivate_atom) { return cart_impl::current().on_passivate(); },
   };
 }
 
 } // namespace
 
-cart_actor spawn_cart(caf::event_based_actor* parent, std::string id,
-                      journal_actor journal,
-                      std::shared_ptr<const cart_settings> settings) {
-  return parent->spawn(cart_impl, std::move(id), std::move(journal),
-                       std::move(settings));
+// -- cart_spawner -------------------------------------------------------------
+
+cart_spawner::cart_spawner(journal_actor journal,
+                           std::shared_ptr<const cart_settings> settings)
+  : shared_(caf::make_counted<shared>(std::move(journal),
+                                      std::move(settings))) {
+  // nop
+}
+
+cart_spawner::cart_spawner(const cart_spawner&) = default;
+
+cart_spawner::cart_spawner(cart_spawner&&) noexcept = default;
+
+cart_spawner& cart_spawner::operator=(const cart_spawner&) = default;
+
+cart_spawner& cart_spawner::operator=(cart_spawner&&) noexcept = default;
+
+cart_spawner::~cart_spawner() = default;
+
+cart_actor cart_spawner::spawn(caf::event_based_actor* parent,
+                               std::string id) const {
+  return parent->spawn<cart_impl>(std::move(id), shared_);
+}
+
+caf::timespan cart_spawner::sweep_interval() const {
+  auto idle = shared_->settings->idle_timeout;
+  if (idle.count() <= 0)
+    return caf::timespan{0};
+  return std::max(idle / 4, caf::timespan{std::chrono::milliseconds{1}});
+}
+
+bool cart_spawner::looks_idle(const caf::actor& cart) const {
+  auto idle = shared_->settings->idle_timeout;
+  if (idle.count() <= 0 || !cart)
+    return false;
+  // Only carts spawned by a cart_spawner come here. The handle keeps the
+  // actor object alive; last_active_ is atomic.
+  auto ptr = static_cast<const cart_impl*>(
+    caf::actor_cast<caf::abstract_actor*>(cart));
+  return ptr->idle_for(clock_type::now()) >= idle;
 }
 
 } // namespace cartd

@@ -1,9 +1,10 @@
 #pragma once
 
 // The cart actor: one per cart id, activated on first use by its shard,
-// passivated when idle. It recovers its state from its journal stream (the
-// latest snapshot plus the events after it, and the idempotency keys still
-// within retention), then handles one message at a time:
+// passivated when idle (the shard sweeps its carts, see cart_spawner). It
+// recovers its state from its journal stream (the latest snapshot plus the
+// events after it, and the idempotency keys still within retention), then
+// handles one message at a time:
 //
 //   get      answered at once from the last acknowledged state;
 //   mutation decide -> persist (journal append) -> apply -> reply. While a
@@ -11,12 +12,16 @@
 //            (overflow: cart_errc::overloaded), so the cart's order of
 //            changes is its order of arrival and its state never runs ahead
 //            of the journal.
+//
+// A node keeps up to millions of carts resident: what one costs is kept
+// small ("Memory" in cart_actor_impl.cpp; bench_memory measures it).
 
 #include <cstddef>
 #include <memory>
 #include <string>
 
 #include <caf/fwd.hpp>
+#include <caf/intrusive_ptr.hpp>
 #include <caf/timespan.hpp>
 
 #include "actors/cart/model/cart.hpp"
@@ -28,7 +33,8 @@ namespace cartd {
 /// Settings shared by every cart of a node.
 struct cart_settings {
   cart_limits limits;
-  /// Idle time after which a cart passivates (0: never).
+  /// Idle time after which a cart passivates (0: never); see
+  /// cart_spawner::sweep_interval.
   caf::timespan idle_timeout = caf::timespan{std::chrono::seconds{120}};
   /// How long a cart waits for the journal.
   caf::timespan journal_timeout = caf::timespan{std::chrono::seconds{5}};
@@ -45,9 +51,51 @@ struct cart_settings {
   caf::timespan idempotency_retention = caf::timespan{std::chrono::hours{24}};
 };
 
-/// Spawns the cart `id` as a child of `parent` (its shard).
-cart_actor spawn_cart(caf::event_based_actor* parent, std::string id,
-                      journal_actor journal,
-                      std::shared_ptr<const cart_settings> settings);
+/// (idle_check_atom) -> bool: from the actor that holds a cart (its shard)
+/// to the cart, not part of cart_actor's interface (send it to the cart
+/// as a caf::actor): passivate if no request came in within the idle
+/// timeout and nothing is in flight; true: stopping. See cart_spawner.
+using idle_check_atom = caf::atom_constant<caf::atom("idle_check")>;
+
+/// Spawns carts. Every cart it spawns shares one copy of what all carts of a
+/// node have in common (journal handle, settings, the behavior): a resident
+/// cart holds only its own data. Cheap to copy; make one per shard (or node)
+/// rather than one per cart.
+class cart_spawner {
+public:
+  cart_spawner(journal_actor journal,
+               std::shared_ptr<const cart_settings> settings);
+
+  cart_spawner(const cart_spawner&);
+  cart_spawner(cart_spawner&&) noexcept;
+  cart_spawner& operator=(const cart_spawner&);
+  cart_spawner& operator=(cart_spawner&&) noexcept;
+  ~cart_spawner();
+
+  /// Spawns the cart `id` as a child of `parent` (its shard).
+  cart_actor spawn(caf::event_based_actor* parent, std::string id) const;
+
+  // Idle passivation. A cart does not time itself out (a CAF receive timeout
+  // would cost every resident cart a clock entry and every message a trip
+  // through CAF's clock thread): whoever holds the carts sweeps them. Every
+  // sweep_interval() (a quarter of the idle timeout), it asks the carts
+  // this spawner made that look idle (looks_idle, a read) idle_check_atom;
+  // a cart without requests for the idle timeout then passivates (normal
+  // exit) unless a write is in flight or queued. So a cart passivates after
+  // 1 to 1.25 times the idle timeout without requests.
+
+  /// How often to sweep; zero: carts never passivate when idle.
+  caf::timespan sweep_interval() const;
+
+  /// Whether no request reached `cart` (made by this spawner) within the
+  /// idle timeout. Sends nothing; safe from any actor holding the handle.
+  bool looks_idle(const caf::actor& cart) const;
+
+  /// What the carts share (defined in cart_actor_impl.cpp).
+  struct shared;
+
+private:
+  caf::intrusive_ptr<const shared> shared_;
+};
 
 } // namespace cartd

@@ -4,12 +4,15 @@
 #include <algorithm>
 #include <functional>
 #include <list>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include <caf/actor_cast.hpp>
+#include <caf/actor_clock.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/sec.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include "runtime/core/log.hpp"
@@ -25,8 +28,22 @@ using supervision::supervisor_core;
 
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 
+/// Sent to self every cart_spawner::sweep_interval: passivate idle carts.
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
+
+/// Idle checks in flight at most: asking many carts at once would make
+/// them runnable at once, and CAF 0.17's work stealing takes O(n) per steal
+/// from a long queue (see supervision's stop_window).
+constexpr size_t idle_check_window = 256;
+
 struct shard_state {
   std::unique_ptr<supervisor_core> core;
+  /// Spawns this shard's carts; also how to sweep them for idleness.
+  std::optional<cart_spawner> spawner;
+  /// The sweep in progress: carts that looked idle and are not asked yet,
+  /// and how many idle checks are in flight.
+  std::vector<caf::actor> idle_backlog;
+  size_t idle_checks = 0;
   /// Given-up carts and when they may be activated again.
   std::unordered_map<std::string, clock_type::time_point> unavailable_until;
   /// Resident cap of this shard (0: none) and its carts, most recently
@@ -55,6 +72,51 @@ struct shard_state {
 using shard_self = caf::stateful_actor<shard_state>*;
 
 void on_passivation_refused(shard_self self, const std::string& id);
+
+// Called in a response handler. CAF 0.17 keeps a request's timeout in its
+// clock until it is due, even once the response is in (three allocations per
+// request, for 5 s): under a resident cap a shard passivates many carts.
+void forget_request_timeout(shard_self self) {
+  self->clock().cancel_request_timeout(self, self->current_message_id());
+}
+
+// Asks carts of the idle backlog whether they passivate, at most
+// idle_check_window at a time.
+void check_idle_carts(shard_self self) {
+  auto& st = self->state;
+  while (st.idle_checks < idle_check_window && !st.idle_backlog.empty()) {
+    auto cart = std::move(st.idle_backlog.back());
+    st.idle_backlog.pop_back();
+    ++st.idle_checks;
+    // No timeout: the cart answers, or CAF does when it is gone.
+    self->request(cart, caf::infinite, idle_check_atom::value)
+      .then(
+        [self](bool) {
+          --self->state.idle_checks;
+          check_idle_carts(self);
+        },
+        [self](caf::error&) {
+          --self->state.idle_checks;
+          check_idle_carts(self);
+        });
+  }
+}
+
+// Starts a sweep for idle carts unless the last one is still going.
+void sweep_idle_carts(shard_self self) {
+  auto& st = self->state;
+  if (st.core->shutting_down()) {
+    st.idle_backlog.clear();
+    return;
+  }
+  if (!st.idle_backlog.empty() || st.idle_checks > 0)
+    return;
+  st.core->for_each_dynamic([&st](const std::string&, const caf::actor& cart) {
+    if (st.spawner->looks_idle(cart))
+      st.idle_backlog.push_back(cart);
+  });
+  check_idle_carts(self);
+}
 
 // Returns the running cart `id`, activating it if needed, and keeps the
 // shard within its resident cap.
@@ -90,10 +152,13 @@ caf::expected<cart_actor> activate(shard_self self, const std::string& id) {
           ->request(caf::actor_cast<cart_actor>(cart), std::chrono::seconds{5},
                     passivate_atom::value)
           .then([self, victim](bool stopping) {
+                  forget_request_timeout(self);
                   if (!stopping)
                     on_passivation_refused(self, victim);
                 },
-                [](caf::error&) {
+                [self](caf::error& err) {
+                  if (err != caf::sec::request_timeout)
+                    forget_request_timeout(self);
                   // Gone already: on_stopped serves whoever waits.
                 });
       }
@@ -156,9 +221,13 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
                          journal_actor journal,
                          std::shared_ptr<const cart_settings> carts) {
   supervision::dynamic_child_template carts_template;
-  carts_template.start = [journal, carts](caf::event_based_actor* sup,
-                                          const std::string& id) {
-    return caf::actor_cast<caf::actor>(spawn_cart(sup, id, journal, carts));
+  // One spawner per shard: its carts share the journal handle, the settings
+  // and their behavior.
+  self->state.spawner.emplace(std::move(journal), std::move(carts));
+  carts_template.start = [spawner = *self->state.spawner](
+                           caf::event_based_actor* sup,
+                           const std::string& id) {
+    return caf::actor_cast<caf::actor>(spawner.spawn(sup, id));
   };
   carts_template.restart = supervision::restart_type::transient;
   carts_template.dynamic_intensity = settings.cart_intensity;
@@ -194,7 +263,16 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
     flags, std::vector<supervision::child_spec>{}, std::move(carts_template),
     std::move(hooks));
   self->state.core->init(self);
+  // Idle passivation: carts do not time themselves out, the shard sweeps.
+  auto sweep_every = self->state.spawner->sweep_interval();
+  if (sweep_every.count() > 0)
+    self->delayed_send(self, sweep_every, sweep_atom::value);
   return {
+    [self, sweep_every](sweep_atom) {
+      sweep_idle_carts(self);
+      if (!self->state.core->shutting_down())
+        self->delayed_send(self, sweep_every, sweep_atom::value);
+    },
     [self](resolve_atom, const std::string& id) -> caf::result<cart_actor> {
       auto& st = self->state;
       if (auto i = st.passivating.find(id); i != st.passivating.end()) {

@@ -8,10 +8,12 @@
 //   └── shard-N-1
 //
 // A cart id maps to one shard by hash; the shard activates the cart on the
-// first request for it. A cart that crashes is restarted (it replays its
-// journal). A cart that exceeds its own restart budget is given up and
-// answers cart_errc::unavailable for `unavailable_for`, then may be activated
-// again. Later, the directory is where placement across nodes slots in.
+// first request for it, and every quarter of the carts' idle timeout sweeps
+// its carts so that those idle for the idle timeout passivate. A cart that
+// crashes is restarted (it replays its journal). A cart that exceeds its own
+// restart budget is given up and answers cart_errc::unavailable for
+// `unavailable_for`, then may be activated again. Later, the directory is
+// where placement across nodes slots in.
 
 #include <cstddef>
 #include <memory>
