@@ -59,7 +59,9 @@ const char* message_for(cart_errc code) {
              "change in flight may or may not have been applied (retry with "
              "the same Idempotency-Key to find out)";
     case cart_errc::timeout:
-      return "the cart did not answer in time; retry later";
+      return "the request did not complete in time; a change may or may not "
+             "have been applied (retry with the same Idempotency-Key to find "
+             "out)";
     case cart_errc::idempotency_key_reused:
       return "this Idempotency-Key was used for a different request";
   }
@@ -303,7 +305,8 @@ http::response message_reply(const char* text) {
 
 http::response error_reply(cart_errc code, const std::string& detail) {
   std::string message = message_for(code);
-  if (!detail.empty() && code != cart_errc::crashed)
+  if (!detail.empty() && code != cart_errc::crashed
+      && code != cart_errc::timeout)
     message += " (" + detail + ")";
   return http::error_response(status_for(code), to_string(code), message);
 }

@@ -413,8 +413,14 @@ private:
           forget_request_timeout(err);
           writing_ = false;
           log().warn("cart {}: write failed: {}", id_, system().render(err));
-          extra_->inflight.deliver(make_error(cart_errc::storage_failure,
-                                              system().render(err)));
+          // The journal said no (after its retries, or a conflict): nothing
+          // was stored. Anything else (no answer in time, the journal gone)
+          // leaves the outcome open: the write may still land.
+          bool refused = is_journal_error(err, journal_errc::unavailable)
+                         || is_journal_error(err, journal_errc::conflict);
+          extra_->inflight.deliver(make_error(
+            refused ? cart_errc::storage_failure : cart_errc::timeout,
+            system().render(err)));
           if (!is_journal_error(err, journal_errc::unavailable)) {
             // A conflict (someone else wrote this stream) or a timeout (the
             // write may still land): our state may be stale. Stop; the next
