@@ -142,6 +142,7 @@ local_node::local_node(std::shared_ptr<journal_backend> backend,
   children.push_back(std::move(journal));
   supervision::child_spec dir_spec;
   dir_spec.id = "carts";
+  dir_spec.shutdown = caf::timespan::max(); // as in bindings/cartd/node.cpp
   dir_spec.start = [dir, carts](caf::event_based_actor* sup,
                                 const supervision::children_view& up) {
     return spawn_cart_directory(

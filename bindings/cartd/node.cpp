@@ -93,6 +93,9 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   {
     supervision::child_spec spec;
     spec.id = "carts";
+    // A supervisor of supervisors: it bounds its own shutdown (see the
+    // shards' spec), so it is never killed from above.
+    spec.shutdown = caf::timespan::max();
     spec.start = [directory, carts](caf::event_based_actor* self,
                                     const supervision::children_view& up) {
       auto journal = caf::actor_cast<journal_actor>(up.find("journal"));

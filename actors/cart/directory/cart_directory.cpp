@@ -319,6 +319,11 @@ caf::behavior directory_impl(caf::stateful_actor<directory_state>* self,
       return sup->spawn(shard_impl, settings, journal, carts);
     };
     spec.restart = supervision::restart_type::permanent;
+    // A shard is a supervisor: it stops its carts itself, killing those not
+    // stopped within their own shutdown time, a window at a time. Killing
+    // the shard instead would kill all its carts at once, which CAF 0.17's
+    // work stealing turns quadratic (OTP: supervisors get `infinity`).
+    spec.shutdown = caf::timespan::max();
     self->state.shard_ids.push_back(spec.id);
     shards.push_back(std::move(spec));
   }
