@@ -14,17 +14,6 @@ namespace {
 
 namespace http = boost::beast::http;
 
-std::string cart_path(std::string_view cart) {
-  return "/carts/" + std::string{cart};
-}
-
-std::string items_path(std::string_view cart) {
-  return cart_path(cart) + "/items";
-}
-
-std::string item_path(std::string_view cart, std::string_view item) {
-  return items_path(cart) + "/" + percent_encode(item);
-}
 
 std::string add_body(std::string_view item, int64_t quantity) {
   return json{{"item", std::string{item}}, {"quantity", quantity}}.dump();

@@ -32,26 +32,19 @@ using namespace cartd::test;
 
 namespace {
 
+/// Options of a node journaling to `data`, with fsync per commit unless
+/// `extra` sets `--storage.sync`.
+std::vector<std::string> sqlite_args(const temp_dir& data,
+                                     std::vector<std::string> extra = {}) {
+  return sqlite_node_args(data, std::move(extra), "full");
+}
+
 using std::chrono::steady_clock;
 
 std::string add_body(std::string_view item, int64_t quantity = 1) {
   return json{{"item", std::string{item}}, {"quantity", quantity}}.dump();
 }
 
-/// Options of a node journaling to `data`, with fsync per commit unless
-/// `extra` sets `--storage.sync`.
-std::vector<std::string> sqlite_args(const temp_dir& data,
-                                     std::vector<std::string> extra = {}) {
-  std::vector<std::string> result{"--storage.backend=sqlite",
-                                  "--storage.path=" + data.path()};
-  auto sets_sync = std::any_of(extra.begin(), extra.end(), [](auto& x) {
-    return x.rfind("--storage.sync=", 0) == 0;
-  });
-  if (!sets_sync)
-    result.emplace_back("--storage.sync=full");
-  result.insert(result.end(), extra.begin(), extra.end());
-  return result;
-}
 
 /// Sends `sig` and waits (generously) for the node to end.
 std::optional<exit_status> stop(test_node& node, int sig) {

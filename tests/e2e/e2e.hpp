@@ -4,6 +4,7 @@
 // call that checks the framing every response must have, and checks for
 // carts and error bodies. Only included by the e2e suites (Boost.Test).
 
+#include <algorithm>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
@@ -21,6 +22,7 @@
 
 #include "tests/support/cartd_process.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #ifndef CARTD_BINARY
 #error "CARTD_BINARY must name the cartd executable"
@@ -31,6 +33,36 @@ namespace cartd::test {
 using json = nlohmann::json;
 
 using namespace std::chrono_literals;
+
+// -- requests and nodes --------------------------------------------------------
+
+inline std::string cart_path(std::string_view cart) {
+  return "/carts/" + std::string{cart};
+}
+
+inline std::string items_path(std::string_view cart) {
+  return cart_path(cart) + "/items";
+}
+
+inline std::string item_path(std::string_view cart, std::string_view item) {
+  return items_path(cart) + "/" + percent_encode(item);
+}
+
+/// Options of a node journaling to `data` with SQLite, with
+/// `--storage.sync=<sync>` unless `extra` sets it, plus `extra`.
+inline std::vector<std::string>
+sqlite_node_args(const temp_dir& data, std::vector<std::string> extra,
+                 const std::string& sync) {
+  std::vector<std::string> result{"--storage.backend=sqlite",
+                                  "--storage.path=" + data.path()};
+  auto sets_sync = std::any_of(extra.begin(), extra.end(), [](auto& x) {
+    return x.rfind("--storage.sync=", 0) == 0;
+  });
+  if (!sets_sync)
+    result.emplace_back("--storage.sync=" + sync);
+  result.insert(result.end(), extra.begin(), extra.end());
+  return result;
+}
 
 /// Whether the running test case has failed an assertion or is unwinding.
 inline bool current_test_failing() {

@@ -46,17 +46,6 @@ using std::chrono::steady_clock;
 
 // -- requests -----------------------------------------------------------------
 
-std::string cart_path(std::string_view cart) {
-  return "/carts/" + std::string{cart};
-}
-
-std::string items_path(std::string_view cart) {
-  return cart_path(cart) + "/items";
-}
-
-std::string item_path(std::string_view cart, std::string_view item) {
-  return items_path(cart) + "/" + percent_encode(item);
-}
 
 std::string crash_path(std::string_view cart) {
   return "/debug/carts/" + std::string{cart} + "/crash";
@@ -165,18 +154,11 @@ http_response poll_get(uint16_t port, const std::string& target,
 
 // -- nodes --------------------------------------------------------------------
 
-/// Options of a node journaling to `data` (SQLite), plus `extra`.
+/// Options of a node journaling to `data` (SQLite) without fsync per commit
+/// (what these tests check does not depend on it), plus `extra`.
 std::vector<std::string> sqlite_args(const temp_dir& data,
                                      std::vector<std::string> extra = {}) {
-  std::vector<std::string> result{"--storage.backend=sqlite",
-                                  "--storage.path=" + data.path()};
-  auto sets_sync = std::any_of(extra.begin(), extra.end(), [](auto& x) {
-    return x.rfind("--storage.sync=", 0) == 0;
-  });
-  if (!sets_sync)
-    result.emplace_back("--storage.sync=normal");
-  result.insert(result.end(), extra.begin(), extra.end());
-  return result;
+  return sqlite_node_args(data, std::move(extra), "normal");
 }
 
 /// Stops `node` with SIGTERM and checks that it exits 0.
