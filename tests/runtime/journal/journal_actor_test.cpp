@@ -20,52 +20,18 @@
 #include "runtime/journal/journal.hpp"
 #include "runtime/journal/journal_actor_impl.hpp"
 #include "runtime/journal/memory_journal.hpp"
+#include "tests/runtime/journal/failing_journal.hpp"
 
 using namespace cartd;
 using namespace std::chrono_literals;
 
 namespace {
 
-class gated_journal : public journal_backend {
-public:
-  /// While set, every commit fails as `unavailable` (retried by the actor).
-  std::atomic<bool> fail_commits{false};
-  std::atomic<int> commits{0};
-  std::atomic<int> failed_commits{0};
-
-  std::vector<caf::expected<uint64_t>>
-  append_batch(const std::vector<journal_append>& batch) override {
-    if (fail_commits) {
-      ++failed_commits;
-      return std::vector<caf::expected<uint64_t>>(
-        batch.size(), make_error(journal_errc::unavailable, "disk stalled"));
-    }
-    ++commits;
-    return store_.append_batch(batch);
-  }
-
-  caf::expected<journal_recovery> recover(const std::string& stream,
-                                          int64_t keys_since_ms) override {
-    return store_.recover(stream, keys_since_ms);
-  }
-
-  caf::expected<std::vector<journal_event>>
-  replay(const std::string& stream, uint64_t after_seq) override {
-    return store_.replay(stream, after_seq);
-  }
-
-  const char* name() const noexcept override {
-    return "gated";
-  }
-
-private:
-  memory_journal store_;
-};
-
 struct journal_fixture {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
-  std::shared_ptr<gated_journal> backend = std::make_shared<gated_journal>();
+  std::shared_ptr<test::failing_journal> backend =
+    std::make_shared<test::failing_journal>();
   caf::actor parent;
   journal_actor journal;
 

@@ -20,6 +20,7 @@
 #include "runtime/journal/journal.hpp"
 #include "runtime/journal/journal_actor_impl.hpp"
 #include "runtime/journal/memory_journal.hpp"
+#include "tests/runtime/journal/failing_journal.hpp"
 #include "runtime/supervision/supervisor.hpp"
 
 using namespace cartd;
@@ -27,43 +28,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A real memory journal whose writes can be made to fail, as a full disk
-// would make them fail.
-class flaky_journal : public journal_backend {
-public:
-  std::atomic<bool> fail_writes{false};
-
-  std::vector<caf::expected<uint64_t>>
-  append_batch(const std::vector<journal_append>& batch) override {
-    if (fail_writes)
-      return std::vector<caf::expected<uint64_t>>(
-        batch.size(), make_error(journal_errc::unavailable, "disk full"));
-    return store_.append_batch(batch);
-  }
-
-  caf::expected<journal_recovery> recover(const std::string& stream,
-                                          int64_t keys_since_ms) override {
-    return store_.recover(stream, keys_since_ms);
-  }
-
-  caf::expected<std::vector<journal_event>>
-  replay(const std::string& stream, uint64_t after_seq) override {
-    return store_.replay(stream, after_seq);
-  }
-
-  const char* name() const noexcept override {
-    return "flaky";
-  }
-
-private:
-  memory_journal store_;
-};
-
 struct fixture {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::unique_ptr<caf::scoped_actor> self;
-  std::shared_ptr<flaky_journal> backend = std::make_shared<flaky_journal>();
+  std::shared_ptr<test::failing_journal> backend =
+    std::make_shared<test::failing_journal>();
   caf::actor root;
   cart_directory_actor directory;
 
@@ -227,7 +197,7 @@ BOOST_AUTO_TEST_CASE(a_stale_expected_version_is_refused) {
 BOOST_AUTO_TEST_CASE(a_failed_write_is_an_error_and_changes_nothing) {
   start();
   BOOST_REQUIRE(add("c1", "apple", 1));
-  backend->fail_writes = true;
+  backend->fail_commits = true;
   auto failed = add("c1", "apple", 5);
   BOOST_REQUIRE(!failed);
   BOOST_CHECK(errc_of(failed.error()) == cart_errc::storage_failure);
@@ -235,7 +205,7 @@ BOOST_AUTO_TEST_CASE(a_failed_write_is_an_error_and_changes_nothing) {
   BOOST_REQUIRE(view);
   BOOST_CHECK_EQUAL(view->total_quantity, 1);
   BOOST_CHECK_EQUAL(view->version, 1u);
-  backend->fail_writes = false;
+  backend->fail_commits = false;
   auto retried = add("c1", "apple", 5);
   BOOST_REQUIRE(retried);
   BOOST_CHECK_EQUAL(retried->total_quantity, 6);
