@@ -84,7 +84,10 @@ cartd_config::cartd_config() {
     .add(storage_idempotency_retention, "idempotency-retention",
          "how long an Idempotency-Key is remembered")
     .add(storage_max_pages, "max-pages",
-         "cap the SQLite file at this many pages (0: no cap)");
+         "cap the SQLite file at this many pages (0: no cap)")
+    .add(storage_cache_mib, "cache-mib", "SQLite page cache in MiB")
+    .add(storage_checkpoint_pages, "checkpoint-pages",
+         "checkpoint the SQLite WAL when it reaches this many pages");
   opt_group{custom_options_, "debug"}.add(
     debug_fault_injection, "fault-injection",
     "serve POST /debug/carts/{cart}/crash (tests only)");
@@ -171,6 +174,8 @@ std::string cartd_config::validate() const {
     return "storage.sync must be full, normal or off, not " + storage_sync;
   if (storage_max_batch == 0)
     return "storage.max-batch must be at least 1";
+  if (storage_checkpoint_pages == 0)
+    return "storage.checkpoint-pages must be at least 1";
   if (storage_path.empty())
     return "storage.path must not be empty";
   if (carts_shards == 0)

@@ -65,6 +65,8 @@ public:
   caf::timespan storage_idempotency_retention
     = caf::timespan{std::chrono::hours{24}};
   int64_t storage_max_pages = 0;
+  size_t storage_cache_mib = 64;
+  size_t storage_checkpoint_pages = 16384;
 
   // -- debug and logging --------------------------------------------------------
 

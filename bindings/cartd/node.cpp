@@ -36,6 +36,8 @@ open_journal_backend(const cartd_config& cfg) {
   sqlite_options opts;
   opts.sync = cfg.storage_sync;
   opts.max_page_count = cfg.storage_max_pages;
+  opts.cache_mib = static_cast<int64_t>(cfg.storage_cache_mib);
+  opts.checkpoint_pages = static_cast<int64_t>(cfg.storage_checkpoint_pages);
   auto db = sqlite_journal::open(cfg.storage_path, opts);
   if (!db)
     return std::move(db.error());

@@ -274,6 +274,17 @@ sqlite_journal::open(const std::string& dir, sqlite_options opts) {
                               + mode + ")");
   if (rc = exec(db.get(), sync); rc != SQLITE_OK)
     return open_error(path, db.get(), rc);
+  if (opts.cache_mib < 0 || opts.checkpoint_pages < 1)
+    return open_error(path, "cache_mib must be at least 0 and "
+                            "checkpoint_pages at least 1");
+  // A negative cache_size is in KiB.
+  auto cache = "PRAGMA cache_size = -" + std::to_string(opts.cache_mib * 1024);
+  if (rc = exec(db.get(), cache); rc != SQLITE_OK)
+    return open_error(path, db.get(), rc);
+  auto checkpoint = "PRAGMA wal_autocheckpoint = "
+                    + std::to_string(opts.checkpoint_pages);
+  if (rc = exec(db.get(), checkpoint); rc != SQLITE_OK)
+    return open_error(path, db.get(), rc);
   if (opts.max_page_count > 0) {
     auto sql = "PRAGMA max_page_count = "
                + std::to_string(opts.max_page_count);

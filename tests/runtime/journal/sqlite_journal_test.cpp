@@ -582,6 +582,58 @@ BOOST_AUTO_TEST_CASE(an_unknown_sync_mode_is_refused) {
              message_of(journal.error()));
 }
 
+// Writes `batches` commits of 100 appends, each to its own stream of 1,000,
+// and returns the largest size the WAL file reached.
+uintmax_t largest_wal(sqlite_journal& journal, const std::string& wal_file,
+                      int batches) {
+  std::vector<uint64_t> last(1000, 0);
+  uintmax_t largest = 0;
+  size_t next = 0;
+  for (int b = 0; b < batches; ++b) {
+    std::vector<journal_append> batch(100);
+    for (auto& req : batch) {
+      auto s = (next++ * 7919) % last.size();
+      req.stream = "c" + std::to_string(s);
+      req.expected_seq = last[s]++;
+      req.payloads.assign(1, std::string(200, 'x'));
+    }
+    for (auto& r : journal.append_batch(batch))
+      BOOST_REQUIRE(r);
+    largest = std::max(largest, fs::file_size(wal_file));
+  }
+  return largest;
+}
+
+BOOST_AUTO_TEST_CASE(checkpoint_pages_bounds_the_wal) {
+  auto wal_size = [&](int64_t pages, const std::string& sub) {
+    auto d = (path / sub).string();
+    sqlite_options opts;
+    opts.checkpoint_pages = pages;
+    auto journal = open_journal(d, opts);
+    return largest_wal(*journal, d + "/cartd.db-wal", 60);
+  };
+  constexpr uintmax_t page = 4096;
+  // 6,000 appends of ~250 bytes to 1,000 streams touch far more than 64
+  // pages; checkpointed at 64, the WAL is reused after every few commits.
+  auto small = wal_size(64, "small");
+  auto large = wal_size(100000, "large");
+  BOOST_TEST(small < 400 * page, small);
+  BOOST_TEST(large > 4 * small, large << " vs " << small);
+}
+
+BOOST_AUTO_TEST_CASE(a_cache_or_checkpoint_size_out_of_range_is_refused) {
+  sqlite_options bad_cache;
+  bad_cache.cache_mib = -1;
+  BOOST_TEST(!sqlite_journal::open(dir(), bad_cache));
+  sqlite_options bad_checkpoint;
+  bad_checkpoint.checkpoint_pages = 0;
+  auto journal = sqlite_journal::open(dir(), bad_checkpoint);
+  BOOST_REQUIRE(!journal);
+  BOOST_TEST(has_code(journal.error(), journal_errc::unavailable));
+  BOOST_TEST(contains(message_of(journal.error()), "checkpoint_pages"),
+             message_of(journal.error()));
+}
+
 BOOST_AUTO_TEST_CASE(a_closed_journal_keeps_its_events_snapshots_and_keys) {
   {
     auto journal = open_journal(dir());
