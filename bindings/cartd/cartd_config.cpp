@@ -35,6 +35,11 @@ cartd_config::cartd_config() {
   // node pinned to one core four of them fight the I/O thread for it. One
   // worker per usable CPU, unless --scheduler.max-threads says otherwise.
   set("scheduler.max-threads", usable_cpus());
+  // CAF reads a ready socket until it would block (up to 50 times), so every
+  // request cost a second recv() that returned EAGAIN. A request fits in one
+  // read; what is left is reported again by epoll on the next round. Halves
+  // recv() calls: GET across 10k carts +5-10%, durable adds +5%.
+  set("middleman.max-consecutive-reads", size_t{1});
   opt_group{custom_options_, "http"}
     .add(http_host, "host", "address to listen on")
     .add(http_port, "port", "port to listen on (0: any free port)")
