@@ -206,8 +206,11 @@ public:
 
   bool on_passivate() {
     // A cart in use stays: evicting it would only bounce the requests
-    // already on their way to it (the resident cap is soft).
-    if (used_ && clock_type::now() - last_active() < settings().min_residency)
+    // already on their way to it (the resident cap is soft). A cart just
+    // activated counts as in use: the request that activated it is still on
+    // its way (evicting it then bounced that request, and under a tight cap
+    // the retries could lose the race every time).
+    if (clock_type::now() - last_active() < settings().min_residency)
       return false;
     passivate_ = true;
     if (!writing_)
@@ -278,7 +281,6 @@ private:
   }
 
   void touch() {
-    used_ = true;
     last_active_.store(clock_type::now().time_since_epoch().count(),
                        std::memory_order_relaxed);
   }
@@ -516,8 +518,6 @@ private:
   bool writing_ = false;
   /// Asked to passivate while writing: quit once idle.
   bool passivate_ = false;
-  /// A get or a change reached this incarnation (min_residency applies).
-  bool used_ = false;
 };
 
 thread_local cart_impl* cart_impl::current_ = nullptr;

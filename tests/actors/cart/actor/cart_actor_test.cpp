@@ -431,4 +431,32 @@ BOOST_AUTO_TEST_CASE(the_resident_cap_passivates_least_recently_used_carts) {
   BOOST_CHECK_EQUAL(view->total_quantity, 1);
 }
 
+BOOST_AUTO_TEST_CASE(a_cart_just_activated_is_not_evicted_before_its_request) {
+  // The front end resolves a cart, then sends it the request. A resolve of
+  // another cart in between must not passivate it: its request would bounce.
+  directory_settings dir;
+  dir.shards = 1;
+  dir.max_resident = 1;
+  cart_settings carts;
+  carts.min_residency = 10s;
+  start(carts, dir);
+  auto a = resolve("a"); // activated, nothing asked yet
+  (*self)->monitor(a);
+  resolve("b"); // over the cap: "a" is asked to passivate
+  resolve("c");
+  bool stopped = false;
+  (*self)->receive([&](caf::down_msg&) { stopped = true; },
+                   caf::after(300ms) >> [] {});
+  BOOST_CHECK(!stopped);
+  cart_mutation m;
+  m.kind = mutation_kind::add_item;
+  m.item = "apple";
+  m.quantity = 1;
+  auto view = call<cart_view>(a, m);
+  if (!view)
+    BOOST_FAIL("the request to the resolved cart failed: "
+               << sys->render(view.error()));
+  BOOST_CHECK_EQUAL(view->total_quantity, 1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
