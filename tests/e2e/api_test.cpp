@@ -5,6 +5,9 @@
 #define BOOST_TEST_MODULE e2e_api
 #include "tests/e2e/e2e.hpp"
 
+#include <sched.h>
+
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -699,9 +702,34 @@ BOOST_AUTO_TEST_CASE(help_lists_every_option_and_exits_0) {
         "carts.max-lines",
         "carts.shards", "carts.idle-timeout", "supervisor.max-restarts",
         "supervisor.restart-period", "debug.fault-injection", "storage.backend",
+        "storage.cache-mib", "storage.checkpoint-pages", "process.sched-batch",
         "log.level"})
     BOOST_TEST(text.find(std::string{"--"} + option) != std::string::npos,
                "--help does not mention --" << option);
+}
+
+// The scheduling policy of every thread of process `pid` (-1: unreadable).
+std::vector<int> thread_policies(int pid) {
+  std::vector<int> result;
+  auto dir = "/proc/" + std::to_string(pid) + "/task";
+  for (auto& entry : std::filesystem::directory_iterator{dir})
+    result.push_back(sched_getscheduler(std::stoi(entry.path().filename())));
+  return result;
+}
+
+BOOST_AUTO_TEST_CASE(every_thread_runs_under_sched_batch_unless_turned_off) {
+  for (bool batch : {true, false}) {
+    BOOST_TEST_CONTEXT("sched-batch " << batch) {
+      test_node node{{batch ? "--process.sched-batch=true"
+                            : "--process.sched-batch=false"}};
+      // Serving a request proves CAF's threads are up.
+      BOOST_REQUIRE(call(node.port(), "GET", "/health").result_int() == 200u);
+      auto policies = thread_policies(node.proc().pid());
+      BOOST_TEST(policies.size() >= 4u);
+      for (auto policy : policies)
+        BOOST_TEST(policy == (batch ? SCHED_BATCH : SCHED_OTHER));
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(unknown_or_ill_typed_options_exit_non_zero) {
