@@ -4,6 +4,8 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -457,6 +459,46 @@ BOOST_AUTO_TEST_CASE(a_cart_just_activated_is_not_evicted_before_its_request) {
     BOOST_FAIL("the request to the resolved cart failed: "
                << sys->render(view.error()));
   BOOST_CHECK_EQUAL(view->total_quantity, 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_watcher_gets_every_stored_change_then_gone) {
+  cart_settings carts;
+  carts.idle_timeout = 50ms;
+  start(carts);
+  auto cart = resolve("w");
+  caf::scoped_actor watcher{*sys};
+  std::optional<cart_view> watched;
+  watcher
+    ->request(cart, 5s, watch_atom::value,
+              caf::actor_cast<caf::actor>(watcher))
+    .receive([&](cart_view& x) { watched = std::move(x); },
+             [&](caf::error& err) { BOOST_ERROR(caf::to_string(err)); });
+  BOOST_REQUIRE(watched);
+  BOOST_CHECK_EQUAL(watched->version, 0u);
+  // Changes made by someone else are pushed, in order; a refused one is not.
+  BOOST_REQUIRE(add("w", "apple", 1));
+  BOOST_CHECK(!add("w", "apple", 0)); // invalid quantity
+  BOOST_REQUIRE(add("w", "pear", 2));
+  std::vector<uint64_t> pushed;
+  bool gone = false;
+  // Idle for 50 ms, the cart passivates and says so.
+  while (!gone)
+    watcher->receive(
+      [&](changed_atom, const cart_view& view) {
+        pushed.push_back(view.version);
+        if (view.version == 2u)
+          BOOST_CHECK_EQUAL(view.total_quantity, 3);
+      },
+      [&](gone_atom, const std::string& id, uint64_t aid) {
+        BOOST_CHECK_EQUAL(id, "w");
+        BOOST_CHECK_EQUAL(aid, cart.id());
+        gone = true;
+      },
+      caf::after(10s) >> [&] {
+        BOOST_ERROR("no gone_atom after 10 s");
+        gone = true;
+      });
+  BOOST_CHECK((pushed == std::vector<uint64_t>{1, 2}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
