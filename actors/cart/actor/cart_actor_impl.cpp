@@ -40,11 +40,28 @@
 //     strong reference to the cart, for journal_timeout): a cart cancels the
 //     timeout of its journal requests once the response is in.
 
+// Pipelined writes. A change waits for the journal's fsync, which is most
+// of its latency; a cart with changes queued does not wait for one write's
+// acknowledgement before it sends the next: it decides each change against
+// the state after the writes in flight and sends its append right away (up
+// to max_in_flight), so the journal commits them together. Acknowledgements
+// come back in order (one journal, one stream, batches in order), and the
+// cart adopts each state and answers each request in that order. Still, the
+// cart never runs ahead of its journal: current_state_ is only ever what the
+// journal acknowledged. Changes with an Idempotency-Key (and queued fault
+// injections) run alone, so a retry always finds the reply of the request
+// it repeats. When a write fails, those sent behind it cannot be stored
+// (their sequence numbers no longer follow the stream's) and nothing new is
+// sent until they are all back.
+
 namespace cartd {
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+
+/// Most appends one cart has in flight at once.
+constexpr uint16_t max_in_flight = 32;
 
 struct pending_mutation {
   cart_mutation mutation;
@@ -61,14 +78,27 @@ struct remembered_reply {
   int64_t recorded_at_ms = 0;
 };
 
+/// A journal append sent and not answered yet.
+struct write_in_flight {
+  caf::typed_response_promise<cart_view> promise;
+  /// The cart once this append (and every one before it) is stored.
+  cart next;
+  bool keyed = false;
+};
+
 /// What a cart needs only now and then; see "Memory" above.
 struct cart_extra {
   /// Front ends keeping a copy of this cart (watch_atom): each gets every
   /// stored change before its requester's reply, and gone_atom at the end.
   std::vector<caf::actor> watchers;
-  /// Answers the journal append in flight.
-  caf::typed_response_promise<cart_view> inflight;
-  /// Mutations waiting for the in-flight write, oldest first.
+  /// The appends in flight, oldest first (see "Pipelined writes" above). A
+  /// vector: an empty std::deque allocates 600 bytes, and most carts that
+  /// have a cart_extra (watched ones) have nothing in flight.
+  std::vector<write_in_flight> inflight;
+  /// Start nothing new until the writes in flight are all back: one of
+  /// them failed, or the next change was refused against their state.
+  bool stalled = false;
+  /// Mutations waiting to be sent, oldest first.
   std::vector<pending_mutation> pending;
   /// A queued fault injection being carried out (answered by the crash).
   caf::typed_response_promise<cart_view> crash_request;
@@ -180,15 +210,16 @@ public:
   caf::result<cart_view> on_mutation(cart_mutation& m) {
     touch();
     auto promise = make_response_promise<cart_view>();
-    if (writing_) {
+    pending_mutation job{std::move(m), promise};
+    if ((extra_ != nullptr && !extra_->pending.empty()) || !can_start(job)) {
       auto& pending = extra().pending;
       if (pending.size() >= settings().max_pending)
         return make_error(cart_errc::overloaded,
                           "too many changes queued for this cart");
-      pending.push_back(pending_mutation{std::move(m), promise});
+      pending.push_back(std::move(job));
       return promise;
     }
-    start_write(pending_mutation{std::move(m), promise});
+    start_write(std::move(job));
     trim();
     return promise;
   }
@@ -310,6 +341,26 @@ private:
       forget_request_timeout();
   }
 
+  /// Whether `job` may be sent now (see "Pipelined writes" above).
+  bool can_start(const pending_mutation& job) const {
+    if (writing_ == 0)
+      return true;
+    if (writing_ >= max_in_flight || job.crash
+        || !job.mutation.idempotency_key.empty())
+      return false;
+    return !extra_->stalled && !extra_->inflight.back().keyed;
+  }
+
+  /// Answers every write still in flight with `err` (the cart is stopping).
+  void fail_in_flight(const caf::error& err) {
+    if (extra_ == nullptr)
+      return;
+    for (auto& w : extra_->inflight)
+      w.promise.deliver(err);
+    extra_->inflight.clear();
+    writing_ = 0;
+  }
+
   void remember(const std::string& key, remembered_reply reply) {
     auto& replies = extra().replies;
     if (replies.size() >= 64) {
@@ -348,33 +399,43 @@ private:
         }
       }
     }
-    if (m.has_expected_version
-        && m.expected_version != current_state_.version) {
-      job.promise.deliver(make_error(
-        cart_errc::version_mismatch,
-        "cart is at version " + std::to_string(current_state_.version)));
+    // The state this change applies to: after the writes in flight.
+    const cart& base = writing_ > 0 ? extra_->inflight.back().next
+                                    : current_state_;
+    auto verdict = decide(base, to_command(m), settings().limits);
+    bool mismatch = m.has_expected_version
+                    && m.expected_version != base.version;
+    if (writing_ > 0 && (mismatch || !verdict.accepted())) {
+      // Refused against a state that is not stored yet (and may never be):
+      // decide again once the writes in flight are back.
+      extra_->stalled = true;
+      extra_->pending.insert(extra_->pending.begin(), std::move(job));
       return;
     }
-    auto verdict = decide(current_state_, to_command(m), settings().limits);
+    if (mismatch) {
+      job.promise.deliver(make_error(
+        cart_errc::version_mismatch,
+        "cart is at version " + std::to_string(base.version)));
+      return;
+    }
     if (!verdict.accepted()) {
       job.promise.deliver(make_error(verdict.error));
       return;
     }
     // The state after the change, computed ahead but adopted only once the
     // journal has it: the cart never runs ahead of its journal.
-    auto next = current_state_;
+    auto next = base;
     for (auto& ev : verdict.events)
       apply_in_place(next, ev);
     journal_append req;
     req.stream = id_;
-    req.expected_seq = current_state_.version;
+    req.expected_seq = base.version;
     req.payloads.reserve(verdict.events.size());
     for (auto& ev : verdict.events)
       req.payloads.push_back(encode_event(ev));
     auto every = settings().snapshot_every;
     bool keyed = !m.idempotency_key.empty();
-    bool snapshot = every > 0
-                    && next.version / every > current_state_.version / every;
+    bool snapshot = every > 0 && next.version / every > base.version / every;
     std::string encoded;
     if (keyed || snapshot)
       encoded = encode_state(next);
@@ -385,17 +446,30 @@ private:
       req.request_digest = digest;
       req.response = encoded;
     }
-    writing_ = true;
-    extra().inflight = std::move(job.promise);
+    ++writing_;
+    extra().inflight.push_back(
+      write_in_flight{std::move(job.promise), std::move(next), keyed});
+    auto epoch = epoch_;
     request(shared_->journal, settings().journal_timeout, append_atom::value,
             std::move(req))
       .then(
-        [this, next = std::move(next), key = std::move(m.idempotency_key),
+        [this, epoch, key = std::move(m.idempotency_key),
          digest = std::move(digest),
          encoded = std::move(encoded)](uint64_t) mutable {
           forget_request_timeout();
-          current_state_ = std::move(next);
-          writing_ = false;
+          auto w = std::move(extra_->inflight.front());
+          extra_->inflight.erase(extra_->inflight.begin());
+          if (--writing_ == 0)
+            extra_->stalled = false;
+          if (epoch != epoch_) {
+            // Stored although a write before it failed: its state was
+            // computed on a change that never happened (only possible when
+            // another writer extended the stream meanwhile). Reload.
+            w.promise.deliver(make_error(cart_errc::timeout));
+            stop_writing(make_error(cart_errc::timeout));
+            return;
+          }
+          current_state_ = std::move(w.next);
           if (!key.empty())
             remember(key, remembered_reply{std::move(digest),
                                            std::move(encoded),
@@ -407,40 +481,66 @@ private:
             watcher->enqueue(ctrl(), caf::make_message_id(),
                              caf::make_message(changed_atom::value, view),
                              context());
-          extra_->inflight.deliver(std::move(view));
+          w.promise.deliver(std::move(view));
           drain();
           trim();
         },
-        [this](caf::error& err) {
+        [this, epoch](caf::error& err) {
           forget_request_timeout(err);
-          writing_ = false;
-          log().warn("cart {}: write failed: {}", id_, system().render(err));
+          auto w = std::move(extra_->inflight.front());
+          extra_->inflight.erase(extra_->inflight.begin());
+          if (--writing_ == 0)
+            extra_->stalled = false;
+          bool doomed = epoch != epoch_;
+          if (!doomed)
+            log().warn("cart {}: write failed: {}", id_,
+                       system().render(err));
           // The journal said no (after its retries, or a conflict): nothing
           // was stored. Anything else (no answer in time, the journal gone)
           // leaves the outcome open: the write may still land.
           bool refused = is_journal_error(err, journal_errc::unavailable)
                          || is_journal_error(err, journal_errc::conflict);
-          extra_->inflight.deliver(make_error(
-            refused ? cart_errc::storage_failure : cart_errc::timeout,
-            system().render(err)));
+          auto answer = make_error(refused ? cart_errc::storage_failure
+                                           : cart_errc::timeout,
+                                   system().render(err));
+          w.promise.deliver(answer);
+          if (doomed && refused) {
+            // Sent behind a write that failed: it could not be stored.
+            drain();
+            trim();
+            return;
+          }
+          ++epoch_;
           if (!is_journal_error(err, journal_errc::unavailable)) {
             // A conflict (someone else wrote this stream) or a timeout (the
             // write may still land): our state may be stale. Stop; the next
-            // request activates the cart from the journal.
-            for (auto& job : extra_->pending)
-              job.promise.deliver(make_error(cart_errc::unavailable));
-            extra_->pending.clear();
-            quit(std::move(err));
+            // request activates the cart from the journal. Writes sent
+            // behind this one share its fate.
+            stop_writing(refused ? make_error(cart_errc::storage_failure)
+                                 : std::move(answer));
             return;
           }
+          if (writing_ > 0)
+            extra_->stalled = true;
           drain();
           trim();
         });
   }
 
-  // Starts the queued mutations while no write is in flight.
+  // Answers the writes in flight with `in_flight` and the queued ones with
+  // unavailable, and stops this incarnation.
+  void stop_writing(caf::error in_flight) {
+    fail_in_flight(in_flight);
+    for (auto& job : extra_->pending)
+      job.promise.deliver(make_error(cart_errc::unavailable));
+    extra_->pending.clear();
+    quit(std::move(in_flight));
+  }
+
+  // Sends queued mutations, oldest first, while they may go.
   void drain() {
-    while (!writing_ && extra_ != nullptr && !extra_->pending.empty()) {
+    while (extra_ != nullptr && !extra_->pending.empty()
+           && can_start(extra_->pending.front())) {
       auto job = std::move(extra_->pending.front());
       extra_->pending.erase(extra_->pending.begin());
       start_write(std::move(job));
@@ -493,11 +593,10 @@ private:
       extra_->pending.clear();
       if (extra_->crash_request.pending())
         extra_->crash_request.deliver(make_error(cart_errc::crashed, what));
-      // The write in flight may still commit: say so, never "not applied".
-      if (writing_)
-        extra_->inflight.deliver(make_error(
-          cart_errc::crashed, "the change may have been applied; retry with "
-                              "the same Idempotency-Key to find out"));
+      // The writes in flight may still commit: say so, never "not applied".
+      fail_in_flight(make_error(cart_errc::crashed,
+                                "the change may have been applied; retry "
+                                "with the same Idempotency-Key to find out"));
     }
     return make_error(cart_errc::crashed, what);
   }
@@ -514,8 +613,11 @@ private:
     clock_type::now().time_since_epoch().count()};
   /// Present while any of its parts is in use.
   std::unique_ptr<cart_extra> extra_;
-  /// A journal append is in flight; extra_->inflight answers it.
-  bool writing_ = false;
+  /// Journal appends in flight; extra_->inflight answers them.
+  uint16_t writing_ = 0;
+  /// Counts failed writes: a write sent before the latest failure was
+  /// computed on a state that may never be stored.
+  uint16_t epoch_ = 0;
   /// Asked to passivate while writing: quit once idle.
   bool passivate_ = false;
 };

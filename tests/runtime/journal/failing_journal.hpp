@@ -4,8 +4,11 @@
 // stalled disk would make them fail (journal_errc::unavailable, which the
 // journal actor retries). Shared by the journal-actor and cart-actor tests.
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/journal/journal.hpp"
@@ -17,11 +20,28 @@ class failing_journal : public journal_backend {
 public:
   /// While set, every commit fails.
   std::atomic<bool> fail_commits{false};
+  /// While set, a commit waits (a slow fsync); it then fails or succeeds
+  /// as fail_commits says at that moment.
+  std::atomic<bool> hold_commits{false};
+  /// Set once a commit waits for hold_commits.
+  std::atomic<bool> holding{false};
   std::atomic<int> commits{0};
   std::atomic<int> failed_commits{0};
+  /// The most appends one commit (failed or not) carried.
+  std::atomic<size_t> largest_batch{0};
 
   std::vector<caf::expected<uint64_t>>
   append_batch(const std::vector<journal_append>& batch) override {
+    while (hold_commits) {
+      holding = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds{1});
+    }
+    holding = false;
+    auto largest = largest_batch.load();
+    while (batch.size() > largest
+           && !largest_batch.compare_exchange_weak(largest, batch.size())) {
+      // retry with the value another thread stored
+    }
     if (fail_commits) {
       ++failed_commits;
       return std::vector<caf::expected<uint64_t>>(

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <thread>
 #include <optional>
 #include <vector>
 
@@ -322,6 +323,121 @@ BOOST_AUTO_TEST_CASE(concurrent_changes_to_one_cart_are_all_applied_in_order) {
   BOOST_CHECK_EQUAL(view->total_quantity, n);
   BOOST_CHECK_EQUAL(view->version, static_cast<uint64_t>(n));
   BOOST_CHECK_EQUAL(backend->replay("c1", 0)->size(), static_cast<size_t>(n));
+}
+
+// -- pipelined writes ---------------------------------------------------------
+
+namespace {
+
+cart_mutation add_mutation(const std::string& item, int64_t quantity) {
+  cart_mutation m;
+  m.kind = mutation_kind::add_item;
+  m.item = item;
+  m.quantity = quantity;
+  return m;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(changes_queued_behind_a_slow_commit_share_the_next_one) {
+  start();
+  auto cart = resolve("c1");
+  backend->hold_commits = true;
+  (*self)->send(cart, add_mutation("apple", 1));
+  while (!backend->holding)
+    std::this_thread::sleep_for(1ms);
+  // The first change's commit hangs; ten more arrive meanwhile.
+  constexpr int n = 10;
+  for (int i = 0; i < n; ++i)
+    (*self)->send(cart, add_mutation("pear", 1));
+  // Until all ten are sent to the journal (the cart does not wait for the
+  // first acknowledgement), a get still sees version 0 and the cart answers.
+  auto during = call<cart_view>(cart, caf::get_atom::value);
+  BOOST_REQUIRE(during);
+  BOOST_CHECK_EQUAL(during->version, 0u);
+  backend->hold_commits = false;
+  std::vector<uint64_t> versions;
+  int replies = 0;
+  (*self)->receive_for(replies, n + 1)(
+    [&](cart_view& view) { versions.push_back(view.version); });
+  std::vector<uint64_t> expected;
+  for (uint64_t v = 1; v <= n + 1; ++v)
+    expected.push_back(v);
+  BOOST_CHECK(versions == expected); // answered in order
+  BOOST_CHECK_GE(backend->largest_batch.load(), static_cast<size_t>(n));
+  BOOST_CHECK_EQUAL(backend->replay("c1", 0)->size(), size_t{n + 1});
+}
+
+BOOST_AUTO_TEST_CASE(a_change_refused_by_a_state_in_flight_waits_for_it) {
+  start();
+  BOOST_REQUIRE(add("c1", "apple", 1));
+  auto cart = resolve("c1");
+  backend->hold_commits = true;
+  cart_mutation checkout;
+  checkout.kind = mutation_kind::checkout;
+  (*self)->send(cart, checkout);
+  while (!backend->holding)
+    std::this_thread::sleep_for(1ms);
+  // Against the checked-out cart in flight this add would be refused; it
+  // must not be, since the checkout is not stored (and will fail).
+  (*self)->send(cart, add_mutation("pear", 1));
+  backend->fail_commits = true;
+  backend->hold_commits = false;
+  std::optional<caf::error> checkout_error;
+  (*self)->receive([&](caf::error& err) { checkout_error = err; },
+                   [&](cart_view&) { BOOST_ERROR("the checkout was stored"); },
+                   caf::after(10s) >> [] { BOOST_ERROR("no checkout reply"); });
+  BOOST_REQUIRE(checkout_error);
+  BOOST_CHECK(errc_of(*checkout_error) == cart_errc::storage_failure);
+  backend->fail_commits = false; // the add's commit is retried and lands
+  std::optional<cart_view> added;
+  (*self)->receive([&](cart_view& view) { added = std::move(view); },
+                   [&](caf::error& err) {
+                     BOOST_ERROR("the add failed: " << sys->render(err));
+                   },
+                   caf::after(10s) >> [] { BOOST_ERROR("no add reply"); });
+  BOOST_REQUIRE(added);
+  BOOST_CHECK(!added->checked_out);
+  BOOST_CHECK_EQUAL(added->total_quantity, 2);
+  BOOST_CHECK_EQUAL(added->version, 2u);
+}
+
+BOOST_AUTO_TEST_CASE(changes_sent_behind_a_failed_write_fail_and_the_cart_serves_on) {
+  start();
+  auto cart = resolve("c1");
+  (*self)->monitor(cart);
+  backend->hold_commits = true;
+  (*self)->send(cart, add_mutation("apple", 1));
+  while (!backend->holding)
+    std::this_thread::sleep_for(1ms);
+  (*self)->send(cart, add_mutation("pear", 1));
+  (*self)->send(cart, add_mutation("plum", 1));
+  backend->fail_commits = true;
+  backend->hold_commits = false;
+  // The first fails after the journal's retries; then the disk is back, and
+  // the two sent behind it cannot be stored (they extend version 1, which
+  // never was): all three say nothing was changed.
+  int replies = 0;
+  std::vector<cart_errc> errors;
+  (*self)->receive_for(replies, 3)(
+    [&](caf::error& err) {
+      errors.push_back(errc_of(err));
+      backend->fail_commits = false;
+    },
+    [&](cart_view& view) {
+      BOOST_ERROR("stored behind a failed write: version " << view.version);
+    });
+  BOOST_CHECK((errors == std::vector<cart_errc>(3, cart_errc::storage_failure)));
+  BOOST_CHECK(backend->replay("c1", 0)->empty());
+  // The same incarnation goes on from the stored state.
+  auto next = call<cart_view>(cart, add_mutation("apple", 2));
+  BOOST_REQUIRE(next);
+  BOOST_CHECK_EQUAL(next->version, 1u);
+  BOOST_CHECK_EQUAL(next->total_quantity, 2);
+  bool down = false;
+  (*self)->receive([&](caf::down_msg&) { down = true; },
+                   caf::after(100ms) >> [] {});
+  BOOST_CHECK(!down);
 }
 
 BOOST_AUTO_TEST_CASE(a_retry_with_the_same_key_gets_the_original_reply) {
