@@ -38,7 +38,8 @@ struct cart_settings {
   caf::timespan idle_timeout = caf::timespan{std::chrono::seconds{120}};
   /// How long a cart waits for the journal.
   caf::timespan journal_timeout = caf::timespan{std::chrono::seconds{5}};
-  /// Mutations that may wait behind an in-flight write.
+  /// Mutations that may wait to be sent (behind max_in_flight writes, a
+  /// keyed one, or one refused against a state not stored yet).
   size_t max_pending = 128;
   /// Whether crash_atom makes the cart throw (tests only).
   bool fault_injection = false;

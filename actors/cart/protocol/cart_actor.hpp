@@ -14,8 +14,8 @@
 //   (watch_atom, actor) -> cart_view   get, and push every later change of
 //                                      this incarnation to `actor` (see
 //                                      "watchers" below)
-//   (passivate_atom)    -> bool        true: stopping once the in-flight write
-//                                      is done; false: refused, the cart was
+//   (passivate_atom)    -> bool        true: stopping once the writes in flight
+//                                      are done; false: refused, the cart was
 //                                      used within the last second (its shard
 //                                      asks to keep memory bounded)
 //
