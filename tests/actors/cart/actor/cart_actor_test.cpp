@@ -31,6 +31,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
+cart_mutation add_mutation(const std::string& item, int64_t quantity) {
+  cart_mutation m;
+  m.kind = mutation_kind::add_item;
+  m.item = item;
+  m.quantity = quantity;
+  return m;
+}
+
 struct fixture {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
@@ -111,11 +119,7 @@ struct fixture {
 
   caf::expected<cart_view> add(const std::string& id, const std::string& item,
                                int64_t quantity) {
-    cart_mutation m;
-    m.kind = mutation_kind::add_item;
-    m.item = item;
-    m.quantity = quantity;
-    return call<cart_view>(resolve(id), m);
+    return call<cart_view>(resolve(id), add_mutation(item, quantity));
   }
 };
 
@@ -309,10 +313,7 @@ BOOST_AUTO_TEST_CASE(an_invalid_cart_id_is_refused_by_the_directory) {
 BOOST_AUTO_TEST_CASE(concurrent_changes_to_one_cart_are_all_applied_in_order) {
   start();
   auto cart = resolve("c1");
-  cart_mutation m;
-  m.kind = mutation_kind::add_item;
-  m.item = "apple";
-  m.quantity = 1;
+  auto m = add_mutation("apple", 1);
   constexpr int n = 100;
   for (int i = 0; i < n; ++i)
     (*self)->send(cart, m);
@@ -326,18 +327,6 @@ BOOST_AUTO_TEST_CASE(concurrent_changes_to_one_cart_are_all_applied_in_order) {
 }
 
 // -- pipelined writes ---------------------------------------------------------
-
-namespace {
-
-cart_mutation add_mutation(const std::string& item, int64_t quantity) {
-  cart_mutation m;
-  m.kind = mutation_kind::add_item;
-  m.item = item;
-  m.quantity = quantity;
-  return m;
-}
-
-} // namespace
 
 BOOST_AUTO_TEST_CASE(changes_queued_behind_a_slow_commit_share_the_next_one) {
   start();
@@ -482,10 +471,7 @@ BOOST_AUTO_TEST_CASE(idempotency_keys_survive_a_restart_of_the_cart) {
   cart_settings carts;
   carts.fault_injection = true;
   start(carts);
-  cart_mutation m;
-  m.kind = mutation_kind::add_item;
-  m.item = "apple";
-  m.quantity = 1;
+  auto m = add_mutation("apple", 1);
   m.idempotency_key = "once";
   BOOST_REQUIRE(call<cart_view>(resolve("c1"), m));
   auto before = resolve("c1");
@@ -566,10 +552,7 @@ BOOST_AUTO_TEST_CASE(a_cart_just_activated_is_not_evicted_before_its_request) {
   (*self)->receive([&](caf::down_msg&) { stopped = true; },
                    caf::after(300ms) >> [] {});
   BOOST_CHECK(!stopped);
-  cart_mutation m;
-  m.kind = mutation_kind::add_item;
-  m.item = "apple";
-  m.quantity = 1;
+  auto m = add_mutation("apple", 1);
   auto view = call<cart_view>(a, m);
   if (!view)
     BOOST_FAIL("the request to the resolved cart failed: "
