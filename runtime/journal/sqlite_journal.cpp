@@ -9,6 +9,8 @@
 
 #include <sqlite3.h>
 
+#include "runtime/journal/sqlite_checkpointer.hpp"
+
 namespace cartd {
 
 namespace {
@@ -281,10 +283,12 @@ sqlite_journal::open(const std::string& dir, sqlite_options opts) {
   auto cache = "PRAGMA cache_size = -" + std::to_string(opts.cache_mib * 1024);
   if (rc = exec(db.get(), cache); rc != SQLITE_OK)
     return open_error(path, db.get(), rc);
-  auto checkpoint = "PRAGMA wal_autocheckpoint = "
-                    + std::to_string(opts.checkpoint_pages);
-  if (rc = exec(db.get(), checkpoint); rc != SQLITE_OK)
-    return open_error(path, db.get(), rc);
+  if (!opts.background_checkpoints) {
+    auto checkpoint = "PRAGMA wal_autocheckpoint = "
+                      + std::to_string(opts.checkpoint_pages);
+    if (rc = exec(db.get(), checkpoint); rc != SQLITE_OK)
+      return open_error(path, db.get(), rc);
+  }
   if (opts.max_page_count > 0) {
     auto sql = "PRAGMA max_page_count = "
                + std::to_string(opts.max_page_count);
@@ -297,7 +301,56 @@ sqlite_journal::open(const std::string& dir, sqlite_options opts) {
     new sqlite_journal(std::move(path), std::move(db))};
   if (auto err = result->prepare_statements())
     return err;
+  if (opts.background_checkpoints) {
+    auto checkpointer = sqlite_checkpointer::start(result->path_, sync,
+                                                   static_cast<int>(timeout_ms));
+    if (!checkpointer)
+      return std::move(checkpointer.error());
+    result->checkpointer_ = std::move(*checkpointer);
+    result->checkpoint_pages_ = opts.checkpoint_pages;
+    // Replaces SQLite's automatic checkpoint, which is a WAL hook too.
+    sqlite3_wal_hook(result->db_.get(), &sqlite_journal::on_wal_commit,
+                     result.get());
+  }
   return result;
+}
+
+int sqlite_journal::on_wal_commit(void* ptr, sqlite3*, const char*,
+                                  int frames) {
+  auto self = static_cast<sqlite_journal*>(ptr);
+  if (frames < self->wal_frames_)
+    ++self->wal_generation_;
+  self->wal_frames_ = frames;
+  return SQLITE_OK;
+}
+
+void sqlite_journal::after_commit() {
+  if (!checkpointer_ || wal_frames_ < checkpoint_pages_)
+    return;
+  // A pass never catches up with a writer that commits faster than it
+  // copies: at twice its length, the WAL is finished here whatever it costs.
+  auto too_long = wal_frames_ >= 2 * checkpoint_pages_;
+  if (too_long)
+    checkpointer_->wait_idle();
+  if (auto done = checkpointer_->take_finished();
+      too_long || (done && requested_generation_ == wal_generation_)) {
+    // What the pass left is about what was committed while it ran. Once
+    // that is little, copy it here: a pass that catches up with the writer
+    // lets the next commit start the WAL over.
+    auto left = done ? static_cast<int64_t>(wal_frames_) - done->backfilled
+                     : static_cast<int64_t>(wal_frames_);
+    if (too_long || left <= std::max<int64_t>(checkpoint_pages_ / 16, 64)) {
+      int wal_frames = 0;
+      int backfilled = 0;
+      auto rc = sqlite3_wal_checkpoint_v2(db_.get(), nullptr,
+                                          SQLITE_CHECKPOINT_PASSIVE,
+                                          &wal_frames, &backfilled);
+      if (rc == SQLITE_OK && backfilled == wal_frames)
+        return;
+    }
+  }
+  if (checkpointer_->request())
+    requested_generation_ = wal_generation_;
 }
 
 caf::error sqlite_journal::prepare_statements() {
@@ -358,8 +411,10 @@ sqlite_journal::append_batch(const std::vector<journal_append>& batch) {
     if (rc == SQLITE_DONE)
       rc = run(commit_.get());
   }
-  if (rc == SQLITE_DONE)
+  if (rc == SQLITE_DONE) {
+    after_commit();
     return result;
+  }
   // Nothing of the batch may stay: roll back whatever SQLite has not rolled
   // back on its own (it keeps the transaction open after SQLITE_BUSY, for
   // instance) and fail every request.

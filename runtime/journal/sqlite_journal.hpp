@@ -26,6 +26,8 @@ struct sqlite3_stmt;
 
 namespace cartd {
 
+class sqlite_checkpointer;
+
 /// How sqlite_journal::open configures the database connection.
 struct sqlite_options {
   /// `PRAGMA synchronous`: "full" (fsync every commit: acknowledged means
@@ -49,6 +51,11 @@ struct sqlite_options {
   /// grows to about this many pages (4 KiB each) and is then reused. SQLite's
   /// default is 1,000.
   int64_t checkpoint_pages = 16384;
+  /// Checkpoint on a thread of its own (sqlite_checkpointer.hpp): the commit
+  /// that crosses `checkpoint_pages` only asks for a pass, and the writer
+  /// copies just the last few pages itself. false: SQLite's automatic
+  /// checkpoint, which copies the whole WAL inside that commit.
+  bool background_checkpoints = true;
 };
 
 /// A journal_backend on SQLite. Not thread-safe: one user (the journal
@@ -124,6 +131,15 @@ private:
   int read_events(const std::string& stream, uint64_t after_seq,
                   std::vector<journal_event>& result);
 
+  /// With background checkpoints: after each commit, asks for a pass once
+  /// the WAL is `checkpoint_pages_` long, and after a pass runs the last
+  /// short one itself (see sqlite_checkpointer.hpp).
+  void after_commit();
+
+  /// SQLite's WAL hook: the WAL's length after each commit.
+  static int on_wal_commit(void* self, sqlite3* db, const char* schema,
+                           int frames);
+
   caf::error read_error(int rc, const char* what) const;
 
   std::string path_;
@@ -141,6 +157,17 @@ private:
   stmt_ptr select_snapshot_;
   stmt_ptr select_events_;
   stmt_ptr select_keys_;
+
+  int64_t checkpoint_pages_ = 0;
+  /// Frames in the WAL after the last commit (from the WAL hook).
+  int wal_frames_ = 0;
+  /// Counts the times SQLite started the WAL over; a pass result from an
+  /// earlier generation describes a WAL that no longer exists.
+  uint64_t wal_generation_ = 0;
+  uint64_t requested_generation_ = 0;
+  /// Declared last so it is destroyed first: db_ must be the last
+  /// connection to close (that one checkpoints and removes the WAL).
+  std::unique_ptr<sqlite_checkpointer> checkpointer_;
 };
 
 } // namespace cartd
