@@ -371,11 +371,25 @@ cart_routes::cart_routes(cart_directory_actor directory,
 void cart_routes::remember(const std::string& id, const cart_actor& cart) {
   if (settings_.cache_size == 0)
     return;
-  if (cache_.size() >= settings_.cache_size)
-    cache_.clear(); // cheap and bounded; warm carts come back on next use
+  if (cache_.size() >= settings_.cache_size && cache_.count(id) == 0)
+    evict_one();
   cache_entry entry;
   entry.handle = cart;
   cache_.insert_or_assign(id, std::move(entry));
+}
+
+void cart_routes::evict_one() {
+  // A random bucket's first entry: the buckets are at most as many as twice
+  // the entries, so a few draws find a full one.
+  auto buckets = cache_.bucket_count();
+  for (;;) {
+    auto b = static_cast<size_t>(random_()) % buckets;
+    if (cache_.bucket_size(b) != 0) {
+      auto key = cache_.begin(b)->first;
+      cache_.erase(key);
+      return;
+    }
+  }
 }
 
 void cart_routes::forget(const std::string& id) {

@@ -28,6 +28,7 @@
 // its push arrived). Copies of other incarnations are never served.
 
 #include <memory>
+#include <random>
 #include <string>
 #include <unordered_map>
 
@@ -76,6 +77,13 @@ private:
 
   void remember(const std::string& id, const cart_actor& cart);
 
+  // Drops one cached cart, picked at random, to make room for a new one. A
+  // full cache used to drop every copy at once: at the default 131,072
+  // copies that stalled the I/O thread for milliseconds and sent every hot
+  // cart's next GET back to its actor. (The dropped cart's pushes are then
+  // ignored until a GET watches it again.)
+  void evict_one();
+
   void forget(const std::string& id);
 
   // Takes `view`, sent by the cart incarnation `from`, into the cache if it
@@ -99,6 +107,7 @@ private:
   cart_directory_actor directory_;
   cart_routes_settings settings_;
   std::unordered_map<std::string, cache_entry> cache_;
+  std::minstd_rand random_;
 };
 
 } // namespace cartd

@@ -623,6 +623,38 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(resident_cap)
 
+BOOST_AUTO_TEST_CASE(every_get_is_right_with_a_cache_smaller_than_the_carts) {
+  // 8 copies for 40 carts: almost every request evicts a copy, often one
+  // whose cart is watched (its later pushes are then ignored) and later
+  // watched again. Each change is read back at once and again after the
+  // other carts had their turn, on one connection and on fresh ones.
+  temp_dir data;
+  test_node a{sqlite_args(data, {"--http.cart-cache=8"})};
+  constexpr int carts = 40;
+  std::vector<cart_model> models;
+  for (int i = 0; i < carts; ++i)
+    models.emplace_back("small-cache-" + std::to_string(i));
+  http_connection conn{a.port()};
+  for (int round = 0; round < 3; ++round) {
+    for (auto& m : models) {
+      BOOST_TEST_CONTEXT("round " << round << ", cart " << m.id) {
+        expect_cart(conn.exchange("GET", cart_path(m.id)), m);
+        auto item = "item-" + std::to_string(round);
+        m.add(item, round + 1);
+        auto res = conn.exchange("POST", items_path(m.id),
+                                 add_body(item, round + 1));
+        expect_cart(res, m);
+        expect_cart(conn.exchange("GET", cart_path(m.id)), m);
+        expect_cart(call(a.port(), "GET", cart_path(m.id)), m);
+      }
+    }
+    for (auto& m : models)
+      BOOST_TEST_CONTEXT("after round " << round << ", cart " << m.id) {
+        expect_cart(conn.exchange("GET", cart_path(m.id)), m);
+      }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(every_get_shows_the_latest_state_under_a_resident_cap) {
   // 4 resident carts over 4 shards: one per shard. Only activations evict
   // (the least recently resolved carts of the shard), and a cart used within
