@@ -55,6 +55,11 @@ struct journal_append {
   std::string response;
   /// State of the stream after this append (empty: no snapshot).
   std::string snapshot;
+  /// Who sent it: the journal actor sets the sender's actor id. A writer may
+  /// send appends before the earlier ones are answered, so once one of its
+  /// appends fails, its later ones to that stream fail too (see
+  /// journal_backend::append_batch). Local to a node: not serialized.
+  uint64_t writer = 0;
 };
 
 template <class Inspector>

@@ -59,7 +59,12 @@ public:
   /// or journal_errc::conflict when its expected_seq is not the stream's last
   /// (then only that request is skipped), or journal_errc::unavailable for
   /// every request when the commit failed (then nothing was stored). Requests
-  /// for the same stream apply in order within a batch.
+  /// for the same stream apply in order within a batch, and once one of them
+  /// fails, the later ones of the same writer for that stream fail with
+  /// journal_errc::conflict too, even where their expected_seq matches
+  /// again: a writer that sends appends ahead decided them against the state
+  /// the failed one would have made, which does not exist (another writer's
+  /// event may sit at that sequence number instead).
   virtual std::vector<caf::expected<uint64_t>>
   append_batch(const std::vector<journal_append>& batch)
     = 0;
@@ -96,5 +101,11 @@ public:
 
 /// Milliseconds since the Unix epoch, the journal's clock for records.
 int64_t journal_now_ms() noexcept;
+
+/// Whether an append of `req`'s writer to `req`'s stream is among `failed`,
+/// the requests of a batch that failed so far (a batch rarely has one, so a
+/// linear scan).
+bool failed_before(const std::vector<const journal_append*>& failed,
+                   const journal_append& req) noexcept;
 
 } // namespace cartd

@@ -23,6 +23,10 @@ using clock_type = std::chrono::steady_clock;
 using promise_type = caf::typed_response_promise<uint64_t>;
 
 constexpr auto first_backoff = std::chrono::milliseconds{5};
+
+/// Entries of journal_state::failed kept at most; beyond, the oldest go
+/// (their writers are long gone: a cart whose write conflicted restarts).
+constexpr size_t max_failed_appends = 1024;
 constexpr auto max_backoff = std::chrono::milliseconds{200};
 
 struct journal_state {
@@ -34,6 +38,18 @@ struct journal_state {
   /// Appends that arrived since `current` was taken.
   std::vector<journal_append> pending;
   std::vector<promise_type> pending_promises;
+  /// Appends that failed, by writer and stream. A writer may send appends
+  /// ahead of their predecessors' results (a cart pipelines its changes):
+  /// those it sent for the stream before it learned of the failure have a
+  /// larger expected_seq and fail too, even if another writer's events made
+  /// that number current. Its next append at or below the failed one clears
+  /// the entry. Usually empty; bounded by max_failed_appends.
+  struct failed_append {
+    caf::actor_id writer;
+    std::string stream;
+    uint64_t expected_seq;
+  };
+  std::vector<failed_append> failed;
   /// A flush_atom is on its way to us.
   bool flush_scheduled = false;
   /// `current` failed to commit and a retry is scheduled.
@@ -73,6 +89,65 @@ void schedule_flush(journal_self self) {
   st.flush_scheduled = true;
   // Lands behind every append already in the mailbox: those join the batch.
   self->send(self, flush_atom::value);
+}
+
+journal_state::failed_append* find_failed(journal_state& st,
+                                         caf::actor_id writer,
+                                         const std::string& stream) {
+  for (auto& x : st.failed)
+    if (x.writer == writer && x.stream == stream)
+      return &x;
+  return nullptr;
+}
+
+void note_failure(journal_state& st, const journal_append& req) {
+  if (auto x = find_failed(st, req.writer, req.stream)) {
+    x->expected_seq = std::min(x->expected_seq, req.expected_seq);
+    return;
+  }
+  if (st.failed.size() >= max_failed_appends)
+    st.failed.erase(st.failed.begin());
+  st.failed.push_back({req.writer, req.stream, req.expected_seq});
+}
+
+caf::error follows_failed(const journal_append& req) {
+  return make_error(journal_errc::conflict,
+                    req.stream + ": an earlier append of this writer failed");
+}
+
+/// Whether `req` was sent behind an append of its writer that failed (see
+/// journal_state::failed); clears the entry when `req` is past it.
+bool behind_failure(journal_state& st, const journal_append& req) {
+  if (st.failed.empty())
+    return false;
+  auto x = find_failed(st, req.writer, req.stream);
+  if (x == nullptr)
+    return false;
+  if (req.expected_seq > x->expected_seq)
+    return true;
+  st.failed.erase(st.failed.begin() + (x - st.failed.data()));
+  return false;
+}
+
+// Fails the pending appends sent behind an append that just failed.
+void fail_dependents(journal_state& st) {
+  size_t kept = 0;
+  for (size_t i = 0; i < st.pending.size(); ++i) {
+    auto x = find_failed(st, st.pending[i].writer, st.pending[i].stream);
+    if (x != nullptr && st.pending[i].expected_seq > x->expected_seq) {
+      st.pending_promises[i].deliver(follows_failed(st.pending[i]));
+      continue;
+    }
+    if (kept != i) {
+      st.pending[kept] = std::move(st.pending[i]);
+      st.pending_promises[kept] = std::move(st.pending_promises[i]);
+    }
+    ++kept;
+  }
+  auto cut = static_cast<ptrdiff_t>(kept);
+  st.pending.erase(st.pending.begin() + cut, st.pending.end());
+  st.pending_promises.erase(st.pending_promises.begin() + cut,
+                            st.pending_promises.end());
 }
 
 // Commits `current` (refilled from `pending` when empty). Returns false when
@@ -117,14 +192,20 @@ bool flush(journal_self self, bool final_attempt) {
                 self->system().render(results.front().error()));
   }
   st.retrying = false;
+  auto any_failed = false;
   for (size_t i = 0; i < results.size(); ++i) {
-    if (results[i])
+    if (results[i]) {
       st.current_promises[i].deliver(*results[i]);
-    else
+    } else {
+      note_failure(st, st.current[i]);
+      any_failed = true;
       st.current_promises[i].deliver(std::move(results[i].error()));
+    }
   }
   st.current.clear();
   st.current_promises.clear();
+  if (any_failed)
+    fail_dependents(st);
   return true;
 }
 
@@ -196,6 +277,10 @@ caf::behavior journal_impl(journal_self self, std::shared_ptr<journal_backend> b
   return {
     [self](append_atom, journal_append& req) -> caf::result<uint64_t> {
       auto& st = self->state;
+      auto& sender = self->current_sender();
+      req.writer = sender ? sender->id() : caf::invalid_actor_id;
+      if (behind_failure(st, req))
+        return follows_failed(req);
       auto promise = self->make_response_promise<uint64_t>();
       st.pending.push_back(std::move(req));
       st.pending_promises.push_back(promise);

@@ -7,9 +7,13 @@ memory_journal::append_batch(const std::vector<journal_append>& batch) {
   std::vector<caf::expected<uint64_t>> result;
   result.reserve(batch.size());
   auto now = journal_now_ms();
+  // The requests of this batch that failed (see journal_backend).
+  std::vector<const journal_append*> failed;
   for (auto& req : batch) {
     auto& data = streams_[req.stream];
-    if (data.events.size() != req.expected_seq) {
+    if (data.events.size() != req.expected_seq
+        || failed_before(failed, req)) {
+      failed.push_back(&req);
       result.emplace_back(make_error(
         journal_errc::conflict,
         req.stream + " is at " + std::to_string(data.events.size())));

@@ -433,13 +433,16 @@ sqlite_journal::append_batch(const std::vector<journal_append>& batch) {
 int sqlite_journal::write_batch(const std::vector<journal_append>& batch,
                                 int64_t now,
                                 std::vector<caf::expected<uint64_t>>& result) {
+  // The requests of this batch that failed (see journal_backend).
+  std::vector<const journal_append*> failed;
   for (auto& req : batch) {
     // Reads inside the transaction: sees this batch's earlier inserts and
     // every other connection's commits.
     uint64_t seq = 0;
     if (auto rc = last_seq(req.stream, seq); rc != SQLITE_DONE)
       return rc;
-    if (seq != req.expected_seq) {
+    if (seq != req.expected_seq || failed_before(failed, req)) {
+      failed.push_back(&req);
       result.emplace_back(make_error(journal_errc::conflict,
                                      req.stream + " is at "
                                        + std::to_string(seq)));
@@ -450,6 +453,7 @@ int sqlite_journal::write_batch(const std::vector<journal_append>& batch,
       // The record lives on the append's last event row; with no event
       // there is nowhere to keep it, and dropping it silently would let a
       // retry run twice.
+      failed.push_back(&req);
       result.emplace_back(make_error(journal_errc::unavailable,
                                      "an append with an idempotency key "
                                      "needs at least one event"));

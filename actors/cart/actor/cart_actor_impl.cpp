@@ -463,8 +463,9 @@ private:
             extra_->stalled = false;
           if (epoch != epoch_) {
             // Stored although a write before it failed: its state was
-            // computed on a change that never happened (only possible when
-            // another writer extended the stream meanwhile). Reload.
+            // computed on a change that never happened. The journal refuses
+            // such appends (journal_actor.hpp), so this is a defence, not a
+            // path. Reload.
             w.promise.deliver(make_error(cart_errc::timeout));
             stop_writing(make_error(cart_errc::timeout));
             return;

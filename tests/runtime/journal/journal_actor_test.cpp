@@ -107,6 +107,46 @@ BOOST_AUTO_TEST_CASE(concurrent_appends_share_commits_and_all_are_acknowledged) 
   BOOST_TEST(backend->commits.load() < n);
 }
 
+BOOST_AUTO_TEST_CASE(appends_sent_behind_a_failed_one_fail_across_commits) {
+  // One commit per append, so the dependent append is judged in a later
+  // commit than the one that failed, by the journal actor.
+  journal_settings settings;
+  settings.max_batch = 1;
+  start(settings);
+  BOOST_REQUIRE(backend->append("cart", 0, {"another writer"}));
+  caf::scoped_actor self{*sys};
+  auto me = caf::actor_cast<caf::actor>(self);
+  // Sent ahead, as a cart pipelines: the first is stale, the second's
+  // expected_seq matches only because of the other writer's event.
+  caf::send_as(me, journal, append_atom::value,
+               append_to("cart", 0, "first"));
+  caf::send_as(me, journal, append_atom::value,
+               append_to("cart", 1, "second"));
+  int conflicts = 0;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](uint64_t) {},
+                  [&](caf::error& err) {
+                    conflicts += err.category() == caf::atom("journal")
+                                 && err.code()
+                                      == static_cast<uint8_t>(
+                                        journal_errc::conflict);
+                  },
+                  caf::after(10s) >> [] {});
+  BOOST_TEST(conflicts == 2);
+  // Another writer (as the cart is after it restarted and recovered)
+  // appends at the stream's real end: it lands.
+  caf::scoped_actor restarted{*sys};
+  uint64_t seq = 0;
+  restarted->request(journal, 10s, append_atom::value,
+                     append_to("cart", 1, "third"))
+    .receive([&](uint64_t x) { seq = x; }, [](caf::error&) {});
+  BOOST_TEST(seq == 2u);
+  auto events = backend->replay("cart", 0);
+  BOOST_REQUIRE(events);
+  BOOST_REQUIRE_EQUAL(events->size(), 2u);
+  BOOST_TEST(events->back().payload == "third");
+}
+
 BOOST_AUTO_TEST_CASE(a_failing_commit_is_retried_until_it_lands) {
   start();
   backend->fail_commits = true;

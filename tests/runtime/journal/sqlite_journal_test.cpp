@@ -336,9 +336,14 @@ BOOST_AUTO_TEST_CASE(a_batch_applies_two_appends_to_one_stream_in_order) {
 BOOST_AUTO_TEST_CASE(a_conflict_in_a_batch_skips_only_that_append) {
   auto journal = open_journal(dir());
   BOOST_REQUIRE(journal->append("c1", 0, {"a"}));
+  // The stale append and the one after it come from different writers.
+  auto stale = make_append("c1", 0, {"stale"});
+  stale.writer = 1;
+  auto next = make_append("c1", 1, {"b"});
+  next.writer = 2;
   auto results = journal->append_batch(
-    {make_append("c2", 0, {"x"}), make_append("c1", 0, {"stale"}),
-     make_append("c1", 1, {"b"}), make_append("c3", 7, {"ahead"})});
+    {make_append("c2", 0, {"x"}), stale, next,
+     make_append("c3", 7, {"ahead"})});
   BOOST_REQUIRE_EQUAL(results.size(), 4u);
   BOOST_REQUIRE(results[0]);
   BOOST_TEST(*results[0] == 1u);
@@ -353,6 +358,35 @@ BOOST_AUTO_TEST_CASE(a_conflict_in_a_batch_skips_only_that_append) {
   BOOST_TEST(payloads_of(*journal->replay("c2", 0)) == (strings{"x"}),
              boost::test_tools::per_element());
   BOOST_TEST(journal->replay("c3", 0)->empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_writers_appends_behind_its_failed_one_fail_too) {
+  // Writer 1 sent two appends ahead, the first stale: another writer's
+  // event sits at seq 1, so the second one's expected_seq (1) matches, but
+  // it was decided against writer 1's failed event and must not land. Its
+  // other stream and writer 2's append to the same stream are unaffected.
+  auto journal = open_journal(dir());
+  BOOST_REQUIRE(journal->append("c1", 0, {"other writer"}));
+  auto first = make_append("c1", 0, {"w1-a"});
+  first.writer = 1;
+  auto second = make_append("c1", 1, {"w1-b"});
+  second.writer = 1;
+  auto elsewhere = make_append("c2", 0, {"w1-x"});
+  elsewhere.writer = 1;
+  auto stranger = make_append("c1", 1, {"w2"});
+  stranger.writer = 2;
+  auto results = journal->append_batch({first, second, elsewhere, stranger});
+  BOOST_REQUIRE_EQUAL(results.size(), 4u);
+  BOOST_REQUIRE(!results[0]);
+  BOOST_TEST(has_code(results[0].error(), journal_errc::conflict));
+  BOOST_REQUIRE(!results[1]);
+  BOOST_TEST(has_code(results[1].error(), journal_errc::conflict));
+  BOOST_REQUIRE(results[2]);
+  BOOST_REQUIRE(results[3]);
+  BOOST_TEST(*results[3] == 2u);
+  BOOST_TEST(payloads_of(*journal->replay("c1", 0))
+               == (strings{"other writer", "w2"}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(an_empty_batch_has_no_results) {
