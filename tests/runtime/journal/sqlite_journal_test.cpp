@@ -141,11 +141,13 @@ private:
 };
 
 journal_append make_append(std::string stream, uint64_t expected_seq,
-                           std::vector<std::string> payloads) {
+                           std::vector<std::string> payloads,
+                           uint64_t writer = 0) {
   journal_append result;
   result.stream = std::move(stream);
   result.expected_seq = expected_seq;
   result.payloads = std::move(payloads);
+  result.writer = writer;
   return result;
 }
 
@@ -337,13 +339,9 @@ BOOST_AUTO_TEST_CASE(a_conflict_in_a_batch_skips_only_that_append) {
   auto journal = open_journal(dir());
   BOOST_REQUIRE(journal->append("c1", 0, {"a"}));
   // The stale append and the one after it come from different writers.
-  auto stale = make_append("c1", 0, {"stale"});
-  stale.writer = 1;
-  auto next = make_append("c1", 1, {"b"});
-  next.writer = 2;
   auto results = journal->append_batch(
-    {make_append("c2", 0, {"x"}), stale, next,
-     make_append("c3", 7, {"ahead"})});
+    {make_append("c2", 0, {"x"}), make_append("c1", 0, {"stale"}, 1),
+     make_append("c1", 1, {"b"}, 2), make_append("c3", 7, {"ahead"})});
   BOOST_REQUIRE_EQUAL(results.size(), 4u);
   BOOST_REQUIRE(results[0]);
   BOOST_TEST(*results[0] == 1u);
@@ -367,15 +365,9 @@ BOOST_AUTO_TEST_CASE(a_writers_appends_behind_its_failed_one_fail_too) {
   // other stream and writer 2's append to the same stream are unaffected.
   auto journal = open_journal(dir());
   BOOST_REQUIRE(journal->append("c1", 0, {"other writer"}));
-  auto first = make_append("c1", 0, {"w1-a"});
-  first.writer = 1;
-  auto second = make_append("c1", 1, {"w1-b"});
-  second.writer = 1;
-  auto elsewhere = make_append("c2", 0, {"w1-x"});
-  elsewhere.writer = 1;
-  auto stranger = make_append("c1", 1, {"w2"});
-  stranger.writer = 2;
-  auto results = journal->append_batch({first, second, elsewhere, stranger});
+  auto results = journal->append_batch(
+    {make_append("c1", 0, {"w1-a"}, 1), make_append("c1", 1, {"w1-b"}, 1),
+     make_append("c2", 0, {"w1-x"}, 1), make_append("c1", 1, {"w2"}, 2)});
   BOOST_REQUIRE_EQUAL(results.size(), 4u);
   BOOST_REQUIRE(!results[0]);
   BOOST_TEST(has_code(results[0].error(), journal_errc::conflict));
