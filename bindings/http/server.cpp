@@ -182,8 +182,9 @@ void write_response(server_actor* self, connection_handle hdl, connection* c,
 
 /// The socket behind `hdl` when writing to it directly is safe: CAF's
 /// default multiplexer names a connection by its socket
-/// (`network::conn_hdl_from_socket`), which this checks against the ports
-/// CAF reports for the handle; -1 otherwise (e.g. a test multiplexer).
+/// (`network::conn_hdl_from_socket`), which this checks against the
+/// connection's ports (ours: the listening port; the peer's: what CAF
+/// reports for the handle); -1 otherwise (e.g. a test multiplexer).
 int direct_socket(server_actor* self, connection_handle hdl) {
   auto fd = static_cast<int>(hdl.id());
   if (static_cast<int64_t>(fd) != hdl.id() || fd < 0)

@@ -23,11 +23,11 @@ using clock_type = std::chrono::steady_clock;
 using promise_type = caf::typed_response_promise<uint64_t>;
 
 constexpr auto first_backoff = std::chrono::milliseconds{5};
+constexpr auto max_backoff = std::chrono::milliseconds{200};
 
 /// Entries of journal_state::failed kept at most; beyond, the oldest go
 /// (their writers are long gone: a cart whose write conflicted restarts).
 constexpr size_t max_failed_appends = 1024;
-constexpr auto max_backoff = std::chrono::milliseconds{200};
 
 struct journal_state {
   std::shared_ptr<journal_backend> backend;

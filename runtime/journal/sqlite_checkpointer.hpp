@@ -5,10 +5,11 @@
 //
 // SQLite's automatic checkpoint runs inside the commit that crosses
 // `wal_autocheckpoint`: it copies every page in the WAL into the database and
-// fsyncs the file, and every write behind that commit waits for all of it. Here the writer (sqlite_journal) only asks
-// for a pass; the pass runs on this thread's own connection (a PASSIVE
-// checkpoint, which never blocks the writer), and the writer finishes the
-// job with a pass of its own once what is left is small. SQLite reuses the
+// fsyncs the file, and every write behind that commit waits for all of it.
+// Here the writer (sqlite_journal) only asks for a pass; the pass runs on
+// this thread's own connection (a PASSIVE checkpoint, which never blocks the
+// writer), and the writer finishes the job with a pass of its own once what
+// is left is small. SQLite reuses the
 // WAL from its start only after a pass that caught up with the writer, which
 // a background pass racing a busy writer never does: that last short pass is
 // what keeps the WAL bounded.

@@ -45,7 +45,7 @@ struct sqlite_options {
   /// key index back from the OS once the journal outgrew it.
   int64_t cache_mib = 64;
   /// The WAL is copied back into the database (checkpointed) when a commit
-  /// leaves it at least this many pages long (`PRAGMA wal_autocheckpoint`).
+  /// leaves it at least this many pages long (see background_checkpoints).
   /// A checkpoint writes each page once however often commits changed it, so
   /// a longer WAL means fewer page writes and fsyncs per append; the WAL file
   /// grows to about this many pages (4 KiB each) and is then reused. SQLite's
