@@ -5,8 +5,6 @@
 #include <charconv>
 #include <optional>
 #include <string_view>
-#include <tuple>
-#include <type_traits>
 #include <vector>
 
 #include <caf/actor_cast.hpp>
@@ -396,12 +394,16 @@ void cart_routes::forget(const std::string& id) {
   cache_.erase(id);
 }
 
-void cart_routes::learn(const cart_view& view, caf::actor_id from,
+void cart_routes::learn(const cart_view& view, const cart_actor* asked,
                         bool watched) {
   auto i = cache_.find(view.id);
-  if (i == cache_.end() || i->second.handle.id() != from)
+  if (i == cache_.end())
     return;
   auto& entry = i->second;
+  if (asked != nullptr && entry.incarnation == 0 && entry.handle == *asked)
+    entry.incarnation = view.incarnation;
+  if (entry.incarnation == 0 || entry.incarnation != view.incarnation)
+    return;
   if (watched)
     entry.current = true;
   if (!entry.body.empty() && entry.version >= view.version)
@@ -427,15 +429,14 @@ http::response cart_routes::timeout_response() const {
   return error_reply(cart_errc::timeout);
 }
 
-caf::message_handler cart_routes::messages(caf::io::broker* self) {
+caf::message_handler cart_routes::messages(caf::io::broker*) {
   return {
-    [this, self](changed_atom, const cart_view& view) {
-      auto& from = self->current_sender();
-      learn(view, from ? from->id() : caf::invalid_actor_id, true);
+    [this](changed_atom, const cart_view& view) {
+      learn(view, nullptr, true);
     },
-    [this](gone_atom, const std::string& id, uint64_t aid) {
+    [this](gone_atom, const std::string& id, uint64_t incarnation) {
       auto i = cache_.find(id);
-      if (i != cache_.end() && i->second.handle.id() == aid)
+      if (i != cache_.end() && i->second.incarnation == incarnation)
         cache_.erase(i);
     },
   };
@@ -443,27 +444,25 @@ caf::message_handler cart_routes::messages(caf::io::broker* self) {
 
 template <class OnView, class... Ts>
 void cart_routes::ask_cart(caf::io::broker* self, const std::string& id,
-                           int attempt, OnView on_view, http::responder reply,
-                           Ts... xs) {
-  constexpr bool watch = std::is_same_v<std::tuple<Ts...>,
-                                        std::tuple<watch_atom, caf::actor>>;
-  auto send = [this, self, id, attempt, on_view, reply,
+                           int attempt, bool watch, OnView on_view,
+                           http::responder reply, Ts... xs) {
+  auto send = [this, self, id, attempt, watch, on_view, reply,
                xs...](const cart_actor& cart) {
     self->request(cart, caf::infinite, xs...)
       .then(
-        [this, self, on_view](cart_view& view) {
-          auto& from = self->current_sender();
-          learn(view, from ? from->id() : caf::invalid_actor_id, watch);
+        [this, cart, watch, on_view](cart_view& view) {
+          learn(view, &cart, watch);
           on_view(view);
         },
-        [this, self, id, attempt, on_view, reply, xs...](caf::error& err) {
+        [this, self, id, attempt, watch, on_view, reply,
+         xs...](caf::error& err) {
           auto code = to_cart_errc(err);
           // A refused change (4xx) says nothing about the cached copy.
           if (status_for(code) >= 500)
             forget(id);
           if (err == caf::sec::request_receiver_down
               && attempt + 1 < max_attempts) {
-            ask_cart(self, id, attempt + 1, on_view, reply, xs...);
+            ask_cart(self, id, attempt + 1, watch, on_view, reply, xs...);
             return;
           }
           reply(error_reply(code));
@@ -513,7 +512,7 @@ void cart_routes::handle(caf::io::broker* self, http::request&& req,
       return reply(std::move(*err));
     if (auto err = read_idempotency_key(req, m))
       return reply(std::move(*err));
-    ask_cart(self, id, 0, as_cart, reply, std::move(m));
+    ask_cart(self, id, 0, false, as_cart, reply, std::move(m));
   };
   auto first = segments[0];
   auto n = segments.size();
@@ -532,8 +531,10 @@ void cart_routes::handle(caf::io::broker* self, http::request&& req,
           res.headers.emplace_back("ETag", i->second.etag);
           return reply(std::move(res));
         }
-        return ask_cart(self, *id, 0, as_cart, reply, watch_atom::value,
-                        caf::actor_cast<caf::actor>(self));
+        // A GET that misses the cache watches the cart: its copy is then
+        // kept current here.
+        return ask_cart(self, *id, 0, true, as_cart, reply, watch_atom::value,
+                        caf::actor_cast<cart_watcher_actor>(self));
       }
       cart_mutation m;
       m.kind = mutation_kind::clear_cart;
@@ -610,7 +611,7 @@ void cart_routes::handle(caf::io::broker* self, http::request&& req,
           res.body = body.dump();
           reply(std::move(res));
         };
-        return ask_cart(self, seed_cart, 0, as_map, reply,
+        return ask_cart(self, seed_cart, 0, false, as_map, reply,
                         caf::get_atom::value);
       }
       if (method != bhttp::verb::post)
@@ -628,7 +629,7 @@ void cart_routes::handle(caf::io::broker* self, http::request&& req,
       };
       if (auto err = read_idempotency_key(req, m))
         return reply(std::move(*err));
-      return ask_cart(self, seed_cart, 0, added, reply, std::move(m));
+      return ask_cart(self, seed_cart, 0, false, added, reply, std::move(m));
     }
     if (method != bhttp::verb::delete_)
       return reply(method_not_allowed("DELETE"));
@@ -643,7 +644,7 @@ void cart_routes::handle(caf::io::broker* self, http::request&& req,
     };
     if (auto err = read_idempotency_key(req, m))
       return reply(std::move(*err));
-    return ask_cart(self, seed_cart, 0, removed, reply, std::move(m));
+    return ask_cart(self, seed_cart, 0, false, removed, reply, std::move(m));
   }
   if (first == "debug" && settings_.fault_injection && n == 4
       && segments[1] == "carts" && segments[3] == "crash") {
@@ -652,7 +653,7 @@ void cart_routes::handle(caf::io::broker* self, http::request&& req,
     auto id = cart_id(segments[2]);
     if (!id)
       return;
-    return ask_cart(self, *id, 0, as_cart, reply, crash_atom::value);
+    return ask_cart(self, *id, 0, false, as_cart, reply, crash_atom::value);
   }
   reply(not_found());
 }

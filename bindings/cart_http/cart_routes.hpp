@@ -25,7 +25,10 @@
 // passivates, crashes or is killed. While the cache holds such a watched copy
 // it is the cart's last acknowledged state, so GET answers from it at once
 // (reads stay linearizable on this node: a change is acknowledged only after
-// its push arrived). Copies of other incarnations are never served.
+// its push arrived). Copies of other incarnations are never served: every
+// view names the incarnation that produced it (cart_view::incarnation), and
+// the cache learns its handle's incarnation from the first reply to a
+// request sent through that handle.
 
 #include <memory>
 #include <random>
@@ -70,10 +73,11 @@ private:
   struct route;
 
   // Sends `xs...` to the cart `id` and hands the view to `on_view`, or
-  // answers the error through `reply`.
+  // answers the error through `reply`. `watch`: `xs...` is a watch_atom
+  // request, so its reply makes the cached copy current.
   template <class OnView, class... Ts>
   void ask_cart(caf::io::broker* self, const std::string& id, int attempt,
-                OnView on_view, http::responder reply, Ts... xs);
+                bool watch, OnView on_view, http::responder reply, Ts... xs);
 
   void remember(const std::string& id, const cart_actor& cart);
 
@@ -86,10 +90,12 @@ private:
 
   void forget(const std::string& id);
 
-  // Takes `view`, sent by the cart incarnation `from`, into the cache if it
-  // is newer than what the cache holds for that incarnation. `watched`: it
+  // Takes `view` into the cache if it is from the incarnation the cache
+  // holds for its cart and newer than the cached copy. `asked`: the handle a
+  // reply came through (nullptr for a push); the first reply through the
+  // cached handle tells the cache that handle's incarnation. `watched`: it
   // is a watch reply or a pushed change, so the copy is current from now on.
-  void learn(const cart_view& view, caf::actor_id from, bool watched);
+  void learn(const cart_view& view, const cart_actor* asked, bool watched);
 
   // Renders `view`, reusing the body rendered last time for the same cart
   // and version (a hot cart is rendered once per change, not per read).
@@ -97,6 +103,8 @@ private:
 
   struct cache_entry {
     cart_actor handle;
+    /// The incarnation behind `handle` (0: no reply through it yet).
+    uint64_t incarnation = 0;
     /// A watched copy: `body` is the cart's current state.
     bool current = false;
     uint64_t version = 0;

@@ -21,8 +21,6 @@ namespace cartd {
 // -- atoms (at most 10 characters, [A-Za-z0-9_ ]) ----------------------------
 
 using append_atom = caf::atom_constant<caf::atom("append")>;
-using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
-using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using recover_atom = caf::atom_constant<caf::atom("recover")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <random>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
@@ -23,10 +24,10 @@
 //   * CAF's own part of an actor (scheduled_actor, its mailbox, control
 //     block: about 1 KiB) is fixed;
 //   * the cart's own fields are kept to what every resident cart needs (id,
-//     model, last use, three flags); what only some carts need for a while (a
-//     write in flight and the mutations queued behind it, idempotent replies,
-//     watchers, a queued fault injection) lives in one `cart_extra`,
-//     allocated on first use and freed once empty again;
+//     model, last use, incarnation, three flags); what only some carts need
+//     for a while (a write in flight and the mutations queued behind it,
+//     idempotent replies, watchers, a queued fault injection) lives in one
+//     `cart_extra`, allocated on first use and freed once empty again;
 //   * the behavior is built once per cart_spawner and shared by all its
 //     carts: the handlers capture nothing and find their cart through
 //     `cart_impl::current()`, set while CAF runs the cart (resume);
@@ -90,7 +91,7 @@ struct write_in_flight {
 struct cart_extra {
   /// Front ends keeping a copy of this cart (watch_atom): each gets every
   /// stored change before its requester's reply, and gone_atom at the end.
-  std::vector<caf::actor> watchers;
+  std::vector<cart_watcher_actor> watchers;
   /// The appends in flight, oldest first (see "Pipelined writes" above). A
   /// vector: an empty std::deque allocates 600 bytes, and most carts that
   /// have a cart_extra (watched ones) have nothing in flight.
@@ -118,6 +119,19 @@ bool is_journal_error(const caf::error& err, journal_errc code) {
 }
 
 cart_actor::behavior_type make_cart_behavior();
+
+/// A random non-zero 64-bit number: a cart incarnation's id (see
+/// "Incarnations" in cart_actor.hpp). Each scheduler thread seeds its own
+/// generator once from std::random_device.
+uint64_t draw_incarnation() {
+  thread_local std::mt19937_64 engine{[] {
+    std::random_device source;
+    return (uint64_t{source()} << 32) ^ source();
+  }()};
+  for (;;)
+    if (auto x = engine(); x != 0)
+      return x;
+}
 
 } // namespace
 
@@ -147,7 +161,10 @@ public:
 
   cart_impl(caf::actor_config& cfg, std::string id,
             caf::intrusive_ptr<const cart_spawner::shared> shared)
-    : super(cfg), id_(std::move(id)), shared_(std::move(shared)) {
+    : super(cfg),
+      id_(std::move(id)),
+      shared_(std::move(shared)),
+      incarnation_(draw_incarnation()) {
     set_exception_handler(
       [](caf::scheduled_actor* ptr, std::exception_ptr& ep) -> caf::error {
         return static_cast<cart_impl*>(ptr)->on_exception(ep);
@@ -165,6 +182,12 @@ public:
 
   const char* name() const override {
     return "cartd.cart";
+  }
+
+  /// This incarnation's id: carried by every view it produces and by its
+  /// gone_atom, and the tag of its journal appends.
+  uint64_t incarnation() const noexcept {
+    return incarnation_;
   }
 
   /// The cart whose message CAF is handling on this thread. Only valid in
@@ -196,7 +219,7 @@ public:
     return make_view(id_, current_state_);
   }
 
-  cart_view on_watch(caf::actor& watcher) {
+  cart_view on_watch(cart_watcher_actor& watcher) {
     touch();
     if (watcher) {
       auto& watchers = extra().watchers;
@@ -294,14 +317,19 @@ protected:
   void on_exit() override {
     if (extra_ != nullptr)
       for (auto& watcher : extra_->watchers)
-        caf::anon_send(watcher, gone_atom::value, id_,
-                       static_cast<uint64_t>(id()));
+        caf::anon_send(watcher, gone_atom::value, id_, incarnation_);
     extra_.reset();
     current_state_ = cart{};
     shared_.reset();
   }
 
 private:
+  /// The client view of `state` held by this incarnation (hides the free
+  /// make_view: every view a cart produces names its incarnation).
+  cart_view make_view(const std::string& id, const cart& state) const {
+    return cartd::make_view(id, state, incarnation_);
+  }
+
   const cart_settings& settings() const {
     return *shared_->settings;
   }
@@ -476,12 +504,8 @@ private:
                                            std::move(encoded),
                                            journal_now_ms()});
           auto view = make_view(id_, current_state_);
-          // Typed actors may not send() to untyped ones (the front end is an
-          // io::broker); enqueue directly, with this cart as the sender.
           for (auto& watcher : extra_->watchers)
-            watcher->enqueue(ctrl(), caf::make_message_id(),
-                             caf::make_message(changed_atom::value, view),
-                             context());
+            send(watcher, changed_atom::value, view);
           w.promise.deliver(std::move(view));
           drain();
           trim();
@@ -621,6 +645,8 @@ private:
   uint16_t epoch_ = 0;
   /// Asked to passivate while writing: quit once idle.
   bool passivate_ = false;
+  /// See incarnation().
+  uint64_t incarnation_;
 };
 
 thread_local cart_impl* cart_impl::current_ = nullptr;
@@ -628,7 +654,7 @@ thread_local cart_impl* cart_impl::current_ = nullptr;
 cart_actor::behavior_type make_cart_behavior() {
   return {
     [](caf::get_atom) -> cart_view { return cart_impl::current().on_get(); },
-    [](watch_atom, caf::actor& watcher) -> cart_view {
+    [](watch_atom, cart_watcher_actor& watcher) -> cart_view {
       return cart_impl::current().on_watch(watcher);
     },
     [](cart_mutation& m) -> caf::result<cart_view> {

@@ -7,7 +7,8 @@
 
 namespace cartd {
 
-cart_view make_view(const std::string& id, const cart& state) {
+cart_view make_view(const std::string& id, const cart& state,
+                    uint64_t incarnation) {
   cart_view result;
   result.id = id;
   result.lines.reserve(state.lines.size());
@@ -17,6 +18,7 @@ cart_view make_view(const std::string& id, const cart& state) {
   }
   result.checked_out = state.checked_out;
   result.version = state.version;
+  result.incarnation = incarnation;
   return result;
 }
 

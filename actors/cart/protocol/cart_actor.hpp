@@ -11,8 +11,9 @@
 //               version_mismatch, overloaded, storage_failure)
 //   (crash_atom)        -> cart_view   fault injection: throws when enabled,
 //                                      cart_errc::unavailable otherwise
-//   (watch_atom, actor) -> cart_view   get, and push every later change of
-//                                      this incarnation to `actor` (see
+//   (watch_atom, cart_watcher_actor)
+//                       -> cart_view   get, and push every later change of
+//                                      this incarnation to the watcher (see
 //                                      "watchers" below)
 //   (passivate_atom)    -> bool        true: stopping once the writes in flight
 //                                      are done; false: refused, the cart was
@@ -23,17 +24,24 @@
 //   (resolve_atom, cart_id) -> cart_actor   activates the cart if needed
 //       errors: cart_errc::invalid_cart_id, cart_errc::unavailable
 //
-// Watchers (a front end's read cache). A cart sends each watcher
+// cart_watcher_actor (a front end's read cache; what a cart sends it)
 //   (changed_atom, cart_view)            after every change the journal
 //                                        stored, before replying to the
 //                                        request that made it;
-//   (gone_atom, cart_id, actor_id)       when this incarnation terminates
+//   (gone_atom, cart_id, incarnation)    when this incarnation terminates
 //                                        for any reason (passivation, crash,
 //                                        kill).
-// So a watcher that has a view of the incarnation `actor_id` knows it is
-// current until it gets gone_atom: every change reaches it, in order, before
-// the reply of the request that made it. Watching costs one message per
-// change; a watcher that no longer cares simply ignores them.
+//
+// Incarnations. Each activation of a cart (first use, after passivation,
+// after a crash) is a new incarnation and draws a random non-zero 64-bit
+// number, carried by every cart_view it produces (cart_view::incarnation) and
+// by its gone_atom. A watcher that holds a view of incarnation N knows it is
+// current until it gets (gone_atom, id, N): a cart watched by `watch_atom`
+// pushes every change to it, in order, before the reply of the request that
+// made it. Watching is explicit (get_atom never watches) and costs one
+// message per change; a watcher that no longer cares simply ignores them. A
+// watcher never needs to know who sent a push: the payload says which
+// incarnation it is from.
 //
 // Errors travel as caf::error with category atom "cart" and a cart_errc code;
 // to_cart_errc maps any error a caller sees (including CAF's own timeouts and
@@ -58,6 +66,8 @@ namespace cartd {
 
 // -- messages -----------------------------------------------------------------
 
+using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
+using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
 using watch_atom = caf::atom_constant<caf::atom("watch")>;
 using changed_atom = caf::atom_constant<caf::atom("changed")>;
@@ -81,16 +91,21 @@ struct cart_view {
   int64_t total_quantity = 0;
   bool checked_out = false;
   uint64_t version = 0;
+  /// The incarnation of the cart that produced this view (see
+  /// "Incarnations" above); never rendered to clients.
+  uint64_t incarnation = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cart_view& x) {
   return f(caf::meta::type_name("cartd::cart_view"), x.id, x.lines,
-           x.total_quantity, x.checked_out, x.version);
+           x.total_quantity, x.checked_out, x.version, x.incarnation);
 }
 
-/// Builds the client view of `state`.
-cart_view make_view(const std::string& id, const cart& state);
+/// Builds the client view of `state`, held by the cart incarnation
+/// `incarnation`.
+cart_view make_view(const std::string& id, const cart& state,
+                    uint64_t incarnation);
 
 /// Which command a cart_mutation carries.
 enum class mutation_kind : uint8_t {
@@ -134,11 +149,15 @@ std::string request_digest(const cart_mutation& x);
 
 // -- interfaces ---------------------------------------------------------------
 
+using cart_watcher_actor
+  = caf::typed_actor<caf::reacts_to<changed_atom, cart_view>,
+                     caf::reacts_to<gone_atom, std::string, uint64_t>>;
+
 using cart_actor = caf::typed_actor<
   caf::replies_to<caf::get_atom>::with<cart_view>,
   caf::replies_to<cart_mutation>::with<cart_view>,
   caf::replies_to<crash_atom>::with<cart_view>,
-  caf::replies_to<watch_atom, caf::actor>::with<cart_view>,
+  caf::replies_to<watch_atom, cart_watcher_actor>::with<cart_view>,
   caf::replies_to<passivate_atom>::with<bool>>;
 
 using cart_directory_actor = caf::typed_actor<
@@ -165,5 +184,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(cartd_cart, caf::id_block::cartd_runtime::end)
   CAF_ADD_TYPE_ID(cartd_cart, (cartd::cart_view))
   CAF_ADD_TYPE_ID(cartd_cart, (cartd::cart_mutation))
   CAF_ADD_TYPE_ID(cartd_cart, (cartd::cart_actor))
+  CAF_ADD_TYPE_ID(cartd_cart, (cartd::cart_watcher_actor))
   CAF_ADD_TYPE_ID(cartd_cart, (cartd::cart_directory_actor))
 CAF_END_TYPE_ID_BLOCK(cartd_cart)

@@ -226,6 +226,9 @@ BOOST_AUTO_TEST_CASE(a_cart_restarted_after_a_crash_keeps_its_state) {
   BOOST_REQUIRE(add("c1", "apple", 2));
   BOOST_REQUIRE(add("c2", "pear", 1));
   auto before = resolve("c1");
+  auto old_view = call<cart_view>(before, caf::get_atom::value);
+  BOOST_REQUIRE(old_view);
+  BOOST_CHECK_NE(old_view->incarnation, 0u);
   auto crash = call<cart_view>(before, crash_atom::value);
   BOOST_REQUIRE(!crash);
   BOOST_CHECK(errc_of(crash.error()) == cart_errc::crashed);
@@ -241,6 +244,9 @@ BOOST_AUTO_TEST_CASE(a_cart_restarted_after_a_crash_keeps_its_state) {
   BOOST_REQUIRE(view);
   BOOST_CHECK_EQUAL(view->total_quantity, 2);
   BOOST_CHECK_EQUAL(view->version, 1u);
+  // ... and a new incarnation: a copy of the old one is not current.
+  BOOST_CHECK_NE(view->incarnation, 0u);
+  BOOST_CHECK_NE(view->incarnation, old_view->incarnation);
   auto neighbour = get("c2");
   BOOST_REQUIRE(neighbour);
   BOOST_CHECK_EQUAL(neighbour->total_quantity, 1);
@@ -569,11 +575,12 @@ BOOST_AUTO_TEST_CASE(a_watcher_gets_every_stored_change_then_gone) {
   std::optional<cart_view> watched;
   watcher
     ->request(cart, 5s, watch_atom::value,
-              caf::actor_cast<caf::actor>(watcher))
+              caf::actor_cast<cart_watcher_actor>(watcher))
     .receive([&](cart_view& x) { watched = std::move(x); },
              [&](caf::error& err) { BOOST_ERROR(caf::to_string(err)); });
   BOOST_REQUIRE(watched);
   BOOST_CHECK_EQUAL(watched->version, 0u);
+  BOOST_CHECK_NE(watched->incarnation, 0u);
   // Changes made by someone else are pushed, in order; a refused one is not.
   BOOST_REQUIRE(add("w", "apple", 1));
   BOOST_CHECK(!add("w", "apple", 0)); // invalid quantity
@@ -585,12 +592,13 @@ BOOST_AUTO_TEST_CASE(a_watcher_gets_every_stored_change_then_gone) {
     watcher->receive(
       [&](changed_atom, const cart_view& view) {
         pushed.push_back(view.version);
+        BOOST_CHECK_EQUAL(view.incarnation, watched->incarnation);
         if (view.version == 2u)
           BOOST_CHECK_EQUAL(view.total_quantity, 3);
       },
-      [&](gone_atom, const std::string& id, uint64_t aid) {
+      [&](gone_atom, const std::string& id, uint64_t incarnation) {
         BOOST_CHECK_EQUAL(id, "w");
-        BOOST_CHECK_EQUAL(aid, cart.id());
+        BOOST_CHECK_EQUAL(incarnation, watched->incarnation);
         gone = true;
       },
       caf::after(10s) >> [&] {
