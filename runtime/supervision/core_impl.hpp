@@ -39,13 +39,13 @@ namespace cartd::supervision {
 
 namespace detail {
 
-/// Sent to self: the static child with this actor id had `shutdown` time to
-/// stop; kill it if it still runs. Content: (atom, uint64_t actor id).
-using kill_static_atom = caf::atom_constant<caf::atom("sup_kill")>;
+/// Timer tag: the static child whose actor id is the timer's argument had
+/// its `shutdown` time to stop; kill it if it still runs.
+constexpr caf::atom_value kill_static_timer = caf::atom("sup_kill");
 
-/// Sent to self: the dynamic children had their `shutdown` time; kill all
-/// that are left. Content: (atom).
-using kill_dynamic_atom = caf::atom_constant<caf::atom("sup_dkill")>;
+/// Timer tag: the dynamic children had their `shutdown` time; kill all that
+/// are left (the argument is unused).
+constexpr caf::atom_value kill_dynamic_timer = caf::atom("sup_dkill");
 
 /// Records a restart at `now` in a sliding window of restart times and
 /// returns whether the budget still holds (at most `limit.max_restarts`
@@ -168,16 +168,10 @@ struct supervisor_core::impl {
 
   // -- shutdown (shutdown.cpp) ------------------------------------------------
 
-  /// Schedules a kill of whatever is still running after `timeout`. Returns
-  /// false if the caller should kill at once.
-  template <class... Ts>
-  bool schedule_kill(caf::timespan timeout, Ts... xs) {
-    if (timeout <= caf::timespan::zero())
-      return false;
-    if (timeout != caf::timespan::max())
-      self->delayed_send(self, timeout, xs...);
-    return true;
-  }
+  /// Schedules the kill timer (tag, arg) after `timeout` (through the
+  /// host's default handler, see caf_shims). Returns false if the caller
+  /// should kill at once.
+  bool schedule_kill(caf::timespan timeout, caf::atom_value tag, uint64_t arg);
 
   void begin_shutdown(caf::error reason);
 

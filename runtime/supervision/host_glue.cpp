@@ -7,8 +7,8 @@
 
 #include <caf/message_view.hpp>
 #include <caf/scheduled_actor.hpp>
-#include <caf/type_erased_tuple.hpp>
 
+#include "runtime/core/caf_shims.hpp"
 #include "runtime/core/log.hpp"
 
 namespace cartd::supervision {
@@ -93,16 +93,14 @@ void supervisor_core::impl::install_handlers(const std::shared_ptr<impl>& me) {
 
 bool supervisor_core::impl::on_timer(caf::scheduled_actor* ptr,
                                      caf::message_view& msg) {
-  if (ptr->current_sender() == nullptr || ptr->current_sender()->get() != ptr)
+  auto timer = caf_shims::read_self_timer(ptr, msg);
+  if (!timer)
     return false;
-  auto& xs = msg.content();
-  if (xs.match_elements<caf::atom_value, uint64_t>() &&
-      xs.get_as<caf::atom_value>(0) == detail::kill_static_atom::value) {
-    on_kill_static(xs.get_as<uint64_t>(1));
+  if (timer->tag == detail::kill_static_timer) {
+    on_kill_static(timer->arg);
     return true;
   }
-  if (xs.match_elements<caf::atom_value>() &&
-      xs.get_as<caf::atom_value>(0) == detail::kill_dynamic_atom::value) {
+  if (timer->tag == detail::kill_dynamic_timer) {
     on_kill_dynamic();
     return true;
   }

@@ -9,9 +9,19 @@
 
 #include <caf/send.hpp>
 
+#include "runtime/core/caf_shims.hpp"
 #include "runtime/core/log.hpp"
 
 namespace cartd::supervision {
+
+bool supervisor_core::impl::schedule_kill(caf::timespan timeout,
+                                          caf::atom_value tag, uint64_t arg) {
+  if (timeout <= caf::timespan::zero())
+    return false;
+  if (timeout != caf::timespan::max())
+    caf_shims::send_self_timer(self, timeout, tag, arg);
+  return true;
+}
 
 void supervisor_core::impl::begin_shutdown(caf::error reason) {
   if (shutting_down)
@@ -25,7 +35,7 @@ void supervisor_core::impl::begin_shutdown(caf::error reason) {
     child.restart_pending = false;
   }
   if (!dynamic.empty()) {
-    if (!schedule_kill(dynamic_tpl.shutdown, detail::kill_dynamic_atom::value))
+    if (!schedule_kill(dynamic_tpl.shutdown, detail::kill_dynamic_timer, 0))
       stop_reason = caf::exit_reason::kill;
     stop_backlog.reserve(dynamic.size());
     dynamic.for_each([this](dynamic_children::slot x) {

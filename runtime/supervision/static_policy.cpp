@@ -169,7 +169,7 @@ void supervisor_core::impl::advance_restart() {
 void supervisor_core::impl::begin_stop(static_child& child) {
   child.state = phase::stopping;
   child.stop_requested = false;
-  if (schedule_kill(child.spec.shutdown, detail::kill_static_atom::value,
+  if (schedule_kill(child.spec.shutdown, detail::kill_static_timer,
                     static_cast<uint64_t>(child.handle.id())))
     self->send_exit(child.handle, caf::exit_reason::user_shutdown);
   else
