@@ -15,8 +15,14 @@
 
 #include <cstdint>
 
+#include <caf/actor_cast.hpp>
+#include <caf/actor_clock.hpp>
+#include <caf/error.hpp>
 #include <caf/fwd.hpp>
 #include <caf/optional.hpp>
+#include <caf/resumable.hpp>
+#include <caf/scheduled_actor.hpp>
+#include <caf/sec.hpp>
 #include <caf/timespan.hpp>
 
 namespace cartd::caf_shims {
@@ -25,9 +31,88 @@ namespace cartd::caf_shims {
 
 // -- the cart's shared behavior -----------------------------------------------
 
+/// The actor of class `T` that CAF runs on this thread, for a behavior built
+/// once and shared by every actor of the class (its handlers capture
+/// nothing, so an actor costs no copy of it). `T` overrides resume:
+///
+///   resume_result resume(caf::execution_unit* ctx, size_t max) override {
+///     return running_actor<T>::resume(this, [&] {
+///       return super::resume(ctx, max);
+///     });
+///   }
+///
+/// and a shared handler finds its actor with running_actor<T>::get().
+///
+/// Assumes (CAF 0.17.6): a scheduled actor's handlers (behavior, response
+/// handlers, default and exception handlers) run only inside its virtual
+/// resumable::resume, on the thread that called it, and every scheduler
+/// (work stealing, sharing, test_coordinator, a detached actor's private
+/// thread) runs actors through it. Nested resumes (test_coordinator's
+/// inline enqueues) restore the outer actor.
+/// Test: tests/runtime/core/caf_shims_cart_test.cpp, "shared behavior".
+template <class T>
+class running_actor {
+public:
+  /// The actor whose resume() runs on this thread (nullptr: none).
+  static T* get() noexcept { return current_; }
+
+  /// Calls `resume` (the actor's base class resume) with `self` running.
+  template <class Resume>
+  static caf::resumable::resume_result resume(T* self, Resume&& resume) {
+    struct restore {
+      T* prev;
+      ~restore() { current_ = prev; }
+    } guard{current_};
+    current_ = self;
+    return resume();
+  }
+
+private:
+  static inline thread_local T* current_ = nullptr;
+};
+
 // -- request timeouts ---------------------------------------------------------
 
+/// Drops the timeout of the request whose response `self` is handling now;
+/// call it in the response handler. After an error, pass it: a
+/// request_timeout error is the timeout itself, already gone.
+///
+/// Why: CAF 0.17.6 keeps a request's timeout in the actor clock until it is
+/// due, even once the response is in: three allocations and a strong
+/// reference to `self` per request, for as long as the timeout.
+///
+/// Assumes (CAF 0.17.6): request(dest, timeout, ...) registers the timeout
+/// as clock().set_request_timeout(due, self, id.response_id()); while the
+/// response handler runs, current_message_id() is that response id; and
+/// actor_clock::cancel_request_timeout(self, id) removes exactly that entry.
+/// Test: tests/runtime/core/caf_shims_cart_test.cpp, "request timeouts".
+inline void cancel_request_timeout(caf::scheduled_actor* self) {
+  self->clock().cancel_request_timeout(self, self->current_message_id());
+}
+
+inline void cancel_request_timeout(caf::scheduled_actor* self,
+                                   const caf::error& err) {
+  if (err != caf::sec::request_timeout)
+    cancel_request_timeout(self);
+}
+
 // -- the shard's idle sweep ---------------------------------------------------
+
+/// The object of class `T` behind `handle`, an actor this node spawned as a
+/// `T`: lets another actor read what `T` keeps in atomics (the shard reads
+/// when its carts were last used) without a message per actor. The handle
+/// keeps the object alive, also after the actor terminated.
+///
+/// Assumes (CAF 0.17.6): a local actor's handle points to its control block,
+/// allocated together with the actor object (actor_storage<T>);
+/// actor_cast<abstract_actor*> returns that object; its destructor runs only
+/// once the last strong reference is gone. Never true for a proxy of a
+/// remote actor: only handles this node spawned as a `T` may come here.
+/// Test: tests/runtime/core/caf_shims_cart_test.cpp, "local actor".
+template <class T, class Handle>
+const T& local_actor(const Handle& handle) noexcept {
+  return *static_cast<const T*>(caf::actor_cast<caf::abstract_actor*>(handle));
+}
 
 // -- supervisor timers --------------------------------------------------------
 

@@ -16,6 +16,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/cart/actor/event_codec.hpp"
+#include "runtime/core/caf_shims.hpp"
 #include "runtime/core/log.hpp"
 #include "runtime/journal/journal.hpp"
 
@@ -159,6 +160,9 @@ class cart_impl final : public cart_actor::base {
 public:
   using super = cart_actor::base;
 
+  /// Which cart runs on this thread (see "Memory" above).
+  using running = caf_shims::running_actor<cart_impl>;
+
   cart_impl(caf::actor_config& cfg, std::string id,
             caf::intrusive_ptr<const cart_spawner::shared> shared)
     : super(cfg),
@@ -193,23 +197,17 @@ public:
   /// The cart whose message CAF is handling on this thread. Only valid in
   /// the handlers of the shared behavior.
   static cart_impl& current() {
-    if (current_ == nullptr) {
+    auto* self = running::get();
+    if (self == nullptr) {
       // Only cart_impl::resume runs the shared behavior.
       log().critical("cart handler called outside of a cart");
       std::terminate();
     }
-    return *current_;
+    return *self;
   }
 
   resume_result resume(caf::execution_unit* ctx, size_t max) override {
-    struct guard {
-      cart_impl* prev;
-      ~guard() {
-        current_ = prev;
-      }
-    } restore{current_};
-    current_ = this;
-    return super::resume(ctx, max);
+    return running::resume(this, [&] { return super::resume(ctx, max); });
   }
 
   // -- handlers of the shared behavior ----------------------------------------
@@ -361,12 +359,11 @@ private:
   /// Called in a journal response handler: CAF 0.17 would keep the
   /// request's timeout until it is due (see "Memory" above).
   void forget_request_timeout() {
-    clock().cancel_request_timeout(this, current_message_id());
+    caf_shims::cancel_request_timeout(this);
   }
 
   void forget_request_timeout(const caf::error& err) {
-    if (err != caf::sec::request_timeout)
-      forget_request_timeout();
+    caf_shims::cancel_request_timeout(this, err);
   }
 
   /// Whether `job` may be sent now (see "Pipelined writes" above).
@@ -626,8 +623,6 @@ private:
     return make_error(cart_errc::crashed, what);
   }
 
-  static thread_local cart_impl* current_;
-
   std::string id_;
   /// The last state the journal acknowledged.
   cart current_state_;
@@ -648,8 +643,6 @@ private:
   /// See incarnation().
   uint64_t incarnation_;
 };
-
-thread_local cart_impl* cart_impl::current_ = nullptr;
 
 cart_actor::behavior_type make_cart_behavior() {
   return {
@@ -704,11 +697,9 @@ bool cart_spawner::looks_idle(const caf::actor& cart) const {
   auto idle = shared_->settings->idle_timeout;
   if (idle.count() <= 0 || !cart)
     return false;
-  // Only carts spawned by a cart_spawner come here. The handle keeps the
-  // actor object alive; last_active_ is atomic.
-  auto ptr = static_cast<const cart_impl*>(
-    caf::actor_cast<caf::abstract_actor*>(cart));
-  return ptr->idle_for(clock_type::now()) >= idle;
+  // Only carts spawned by a cart_spawner come here; last_active_ is atomic.
+  return caf_shims::local_actor<cart_impl>(cart).idle_for(clock_type::now())
+         >= idle;
 }
 
 } // namespace cartd

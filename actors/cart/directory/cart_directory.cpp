@@ -15,6 +15,7 @@
 #include <caf/sec.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "runtime/core/caf_shims.hpp"
 #include "runtime/core/log.hpp"
 
 namespace cartd {
@@ -72,13 +73,6 @@ struct shard_state {
 using shard_self = caf::stateful_actor<shard_state>*;
 
 void on_passivation_refused(shard_self self, const std::string& id);
-
-// Called in a response handler. CAF 0.17 keeps a request's timeout in its
-// clock until it is due, even once the response is in (three allocations per
-// request, for 5 s): under a resident cap a shard passivates many carts.
-void forget_request_timeout(shard_self self) {
-  self->clock().cancel_request_timeout(self, self->current_message_id());
-}
 
 // Asks carts of the idle backlog whether they passivate, at most
 // idle_check_window at a time.
@@ -151,16 +145,18 @@ caf::expected<cart_actor> activate(shard_self self, const std::string& id) {
         self
           ->request(caf::actor_cast<cart_actor>(cart), std::chrono::seconds{5},
                     passivate_atom::value)
-          .then([self, victim](bool stopping) {
-                  forget_request_timeout(self);
-                  if (!stopping)
-                    on_passivation_refused(self, victim);
-                },
-                [self](caf::error& err) {
-                  if (err != caf::sec::request_timeout)
-                    forget_request_timeout(self);
-                  // Gone already: on_stopped serves whoever waits.
-                });
+          .then(
+            [self, victim](bool stopping) {
+              // Under a resident cap a shard passivates many carts: do not
+              // keep each request's timeout for 5 s (see caf_shims).
+              caf_shims::cancel_request_timeout(self);
+              if (!stopping)
+                on_passivation_refused(self, victim);
+            },
+            [self](caf::error& err) {
+              caf_shims::cancel_request_timeout(self, err);
+              // Gone already: on_stopped serves whoever waits.
+            });
       }
     }
   }
