@@ -119,7 +119,10 @@ bool is_journal_error(const caf::error& err, journal_errc code) {
          && err.code() == static_cast<uint8_t>(code);
 }
 
-cart_actor::behavior_type make_cart_behavior();
+/// What a cart answers: the front end's interface and its shard's.
+using cart_impl_actor = cart_actor::extend_with<cart_control_actor>;
+
+cart_impl_actor::behavior_type make_cart_behavior();
 
 /// A random non-zero 64-bit number: a cart incarnation's id (see
 /// "Incarnations" in cart_actor.hpp). Each scheduler thread seeds its own
@@ -149,16 +152,16 @@ struct cart_spawner::shared : caf::ref_counted {
   journal_actor journal;
   std::shared_ptr<const cart_settings> settings;
   /// The behavior of every cart: handlers without captures.
-  cart_actor::behavior_type behavior;
+  cart_impl_actor::behavior_type behavior;
 };
 
 namespace {
 
 // -- the cart -----------------------------------------------------------------
 
-class cart_impl final : public cart_actor::base {
+class cart_impl final : public cart_impl_actor::base {
 public:
-  using super = cart_actor::base;
+  using super = cart_impl_actor::base;
 
   /// Which cart runs on this thread (see "Memory" above).
   using running = caf_shims::running_actor<cart_impl>;
@@ -172,15 +175,6 @@ public:
     set_exception_handler(
       [](caf::scheduled_actor* ptr, std::exception_ptr& ep) -> caf::error {
         return static_cast<cart_impl*>(ptr)->on_exception(ep);
-      });
-    set_default_handler(
-      [](caf::scheduled_actor* ptr,
-         caf::message_view& msg) -> caf::result<caf::message> {
-        // Not in cart_actor's interface (see idle_check_atom).
-        if (msg.content().match_elements<idle_check_atom>())
-          return caf::make_message(
-            static_cast<cart_impl*>(ptr)->on_idle_check());
-        return caf::print_and_drop(ptr, msg);
       });
   }
 
@@ -644,7 +638,7 @@ private:
   uint64_t incarnation_;
 };
 
-cart_actor::behavior_type make_cart_behavior() {
+cart_impl_actor::behavior_type make_cart_behavior() {
   return {
     [](caf::get_atom) -> cart_view { return cart_impl::current().on_get(); },
     [](watch_atom, cart_watcher_actor& watcher) -> cart_view {
@@ -657,6 +651,7 @@ cart_actor::behavior_type make_cart_behavior() {
       return cart_impl::current().on_crash_request();
     },
     [](passivate_atom) { return cart_impl::current().on_passivate(); },
+    [](idle_check_atom) { return cart_impl::current().on_idle_check(); },
   };
 }
 

@@ -52,11 +52,24 @@ struct cart_settings {
   caf::timespan idempotency_retention = caf::timespan{std::chrono::hours{24}};
 };
 
-/// (idle_check_atom) -> bool: from the actor that holds a cart (its shard)
-/// to the cart, not part of cart_actor's interface (send it to the cart
-/// as a caf::actor): passivate if no request came in within the idle
-/// timeout and nothing is in flight; true: stopping. See cart_spawner.
 using idle_check_atom = caf::atom_constant<caf::atom("idle_check")>;
+using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
+
+/// What the actor holding a cart (its shard) asks the cart; not part of
+/// cart_actor, which the front end sees. Local to a node: a cart and its
+/// shard are one node's.
+///
+///   (idle_check_atom) -> bool   passivate unless a request came in within
+///                               the idle timeout or a write is in flight
+///                               or queued; true: stopping (see
+///                               cart_spawner)
+///   (passivate_atom)  -> bool   true: stopping once the writes in flight
+///                               are done; false: refused, the cart was used
+///                               within min_residency (the shard asks to
+///                               keep its resident cap)
+using cart_control_actor
+  = caf::typed_actor<caf::replies_to<idle_check_atom>::with<bool>,
+                     caf::replies_to<passivate_atom>::with<bool>>;
 
 /// Spawns carts. Every cart it spawns shares one copy of what all carts of a
 /// node have in common (journal handle, settings, the behavior): a resident
@@ -73,14 +86,16 @@ public:
   cart_spawner& operator=(cart_spawner&&) noexcept;
   ~cart_spawner();
 
-  /// Spawns the cart `id` as a child of `parent` (its shard).
+  /// Spawns the cart `id` as a child of `parent` (its shard). The cart
+  /// answers cart_actor and cart_control_actor.
   cart_actor spawn(caf::event_based_actor* parent, std::string id) const;
 
   // Idle passivation. A cart does not time itself out (a CAF receive timeout
   // would cost every resident cart a clock entry and every message a trip
   // through CAF's clock thread): whoever holds the carts sweeps them. Every
   // sweep_interval() (a quarter of the idle timeout), it asks the carts
-  // this spawner made that look idle (looks_idle, a read) idle_check_atom;
+  // this spawner made that look idle (looks_idle, a read) idle_check_atom
+  // (cart_control_actor);
   // a cart without requests for the idle timeout then passivates (normal
   // exit) unless a write is in flight or queued. So a cart passivates after
   // 1 to 1.25 times the idle timeout without requests.

@@ -83,7 +83,9 @@ void check_idle_carts(shard_self self) {
     st.idle_backlog.pop_back();
     ++st.idle_checks;
     // No timeout: the cart answers, or CAF does when it is gone.
-    self->request(cart, caf::infinite, idle_check_atom::value)
+    self
+      ->request(caf::actor_cast<cart_control_actor>(cart), caf::infinite,
+                idle_check_atom::value)
       .then(
         [self](bool) {
           --self->state.idle_checks;
@@ -143,8 +145,8 @@ caf::expected<cart_actor> activate(shard_self self, const std::string& id) {
       if (auto cart = st.core->find_dynamic(victim)) {
         st.passivating[victim];
         self
-          ->request(caf::actor_cast<cart_actor>(cart), std::chrono::seconds{5},
-                    passivate_atom::value)
+          ->request(caf::actor_cast<cart_control_actor>(cart),
+                    std::chrono::seconds{5}, passivate_atom::value)
           .then(
             [self, victim](bool stopping) {
               // Under a resident cap a shard passivates many carts: do not

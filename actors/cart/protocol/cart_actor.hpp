@@ -15,10 +15,8 @@
 //                       -> cart_view   get, and push every later change of
 //                                      this incarnation to the watcher (see
 //                                      "watchers" below)
-//   (passivate_atom)    -> bool        true: stopping once the writes in flight
-//                                      are done; false: refused, the cart was
-//                                      used within the last second (its shard
-//                                      asks to keep memory bounded)
+//   (what a cart's shard asks it is private: cart_control_actor in
+//   actors/cart/actor/cart_actor_impl.hpp)
 //
 // cart_directory_actor
 //   (resolve_atom, cart_id) -> cart_actor   activates the cart if needed
@@ -68,7 +66,6 @@ namespace cartd {
 
 using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
 using crash_atom = caf::atom_constant<caf::atom("crash")>;
-using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
 using watch_atom = caf::atom_constant<caf::atom("watch")>;
 using changed_atom = caf::atom_constant<caf::atom("changed")>;
 using gone_atom = caf::atom_constant<caf::atom("gone")>;
@@ -157,8 +154,7 @@ using cart_actor = caf::typed_actor<
   caf::replies_to<caf::get_atom>::with<cart_view>,
   caf::replies_to<cart_mutation>::with<cart_view>,
   caf::replies_to<crash_atom>::with<cart_view>,
-  caf::replies_to<watch_atom, cart_watcher_actor>::with<cart_view>,
-  caf::replies_to<passivate_atom>::with<bool>>;
+  caf::replies_to<watch_atom, cart_watcher_actor>::with<cart_view>>;
 
 using cart_directory_actor = caf::typed_actor<
   caf::replies_to<resolve_atom, std::string>::with<cart_actor>>;

@@ -13,6 +13,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
+#include <caf/response_type.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -126,6 +127,16 @@ struct fixture {
 cart_errc errc_of(const caf::error& err) {
   return to_cart_errc(err);
 }
+
+template <class Handle, class... Ts>
+constexpr bool accepts = caf::response_type_unbox<
+  caf::signatures_of_t<Handle>, caf::detail::type_list<Ts...>>::valid;
+
+// What a cart's shard asks it is not part of what the front end may say.
+static_assert(!accepts<cart_actor, passivate_atom>);
+static_assert(!accepts<cart_actor, idle_check_atom>);
+static_assert(accepts<cart_control_actor, passivate_atom>);
+static_assert(accepts<cart_control_actor, idle_check_atom>);
 
 } // namespace
 
