@@ -7,11 +7,19 @@
 // handles one message at a time:
 //
 //   get      answered at once from the last acknowledged state;
-//   mutation decide -> persist (journal append) -> apply -> reply. While a
-//            write is in flight, later mutations wait in a bounded queue
-//            (overflow: cart_errc::overloaded), so the cart's order of
-//            changes is its order of arrival and its state never runs ahead
-//            of the journal.
+//   mutation decide -> persist (journal append) -> apply -> reply, in order
+//            of arrival. Writes are pipelined: a mutation arriving while
+//            others are in flight is decided against the state after them
+//            and its append sent at once (a bounded number in flight), so
+//            the journal commits them together; acknowledgements come back
+//            in order and the cart adopts each state and answers each
+//            request in that order. The state it serves is only ever what
+//            the journal acknowledged. What cannot be sent yet (over the
+//            limit, a keyed change or one behind it, one refused against a
+//            state not stored yet, anything after a failed write until the
+//            writes in flight are back, a queued fault injection) waits in
+//            a bounded queue (overflow: cart_errc::overloaded). See
+//            "Pipelined writes" in cart_actor_impl.cpp.
 //
 // A node keeps up to millions of carts resident: what one costs is kept
 // small ("Memory" in cart_actor_impl.cpp; bench_memory measures it).
