@@ -1,7 +1,9 @@
 #pragma once
 
-// The cart REST API on top of the generic HTTP server: JSON <-> cart
-// messages, and the one place where a cart_errc becomes an HTTP status.
+// The cart REST API on top of the generic HTTP server: a route table
+// (method + path pattern -> handler) whose handlers turn decoded requests
+// (request_decoding.hpp) into cart messages and cart replies into responses
+// (error_map.hpp maps every cart_errc to its status).
 //
 //   GET    /carts/{cart}                 read
 //   POST   /carts/{cart}/items           add    {"item":"apple","quantity":2}
@@ -38,6 +40,8 @@
 #include <caf/timespan.hpp>
 
 #include "actors/cart/protocol/cart_actor.hpp"
+#include "bindings/cart_http/error_map.hpp"
+#include "bindings/cart_http/route_table.hpp"
 #include "bindings/http/http.hpp"
 
 namespace cartd {
@@ -50,9 +54,6 @@ struct cart_routes_settings {
   /// every request then resolves the cart and reads go to it).
   size_t cache_size = 128 * 1024;
 };
-
-/// Maps a cart error to its HTTP response (status, JSON error body).
-http::response error_reply(cart_errc code, const std::string& detail = {});
 
 /// Renders a cart as JSON (with its ETag header).
 http::response cart_reply(const cart_view& view);
@@ -70,7 +71,34 @@ public:
   http::response timeout_response() const override;
 
 private:
-  struct route;
+  /// One request on its way through a route's handler.
+  struct call {
+    caf::io::broker* self;
+    http::request& req;
+    http::responder& reply;
+    /// The decoded `{cart}` and `{item}` of the path, if it has them.
+    std::string cart;
+    std::string item;
+  };
+
+  using route_handler = void (cart_routes::*)(call&);
+
+  // -- routes (one handler per method and path) -------------------------------
+
+  void get_cart(call& c);
+  void clear_cart(call& c);
+  void add_item(call& c);
+  void set_item(call& c);
+  void remove_item(call& c);
+  void checkout(call& c);
+  void seed_get(call& c);
+  void seed_add(call& c);
+  void seed_remove(call& c);
+  void crash(call& c);
+
+  // Reads If-Match and Idempotency-Key into `m` and sends it to the cart;
+  // the reply renders the cart.
+  void mutate(call& c, cart_mutation m);
 
   // Sends `xs...` to the cart `id` and hands the view to `on_view`, or
   // answers the error through `reply`. `watch`: `xs...` is a watch_atom
@@ -114,6 +142,7 @@ private:
 
   cart_directory_actor directory_;
   cart_routes_settings settings_;
+  route_table<route_handler> routes_;
   std::unordered_map<std::string, cache_entry> cache_;
   std::minstd_rand random_;
 };

@@ -1,4 +1,3 @@
-#define BOOST_TEST_MODULE bindings_cart_http
 #include <boost/test/unit_test.hpp>
 
 #include <nlohmann/json.hpp>
