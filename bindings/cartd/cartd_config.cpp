@@ -12,6 +12,7 @@
 #include <caf/settings.hpp>
 
 #include "actors/cart/protocol/cart_actor.hpp"
+#include "bindings/http/http.hpp"
 #include "runtime/core/log.hpp"
 
 namespace cartd {
@@ -30,6 +31,18 @@ size_t usable_cpus() {
 } // namespace
 
 cartd_config::cartd_config() {
+  http::server_config server_defaults;
+  http_host = server_defaults.host;
+  http_port = server_defaults.port;
+  http_port_file = server_defaults.port_file;
+  http_idle_timeout = server_defaults.idle_timeout;
+  http_request_timeout = server_defaults.request_timeout;
+  http_drain_timeout = server_defaults.drain_timeout;
+  http_max_connections = server_defaults.max_connections;
+  http_max_header_size = server_defaults.max_header_size;
+  http_max_body_size = server_defaults.max_body_size;
+  http_max_uri_size = server_defaults.max_uri_size;
+  http_direct_writes = server_defaults.direct_writes;
   // CAF starts max(hardware threads, 4) scheduler workers and ignores the
   // affinity mask; idle workers poll (sleeping 50 us at a time), so on a
   // node pinned to one core four of them fight the I/O thread for it. One
@@ -67,6 +80,10 @@ cartd_config::cartd_config() {
          "request body in bytes (413 beyond)")
     .add(http_max_uri_size, "max-uri-size",
          "request target in bytes (414 beyond)")
+    .add(http_direct_writes, "direct-writes",
+         "write responses straight to the socket while CAF holds nothing "
+         "for the connection (--http.direct-writes=false: always through "
+         "CAF's write buffer)")
     .add(http_cart_cache, "cart-cache",
          "carts whose handle and current copy the front end keeps; GETs of "
          "watched resident carts are answered from it (0: none)");

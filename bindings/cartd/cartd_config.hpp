@@ -29,16 +29,18 @@ public:
 
   // -- http -------------------------------------------------------------------
 
-  std::string http_host = "127.0.0.1";
-  uint16_t http_port = 8080;
+  // The server's options; their defaults are http::server_config's.
+  std::string http_host;
+  uint16_t http_port = 0;
   std::string http_port_file;
-  caf::timespan http_idle_timeout = caf::timespan{std::chrono::seconds{30}};
-  caf::timespan http_request_timeout = caf::timespan{std::chrono::seconds{5}};
-  caf::timespan http_drain_timeout = caf::timespan{std::chrono::seconds{3}};
-  size_t http_max_connections = 10'000;
-  size_t http_max_header_size = 8 * 1024;
-  size_t http_max_body_size = 64 * 1024;
-  size_t http_max_uri_size = 2 * 1024;
+  caf::timespan http_idle_timeout{};
+  caf::timespan http_request_timeout{};
+  caf::timespan http_drain_timeout{};
+  size_t http_max_connections = 0;
+  size_t http_max_header_size = 0;
+  size_t http_max_body_size = 0;
+  size_t http_max_uri_size = 0;
+  bool http_direct_writes = true;
   size_t http_cart_cache = 128 * 1024;
 
   // -- carts ------------------------------------------------------------------

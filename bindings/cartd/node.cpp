@@ -78,6 +78,7 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   server.max_header_size = cfg.http_max_header_size;
   server.max_body_size = cfg.http_max_body_size;
   server.max_uri_size = cfg.http_max_uri_size;
+  server.direct_writes = cfg.http_direct_writes;
   cart_routes_settings routes;
   routes.fault_injection = cfg.debug_fault_injection;
   routes.cache_size = cfg.http_cart_cache;

@@ -99,7 +99,8 @@ public:
   virtual caf::message_handler messages(caf::io::broker* self);
 };
 
-/// Limits and timeouts, each a config option (see bindings/cartd).
+/// Limits, timeouts and switches, each a config option (see bindings/cartd,
+/// which takes its defaults from here).
 struct server_config {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
@@ -120,7 +121,11 @@ struct server_config {
   caf::timespan request_timeout = caf::timespan{std::chrono::seconds{5}};
   /// On drain, how long in-flight requests may take before connections are
   /// closed anyway.
-  caf::timespan drain_timeout = caf::timespan{std::chrono::seconds{4}};
+  caf::timespan drain_timeout = caf::timespan{std::chrono::seconds{3}};
+  /// Write responses straight to the socket while CAF holds nothing for the
+  /// connection (socket_writes.hpp); false: always through CAF's write
+  /// buffer.
+  bool direct_writes = true;
   /// When set, the bound port is written to this file once listening
   /// (tests start nodes with port 0).
   std::string port_file;

@@ -1,12 +1,6 @@
 #include "bindings/http/server.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -30,6 +24,7 @@
 
 #include "bindings/http/render.hpp"
 #include "bindings/http/request_reader.hpp"
+#include "bindings/http/socket_writes.hpp"
 #include "runtime/core/log.hpp"
 
 namespace cartd::http {
@@ -79,12 +74,8 @@ struct connection {
   bool must_close = false;
   /// Reading is suspended (the client pipelined far ahead).
   bool halted = false;
-  /// The socket to write to directly (see `send_out`), -1: always through
-  /// CAF's write buffer.
-  int fd = -1;
-  /// CAF still holds bytes of an earlier response for this connection, so
-  /// later bytes must queue behind them (cleared by data_transferred_msg).
-  bool caf_writing = false;
+  /// The direct write path (socket_writes.hpp).
+  direct_writes out;
   /// Too many response bytes wait for the client to read them: no request
   /// is dispatched until the socket drains (data_transferred_msg).
   bool write_blocked = false;
@@ -126,48 +117,6 @@ using caf::io::connection_handle;
 
 void process(server_actor* self, connection_handle hdl, connection& c);
 
-/// Sends `head` then `body` on `hdl`. CAF 0.17 writes only from its event
-/// loop: a flush registers the socket for EPOLLOUT and unregisters it once
-/// the buffer is written, two epoll_ctl calls and an extra loop round per
-/// response (about 15% of a GET). So while CAF holds nothing for the
-/// connection, the bytes go straight to the (non-blocking) socket, and only
-/// what the socket does not take now is handed to CAF, which then writes it
-/// and everything after it in order until data_transferred_msg says it is
-/// done. A socket error is left to CAF too: it meets the same error on its
-/// write and reports connection_closed_msg as usual.
-void send_out(server_actor* self, connection_handle hdl, connection* c,
-              std::string_view head, std::string_view body) {
-  size_t sent = 0;
-  if (c != nullptr && c->fd >= 0 && !c->caf_writing) {
-    iovec iov[2];
-    iov[0].iov_base = const_cast<char*>(head.data());
-    iov[0].iov_len = head.size();
-    iov[1].iov_base = const_cast<char*>(body.data());
-    iov[1].iov_len = body.size();
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = body.empty() ? 1 : 2;
-    ssize_t n;
-    do {
-      n = ::sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    if (n > 0)
-      sent = static_cast<size_t>(n);
-    if (sent == head.size() + body.size())
-      return;
-    c->caf_writing = true;
-    self->ack_writes(hdl, true);
-  }
-  auto& buf = self->wr_buf(hdl);
-  if (sent < head.size())
-    buf.insert(buf.end(), head.begin() + static_cast<ptrdiff_t>(sent),
-               head.end());
-  auto body_sent = sent > head.size() ? sent - head.size() : 0;
-  buf.insert(buf.end(), body.begin() + static_cast<ptrdiff_t>(body_sent),
-             body.end());
-  self->flush(hdl);
-}
-
 /// `c`: the connection's state, nullptr when it has none (yet).
 void write_response(server_actor* self, connection_handle hdl, connection* c,
                     const response& res, render_options opts) {
@@ -177,36 +126,7 @@ void write_response(server_actor* self, connection_handle hdl, connection* c,
   std::string_view body;
   if (!opts.head && !status_without_body(res.status))
     body = res.body;
-  send_out(self, hdl, c, out, body);
-}
-
-/// The socket behind `hdl` when writing to it directly is safe: CAF's
-/// default multiplexer names a connection by its socket
-/// (`network::conn_hdl_from_socket`), which this checks against the
-/// connection's ports (ours: the listening port; the peer's: what CAF
-/// reports for the handle); -1 otherwise (e.g. a test multiplexer).
-int direct_socket(server_actor* self, connection_handle hdl) {
-  auto fd = static_cast<int>(hdl.id());
-  if (static_cast<int64_t>(fd) != hdl.id() || fd < 0)
-    return -1;
-  sockaddr_storage local{};
-  sockaddr_storage peer{};
-  socklen_t local_len = sizeof(local);
-  socklen_t peer_len = sizeof(peer);
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0
-      || ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0)
-    return -1;
-  auto port_of = [](const sockaddr_storage& x) -> int {
-    if (x.ss_family == AF_INET)
-      return ntohs(reinterpret_cast<const sockaddr_in&>(x).sin_port);
-    if (x.ss_family == AF_INET6)
-      return ntohs(reinterpret_cast<const sockaddr_in6&>(x).sin6_port);
-    return -1;
-  };
-  if (port_of(local) != self->state.port
-      || port_of(peer) != self->remote_port(hdl))
-    return -1;
-  return fd;
+  send_out(self, hdl, c != nullptr ? &c->out : nullptr, out, body);
 }
 
 void maybe_finish_drain(server_actor* self) {
@@ -215,11 +135,10 @@ void maybe_finish_drain(server_actor* self) {
     self->quit(st.drain_reason);
 }
 
-/// Closes `hdl` after its pending bytes are sent and forgets it. Any
-/// reference to its `connection` dangles afterwards.
-void close_connection(server_actor* self, connection_handle hdl) {
+/// Forgets the state of `hdl` (and its request in flight). Any reference
+/// to its `connection` dangles afterwards.
+void forget_connection(server_actor* self, connection_handle hdl) {
   auto& st = self->state;
-  self->close(hdl);
   auto i = st.conns.find(hdl);
   if (i == st.conns.end())
     return;
@@ -227,6 +146,12 @@ void close_connection(server_actor* self, connection_handle hdl) {
     --st.in_flight;
   st.conns.erase(i);
   maybe_finish_drain(self);
+}
+
+/// Closes `hdl` after its pending bytes are sent and forgets it.
+void close_connection(server_actor* self, connection_handle hdl) {
+  self->close(hdl);
+  forget_connection(self, hdl);
 }
 
 void reply_and_close(server_actor* self, connection_handle hdl,
@@ -366,7 +291,7 @@ void process(server_actor* self, connection_handle hdl, connection& c) {
       update_reading(self, hdl, c);
       return;
     case read_status::send_continue:
-      send_out(self, hdl, &c, continue_response, {});
+      send_out(self, hdl, &c.out, continue_response, {});
       break;
     case read_status::failed: {
       auto& err = c.reader.error();
@@ -401,7 +326,8 @@ void on_connection(server_actor* self, connection_handle hdl) {
     return;
   }
   auto& c = st.conns.try_emplace(hdl, st.cfg, clock_type::now()).first->second;
-  c.fd = direct_socket(self, hdl);
+  if (st.cfg.direct_writes)
+    c.out.fd = direct_socket(self, hdl, st.port);
   self->configure_read(hdl, caf::io::receive_policy::at_most(read_size));
 }
 
@@ -428,11 +354,11 @@ void on_transferred(server_actor* self,
     return;
   auto& c = i->second;
   if (msg.remaining == 0)
-    c.caf_writing = false;
+    c.out.caf_writing = false;
   auto unblocked = c.write_blocked && msg.remaining <= max_pending_output;
   if (unblocked)
     c.write_blocked = false;
-  if (!c.caf_writing && !c.write_blocked)
+  if (!c.out.caf_writing && !c.write_blocked)
     self->ack_writes(msg.handle, false);
   if (!unblocked)
     return;
@@ -440,17 +366,6 @@ void on_transferred(server_actor* self,
     process(self, msg.handle, c);
   else
     update_reading(self, msg.handle, c);
-}
-
-void on_closed(server_actor* self, connection_handle hdl) {
-  auto& st = self->state;
-  auto i = st.conns.find(hdl);
-  if (i == st.conns.end())
-    return;
-  if (i->second.in_flight != 0)
-    --st.in_flight;
-  st.conns.erase(i);
-  maybe_finish_drain(self);
 }
 
 caf::timespan tick_interval(const server_config& cfg) {
@@ -550,7 +465,7 @@ caf::behavior server_impl(server_actor* self, caf::io::doorman_ptr acceptor,
       },
       [self](caf::io::new_data_msg& msg) { on_data(self, msg); },
       [self](const caf::io::connection_closed_msg& msg) {
-        on_closed(self, msg.handle);
+        forget_connection(self, msg.handle);
       },
       [self](const caf::io::data_transferred_msg& msg) {
         on_transferred(self, msg);

@@ -14,11 +14,13 @@
 //   * supervisor timers                 (runtime/supervision)
 
 #include <cstdint>
+#include <limits>
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_clock.hpp>
 #include <caf/error.hpp>
 #include <caf/fwd.hpp>
+#include <caf/io/connection_handle.hpp>
 #include <caf/optional.hpp>
 #include <caf/resumable.hpp>
 #include <caf/scheduled_actor.hpp>
@@ -28,6 +30,22 @@
 namespace cartd::caf_shims {
 
 // -- HTTP direct socket writes ------------------------------------------------
+
+/// The socket of the TCP connection `hdl`, or -1 when its id cannot be one.
+///
+/// Assumes what CAF 0.17.6's default multiplexer does
+/// (`network::conn_hdl_from_socket`): a connection handle's id is the file
+/// descriptor of its socket. The HTTP server writes responses to that socket
+/// itself (bindings/http/socket_writes.hpp) and checks per connection that
+/// the socket's ports are the connection's before it does.
+/// Test: tests/bindings/http/socket_writes_test.cpp
+/// (`a_connection_handle_names_the_socket_of_its_connection`).
+inline int socket_of(caf::io::connection_handle hdl) noexcept {
+  auto id = hdl.id();
+  if (id < 0 || id > std::numeric_limits<int>::max())
+    return -1;
+  return static_cast<int>(id);
+}
 
 // -- the cart's shared behavior -----------------------------------------------
 

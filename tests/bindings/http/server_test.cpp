@@ -35,6 +35,8 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "sendmsg_counter.hpp"
+
 namespace http = cartd::http;
 namespace bh = boost::beast::http;
 using namespace std::chrono_literals;
@@ -275,6 +277,8 @@ caf::actor_system_config& init(caf::actor_system_config& cfg) {
 }
 
 struct server_fixture {
+  /// The write path under test (server_config::direct_writes).
+  bool direct_writes;
   caf::actor_system_config cfg;
   caf::actor_system sys;
   caf::actor delay_actor;
@@ -282,7 +286,7 @@ struct server_fixture {
   caf::actor server;
   uint16_t port = 0;
 
-  server_fixture() : sys(init(cfg)) {
+  explicit server_fixture(bool direct) : direct_writes(direct), sys(init(cfg)) {
     delay_actor = sys.spawn(delayer);
     handler = std::make_shared<test_handler>(delay_actor);
   }
@@ -293,8 +297,9 @@ struct server_fixture {
     caf::anon_send_exit(delay_actor, caf::exit_reason::user_shutdown);
   }
 
-  static http::server_config config() {
+  http::server_config config() const {
     http::server_config scfg;
+    scfg.direct_writes = direct_writes;
     scfg.host = "127.0.0.1";
     scfg.port = 0;
     scfg.idle_timeout = 300ms;
@@ -303,7 +308,9 @@ struct server_fixture {
     return scfg;
   }
 
-  void start(http::server_config scfg = config()) {
+  void start() { start(config()); }
+
+  void start(http::server_config scfg) {
     auto res = http::spawn_server(sys, std::move(scfg), handler, port);
     if (!res)
       BOOST_FAIL("spawn_server failed: " << sys.render(res.error()));
@@ -325,390 +332,28 @@ struct server_fixture {
 
 } // namespace
 
-BOOST_FIXTURE_TEST_SUITE(server_tests, server_fixture)
+// Outside the anonymous namespace: the test cases deriving from them are
+// defined in another file (server_test_cases.ipp).
+namespace write_paths {
 
-BOOST_AUTO_TEST_CASE(keep_alive_connection_serves_several_requests) {
-  start();
-  client c{port};
-  BOOST_REQUIRE(c.connected());
-  for (int i = 0; i < 3; ++i) {
-    auto res = c.get("/echo/" + std::to_string(i));
-    BOOST_REQUIRE(res);
-    BOOST_TEST(res->status == 200u);
-    BOOST_TEST(res->body == "GET /echo/" + std::to_string(i) + " ");
-    BOOST_TEST(res->header(bh::field::content_type) == "text/plain");
-    BOOST_TEST(res->header(bh::field::connection) == "");
-  }
-  c.send("POST /items HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
-  auto res = c.read();
-  BOOST_REQUIRE(res);
-  BOOST_TEST(res->body == "POST /items hello");
-}
+struct direct_writes_fixture : server_fixture {
+  direct_writes_fixture() : server_fixture(true) {}
+};
 
-BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_arrival_order) {
-  start();
-  client c{port};
-  // The first one completes last, yet its response comes first.
-  c.send(get_request("/delay/200") + get_request("/echo/a") +
-         "POST /echo/b HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi");
-  auto r1 = c.read();
-  auto r2 = c.read();
-  auto r3 = c.read();
-  BOOST_REQUIRE(r1 && r2 && r3);
-  BOOST_TEST(r1->body == "delayed 200");
-  BOOST_TEST(r2->body == "GET /echo/a ");
-  BOOST_TEST(r3->body == "POST /echo/b hi");
-}
+struct caf_writes_fixture : server_fixture {
+  caf_writes_fixture() : server_fixture(false) {}
+};
 
-BOOST_AUTO_TEST_CASE(pending_request_does_not_hold_up_other_connections) {
-  start();
-  client a{port};
-  client b{port};
-  a.send(get_request("/park"));
-  BOOST_REQUIRE(eventually([&] { return handler->parked == 1; }));
-  auto rb = b.get("/echo/b");
-  BOOST_REQUIRE(rb);
-  BOOST_TEST(rb->body == "GET /echo/b ");
-  BOOST_TEST(!a.has_data());
-  auto release = b.get("/release");
-  BOOST_REQUIRE(release);
-  BOOST_TEST(release->body == "release");
-  auto ra = a.read();
-  BOOST_REQUIRE(ra);
-  BOOST_TEST(ra->body == "released");
-}
+} // namespace write_paths
 
-BOOST_AUTO_TEST_CASE(client_pipelining_far_ahead_is_still_served_in_order) {
-  start();
-  client c{port};
-  client other{port};
-  // Input piles up behind a parked request (the server stops reading) ...
-  std::string batch = get_request("/park");
-  for (int i = 0; i < 1000; ++i)
-    batch += get_request("/echo/" + std::to_string(i));
-  c.send(batch);
-  BOOST_REQUIRE(eventually([&] { return handler->parked == 1; }));
-  BOOST_REQUIRE(other.get("/release"));
-  auto parked = c.read();
-  BOOST_REQUIRE(parked);
-  BOOST_TEST(parked->body == "released");
-  for (int i = 0; i < 1000; ++i) {
-    auto res = c.read();
-    BOOST_REQUIRE(res);
-    BOOST_REQUIRE_EQUAL(res->body, "GET /echo/" + std::to_string(i) + " ");
-  }
-}
+// Every case runs over both write paths (socket_writes.hpp).
 
-BOOST_AUTO_TEST_CASE(
-    client_not_reading_its_responses_is_still_served_in_order) {
-  start();
-  client c{port};
-  // ... and output piles up when the client does not read (about 13 MB
-  // here, more than the socket buffers hold): the server stops serving the
-  // connection until the client reads, then goes on.
-  std::string batch;
-  for (int i = 0; i < 200; ++i)
-    batch += get_request("/big") + get_request("/echo/" + std::to_string(i));
-  c.send(batch);
-  std::this_thread::sleep_for(100ms);
-  for (int i = 0; i < 200; ++i) {
-    auto big = c.read();
-    BOOST_REQUIRE(big);
-    BOOST_REQUIRE_EQUAL(big->body.size(), 64u * 1024u);
-    auto res = c.read();
-    BOOST_REQUIRE(res);
-    BOOST_REQUIRE_EQUAL(res->body, "GET /echo/" + std::to_string(i) + " ");
-  }
-}
+BOOST_FIXTURE_TEST_SUITE(server_with_direct_writes,
+                         write_paths::direct_writes_fixture)
+#include "server_test_cases.ipp"
+BOOST_AUTO_TEST_SUITE_END()
 
-BOOST_AUTO_TEST_CASE(health_and_ready_are_answered_by_the_server) {
-  start();
-  client c{port};
-  auto health = c.get("/health");
-  BOOST_REQUIRE(health);
-  BOOST_TEST(health->status == 200u);
-  BOOST_TEST(health->body == R"({"status":"ok"})");
-  BOOST_TEST(health->header(bh::field::content_type) == "application/json");
-  auto ready = c.get("/ready?probe=1");
-  BOOST_REQUIRE(ready);
-  BOOST_TEST(ready->status == 200u);
-  BOOST_TEST(ready->body == R"({"status":"ready"})");
-  c.send("HEAD /ready HTTP/1.1\r\nHost: t\r\n\r\n");
-  auto head = c.read(true);
-  BOOST_REQUIRE(head);
-  BOOST_TEST(head->status == 200u);
-  BOOST_TEST(head->header(bh::field::content_length) == "18");
-  c.send("POST /health HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
-  auto post = c.read();
-  BOOST_REQUIRE(post);
-  BOOST_TEST(post->status == 405u);
-  BOOST_TEST(post->header(bh::field::allow) == "GET, HEAD");
-  BOOST_TEST(handler->dispatched == 0);
-}
-
-BOOST_AUTO_TEST_CASE(ready_answers_503_while_the_handler_is_not_ready) {
-  start();
-  handler->ready_flag = false;
-  client c{port};
-  auto res = c.get("/ready");
-  BOOST_REQUIRE(res);
-  BOOST_TEST(res->status == 503u);
-  BOOST_TEST(res->body.find(R"("error":"not_ready")") != std::string::npos);
-  handler->ready_flag = true;
-  res = c.get("/ready");
-  BOOST_REQUIRE(res);
-  BOOST_TEST(res->status == 200u);
-}
-
-BOOST_AUTO_TEST_CASE(head_response_has_content_length_and_no_body) {
-  start();
-  client c{port};
-  c.send("HEAD /echo HTTP/1.1\r\nHost: t\r\n\r\n" + get_request("/after"));
-  auto head = c.read(true);
-  BOOST_REQUIRE(head);
-  BOOST_TEST(head->status == 200u);
-  // The handler saw a GET; the GET body "GET /echo " has 10 bytes.
-  BOOST_TEST(head->header(bh::field::content_length) == "10");
-  // No body bytes leaked: the next response starts right after the head.
-  auto next = c.read();
-  BOOST_REQUIRE(next);
-  BOOST_TEST(next->body == "GET /after ");
-}
-
-BOOST_AUTO_TEST_CASE(expect_continue_gets_100_before_the_body_is_sent) {
-  start();
-  client c{port};
-  c.send("PUT /upload HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
-         "Content-Length: 5\r\n\r\n");
-  auto interim = c.read();
-  BOOST_REQUIRE(interim);
-  BOOST_TEST(interim->status == 100u);
-  c.send("hello");
-  auto res = c.read();
-  BOOST_REQUIRE(res);
-  BOOST_TEST(res->status == 200u);
-  BOOST_TEST(res->body == "PUT /upload hello");
-}
-
-BOOST_AUTO_TEST_CASE(expect_continue_waits_for_the_pending_response_first) {
-  start();
-  client c{port};
-  c.send(get_request("/delay/100") +
-         "PUT /upload HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
-         "Content-Length: 2\r\n\r\n");
-  auto first = c.read();
-  BOOST_REQUIRE(first);
-  BOOST_TEST(first->body == "delayed 100");
-  auto interim = c.read();
-  BOOST_REQUIRE(interim);
-  BOOST_TEST(interim->status == 100u);
-  c.send("ok");
-  auto res = c.read();
-  BOOST_REQUIRE(res);
-  BOOST_TEST(res->body == "PUT /upload ok");
-}
-
-BOOST_AUTO_TEST_CASE(http10_connection_closes_unless_keep_alive_is_asked) {
-  start();
-  client c{port};
-  c.send("GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
-  auto res = c.read();
-  BOOST_REQUIRE(res);
-  BOOST_TEST(res->header(bh::field::connection) == "keep-alive");
-  c.send("GET /old HTTP/1.0\r\n\r\n");
-  res = c.read();
-  BOOST_REQUIRE(res);
-  BOOST_TEST(res->body == "GET /old ");
-  BOOST_TEST(res->header(bh::field::connection) == "close");
-  BOOST_TEST(c.closed_by_peer());
-}
-
-BOOST_AUTO_TEST_CASE(connection_close_request_is_answered_then_closed) {
-  start();
-  client c{port};
-  c.send(get_request("/bye", "Connection: close\r\n") + get_request("/never"));
-  auto res = c.read();
-  BOOST_REQUIRE(res);
-  BOOST_TEST(res->body == "GET /bye ");
-  BOOST_TEST(res->header(bh::field::connection) == "close");
-  BOOST_TEST(c.closed_by_peer());
-  BOOST_TEST(handler->dispatched == 1);
-}
-
-BOOST_AUTO_TEST_CASE(connections_beyond_max_connections_get_503) {
-  auto scfg = config();
-  scfg.max_connections = 2;
-  start(scfg);
-  auto first = std::make_unique<client>(port);
-  client second{port};
-  // Both are accepted once they are served.
-  BOOST_REQUIRE(first->get("/one"));
-  BOOST_REQUIRE(second.get("/two"));
-  client third{port};
-  auto refused = third.read();
-  BOOST_REQUIRE(refused);
-  BOOST_TEST(refused->status == 503u);
-  BOOST_TEST(refused->body.find("too_many_connections") != std::string::npos);
-  BOOST_TEST(refused->header(bh::field::connection) == "close");
-  BOOST_TEST(third.closed_by_peer());
-  // A slot frees up when a client leaves.
-  first.reset();
-  auto served = eventually([&] {
-    client next{port};
-    auto res = next.get("/again");
-    return res && res->status == 200u;
-  });
-  BOOST_TEST(served);
-}
-
-BOOST_AUTO_TEST_CASE(idle_connection_is_closed_after_the_idle_timeout) {
-  start();
-  client used{port};
-  BOOST_REQUIRE(used.get("/once"));
-  client unused{port};
-  BOOST_TEST(used.closed_by_peer());
-  BOOST_TEST(unused.closed_by_peer());
-}
-
-BOOST_AUTO_TEST_CASE(slow_partial_request_gets_408_and_close) {
-  start();
-  client c{port};
-  c.send("GET /slow HTTP/1.1\r\nHost: t\r\n");
-  auto res = c.read();
-  BOOST_REQUIRE(res);
-  BOOST_TEST(res->status == 408u);
-  BOOST_TEST(res->body.find("request_timeout") != std::string::npos);
-  BOOST_TEST(res->header(bh::field::connection) == "close");
-  BOOST_TEST(c.closed_by_peer());
-  BOOST_TEST(handler->dispatched == 0);
-}
-
-BOOST_AUTO_TEST_CASE(garbage_gets_400_then_close_and_the_server_serves_on) {
-  start();
-  client bad{port};
-  bad.send("NOT HTTP AT ALL\r\n\r\n");
-  auto res = bad.read();
-  BOOST_REQUIRE(res);
-  BOOST_TEST(res->status == 400u);
-  BOOST_TEST(res->body.find("bad_request") != std::string::npos);
-  BOOST_TEST(bad.closed_by_peer());
-  client good{port};
-  auto ok = good.get("/fine");
-  BOOST_REQUIRE(ok);
-  BOOST_TEST(ok->status == 200u);
-}
-
-BOOST_AUTO_TEST_CASE(limit_errors_are_answered_then_the_connection_closes) {
-  auto scfg = config();
-  scfg.max_body_size = 8;
-  start(scfg);
-  client c{port};
-  c.send("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\n");
-  auto res = c.read();
-  BOOST_REQUIRE(res);
-  BOOST_TEST(res->status == 413u);
-  BOOST_TEST(res->body.find("body_too_large") != std::string::npos);
-  BOOST_TEST(c.closed_by_peer());
-}
-
-BOOST_AUTO_TEST_CASE(handler_exception_gets_500_and_the_server_serves_on) {
-  start();
-  client c{port};
-  auto res = c.get("/throw");
-  BOOST_REQUIRE(res);
-  BOOST_TEST(res->status == 500u);
-  BOOST_TEST(res->body.find("internal_error") != std::string::npos);
-  auto again = c.get("/after-throw");
-  BOOST_REQUIRE(again);
-  BOOST_TEST(again->body == "GET /after-throw ");
-  client other{port};
-  BOOST_TEST(other.get("/other").has_value());
-}
-
-BOOST_AUTO_TEST_CASE(drain_finishes_the_request_in_flight) {
-  auto scfg = config();
-  scfg.drain_timeout = 10s;
-  start(scfg);
-  client idle{port};
-  BOOST_REQUIRE(idle.get("/warm-up"));
-  client busy{port};
-  busy.send(get_request("/delay/300"));
-  BOOST_REQUIRE(eventually([&] { return handler->dispatched == 2; }));
-  caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
-  BOOST_TEST(idle.closed_by_peer());
-  auto res = busy.read();
-  BOOST_REQUIRE(res);
-  BOOST_TEST(res->body == "delayed 300");
-  BOOST_TEST(res->header(bh::field::connection) == "close");
-  BOOST_TEST(busy.closed_by_peer());
-  BOOST_TEST((await_server_down() == caf::exit_reason::user_shutdown));
-}
-
-BOOST_AUTO_TEST_CASE(drain_gives_up_on_requests_after_the_drain_timeout) {
-  start();
-  client c{port};
-  c.send(get_request("/park"));
-  BOOST_REQUIRE(eventually([&] { return handler->parked == 1; }));
-  caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
-  BOOST_TEST(c.closed_by_peer());
-  BOOST_TEST((await_server_down() == caf::exit_reason::user_shutdown));
-}
-
-BOOST_AUTO_TEST_CASE(unanswered_request_gets_the_timeout_response_and_the_connection_serves_on) {
-  auto scfg = config();
-  scfg.idle_timeout = 10s;
-  scfg.request_timeout = 200ms;
-  start(scfg);
-  client c{port};
-  c.send(get_request("/park") + get_request("/echo/after"));
-  auto r1 = c.read();
-  BOOST_REQUIRE(r1);
-  BOOST_TEST(r1->status == 503u);
-  BOOST_TEST(r1->body.find("\"timeout\"") != std::string::npos);
-  auto r2 = c.read();
-  BOOST_REQUIRE(r2);
-  BOOST_TEST(r2->body == "GET /echo/after ");
-  // The late answer to the parked request goes nowhere.
-  client other{port};
-  auto released = other.get("/release");
-  BOOST_REQUIRE(released);
-  BOOST_TEST(released->body == "release");
-  auto r3 = c.get("/echo/next");
-  BOOST_REQUIRE(r3);
-  BOOST_TEST(r3->body == "GET /echo/next ");
-}
-
-BOOST_AUTO_TEST_CASE(server_tells_its_port_and_writes_the_port_file) {
-  auto scfg = config();
-  scfg.port_file = "/tmp/cartd_http_test_port_" + std::to_string(::getpid());
-  start(scfg);
-  std::ifstream in{scfg.port_file};
-  unsigned from_file = 0;
-  in >> from_file;
-  BOOST_TEST(from_file == port);
-  std::remove(scfg.port_file.c_str());
-  caf::scoped_actor self{sys};
-  uint16_t asked = 0;
-  self->request(server, std::chrono::seconds{5}, caf::get_atom::value)
-      .receive([&](uint16_t x) { asked = x; }, [](caf::error&) {});
-  BOOST_TEST(asked == port);
-}
-
-BOOST_AUTO_TEST_CASE(restarted_server_can_rebind_the_same_port) {
-  start();
-  {
-    client c{port};
-    BOOST_REQUIRE(c.get("/first"));
-  }
-  auto old_port = port;
-  caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
-  BOOST_REQUIRE((await_server_down() == caf::exit_reason::user_shutdown));
-  auto scfg = config();
-  scfg.port = old_port;
-  start(scfg);
-  BOOST_TEST(port == old_port);
-  client c{port};
-  BOOST_TEST(c.get("/second").has_value());
-}
-
+BOOST_FIXTURE_TEST_SUITE(server_with_caf_writes,
+                         write_paths::caf_writes_fixture)
+#include "server_test_cases.ipp"
 BOOST_AUTO_TEST_SUITE_END()
