@@ -74,7 +74,7 @@ struct supervisor_core::impl {
 
   struct static_child {
     child_spec spec;
-    caf::actor handle;
+    child_handle handle;
     phase state = phase::down;
     /// Stop it as part of a group restart (one_for_all, rest_for_one).
     bool stop_requested = false;
@@ -92,7 +92,7 @@ struct supervisor_core::impl {
       // nop
     }
 
-    caf::actor find(const std::string& id) const override;
+    child_handle find_child(const std::string& id) const override;
 
   private:
     const impl& owner_;
@@ -145,7 +145,8 @@ struct supervisor_core::impl {
 
   // -- static children (static_policy.cpp) ------------------------------------
 
-  caf::actor start_static(size_t index);
+  /// Starts static child `index`; false if its start failed.
+  bool start_static(size_t index);
 
   void on_static_down(static_child& child, const caf::error& reason);
 

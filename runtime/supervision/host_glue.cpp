@@ -32,7 +32,7 @@ std::string supervisor_core::impl::render(const caf::error& x) const {
 supervisor_core::impl::static_child*
 supervisor_core::impl::find_static(caf::actor_id aid) {
   for (auto& child : children)
-    if (child.state != phase::down && child.handle.id() == aid)
+    if (child.state != phase::down && child.handle.untyped().id() == aid)
       return &child;
   return nullptr;
 }
@@ -178,6 +178,10 @@ void supervisor_core::for_each_dynamic(
 }
 
 caf::actor supervisor_core::find(const std::string& id) const {
+  return find_child(id).untyped();
+}
+
+child_handle supervisor_core::find_child(const std::string& id) const {
   for (auto& child : impl_->children)
     if (child.spec.id == id && child.state != impl::phase::down)
       return child.handle;

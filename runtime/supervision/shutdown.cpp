@@ -89,7 +89,7 @@ void supervisor_core::impl::on_kill_static(caf::actor_id aid) {
       std::chrono::duration_cast<std::chrono::milliseconds>(
           child->spec.shutdown)
           .count());
-  self->send_exit(child->handle, caf::exit_reason::kill);
+  self->send_exit(child->handle.untyped(), caf::exit_reason::kill);
 }
 
 void supervisor_core::impl::on_kill_dynamic() {
@@ -107,7 +107,7 @@ void supervisor_core::impl::on_kill_dynamic() {
 void supervisor_core::impl::kill_all() {
   for (auto& child : children)
     if (child.state != phase::down && child.handle)
-      caf::anon_send_exit(child.handle, caf::exit_reason::kill);
+      caf::anon_send_exit(child.handle.untyped(), caf::exit_reason::kill);
   dynamic.for_each([this](dynamic_children::slot x) {
     if (auto& handle = dynamic.handle(x))
       caf::anon_send_exit(handle, caf::exit_reason::kill);

@@ -53,8 +53,8 @@ const char* to_string(strategy x) {
 
 } // namespace
 
-caf::actor
-supervisor_core::impl::earlier_siblings::find(const std::string& id) const {
+child_handle supervisor_core::impl::earlier_siblings::find_child(
+    const std::string& id) const {
   for (size_t i = 0; i < limit_; ++i) {
     auto& child = owner_.children[i];
     if (child.spec.id == id && child.state != phase::down)
@@ -63,9 +63,9 @@ supervisor_core::impl::earlier_siblings::find(const std::string& id) const {
   return {};
 }
 
-caf::actor supervisor_core::impl::start_static(size_t index) {
+bool supervisor_core::impl::start_static(size_t index) {
   auto& child = children[index];
-  caf::actor handle;
+  child_handle handle;
   earlier_siblings siblings{*this, index};
   try {
     if (child.spec.start)
@@ -73,27 +73,27 @@ caf::actor supervisor_core::impl::start_static(size_t index) {
   } catch (const std::exception& e) {
     cartd::log().error("supervisor {}: start of child '{}' threw: {}", label,
                        child.spec.id, e.what());
-    return {};
+    return false;
   } catch (...) {
     cartd::log().error("supervisor {}: start of child '{}' threw", label,
                        child.spec.id);
-    return {};
+    return false;
   }
   if (!handle) {
     cartd::log().error("supervisor {}: start of child '{}' returned no actor",
                        label, child.spec.id);
-    return {};
+    return false;
   }
-  child.handle = handle;
+  self->monitor(handle.untyped());
+  child.handle = std::move(handle);
   child.state = phase::running;
-  self->monitor(handle);
-  return handle;
+  return true;
 }
 
 void supervisor_core::impl::on_static_down(static_child& child,
                                            const caf::error& reason) {
   bool expected = child.state == phase::stopping || child.stop_requested;
-  child.handle = nullptr;
+  child.handle = child_handle{};
   child.state = phase::down;
   child.stop_requested = false;
   if (child.spec.restart == restart_type::temporary)
@@ -170,10 +170,10 @@ void supervisor_core::impl::begin_stop(static_child& child) {
   child.state = phase::stopping;
   child.stop_requested = false;
   if (schedule_kill(child.spec.shutdown, detail::kill_static_timer,
-                    static_cast<uint64_t>(child.handle.id())))
-    self->send_exit(child.handle, caf::exit_reason::user_shutdown);
+                    static_cast<uint64_t>(child.handle.untyped().id())))
+    self->send_exit(child.handle.untyped(), caf::exit_reason::user_shutdown);
   else
-    self->send_exit(child.handle, caf::exit_reason::kill);
+    self->send_exit(child.handle.untyped(), caf::exit_reason::kill);
 }
 
 void supervisor_core::impl::escalate() {

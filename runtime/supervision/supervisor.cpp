@@ -4,6 +4,9 @@
 
 #include "runtime/supervision/supervisor.hpp"
 
+#include <cxxabi.h>
+
+#include <cstdlib>
 #include <memory>
 #include <utility>
 
@@ -11,6 +14,8 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
 #include <caf/stateful_actor.hpp>
+
+#include "runtime/core/log.hpp"
 
 namespace cartd::supervision {
 
@@ -48,6 +53,27 @@ void add_supervision_error_category(caf::actor_system_config& cfg) {
 }
 
 children_view::~children_view() = default;
+
+namespace detail {
+
+namespace {
+
+std::string demangled(const std::type_info& x) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name{
+      abi::__cxa_demangle(x.name(), nullptr, nullptr, &status), std::free};
+  return status == 0 && name ? std::string{name.get()} : x.name();
+}
+
+} // namespace
+
+void log_type_mismatch(const std::string& id, const std::type_info& is,
+                       const std::type_info& wanted) {
+  cartd::log().error("supervision: child '{}' is a {}, looked up as a {}", id,
+                     demangled(is), demangled(wanted));
+}
+
+} // namespace detail
 
 // -- supervisor actor ---------------------------------------------------------
 

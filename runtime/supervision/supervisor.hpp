@@ -62,12 +62,17 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
 #include <caf/error.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/timespan.hpp>
+#include <caf/typed_actor.hpp>
 
 namespace cartd::supervision {
 
@@ -116,6 +121,70 @@ caf::error make_error(supervision_errc x);
 /// Call from the composition root before creating the actor system.
 void add_supervision_error_category(caf::actor_system_config& cfg);
 
+/// The handle of a static child: an untyped `caf::actor` or any
+/// `caf::typed_actor<...>`. It remembers which type the child was started
+/// as, so that a typed lookup (`find<Handle>`) hands the child out only as
+/// that type: a wiring mistake shows as an invalid handle and an error in
+/// the log when the tree starts, not as an unexpected_message later.
+class child_handle {
+public:
+  child_handle() noexcept = default;
+
+  /// An untyped child.
+  child_handle(caf::actor x) noexcept : actor_(std::move(x)) {
+    // nop
+  }
+
+  /// A typed child.
+  template <class... Sigs>
+  child_handle(caf::typed_actor<Sigs...> x)
+      : actor_(caf::actor_cast<caf::actor>(std::move(x))),
+        type_(&typeid(caf::typed_actor<Sigs...>)) {
+    // nop
+  }
+
+  explicit operator bool() const noexcept { return static_cast<bool>(actor_); }
+
+  /// The child as an untyped handle (always possible).
+  const caf::actor& untyped() const noexcept { return actor_; }
+
+  /// The type the child was started as (`caf::actor` if untyped).
+  const std::type_info& type() const noexcept { return *type_; }
+
+  /// The child as `Handle`: as `caf::actor` always, as a typed handle only
+  /// if it was started as exactly that type; otherwise an invalid handle.
+  template <class Handle>
+  Handle as() const {
+    if constexpr (std::is_same_v<Handle, caf::actor>) {
+      return actor_;
+    } else {
+      if (actor_ && *type_ == typeid(Handle))
+        return caf::actor_cast<Handle>(actor_);
+      return Handle{};
+    }
+  }
+
+private:
+  caf::actor actor_;
+  const std::type_info* type_ = &typeid(caf::actor);
+};
+
+namespace detail {
+
+/// Logs that child `id` of type `is` was looked up as `wanted`.
+void log_type_mismatch(const std::string& id, const std::type_info& is,
+                       const std::type_info& wanted);
+
+template <class Handle>
+Handle typed_child(const child_handle& child, const std::string& id) {
+  auto result = child.as<Handle>();
+  if (child && !result)
+    log_type_mismatch(id, child.type(), typeid(Handle));
+  return result;
+}
+
+} // namespace detail
+
 /// Lets a start function find the current handles of the siblings started
 /// before it (useful with rest_for_one: a later child depends on earlier).
 class children_view {
@@ -123,13 +192,27 @@ public:
   virtual ~children_view();
 
   /// Returns the running child with `id`, or an invalid handle.
-  virtual caf::actor find(const std::string& id) const = 0;
+  virtual child_handle find_child(const std::string& id) const = 0;
+
+  /// Returns the running child with `id` as an untyped handle, or an
+  /// invalid handle.
+  caf::actor find(const std::string& id) const {
+    return find_child(id).untyped();
+  }
+
+  /// Returns the running child with `id` as `Handle`, or an invalid handle
+  /// if there is none or it was started as another type (logged as an
+  /// error). E.g. `siblings.find<journal_actor>("journal")`.
+  template <class Handle>
+  Handle find(const std::string& id) const {
+    return detail::typed_child<Handle>(find_child(id), id);
+  }
 };
 
-/// Spawns a child (the supervisor is `self`) and returns its handle. An
-/// invalid handle or an exception counts as a failed start.
-using start_fn = std::function<caf::actor(caf::event_based_actor* self,
-                                          const children_view& siblings)>;
+/// Spawns a child (the supervisor is `self`) and returns its handle, typed
+/// or not. An invalid handle or an exception counts as a failed start.
+using start_fn = std::function<child_handle(caf::event_based_actor* self,
+                                            const children_view& siblings)>;
 
 /// A static child.
 struct child_spec {
@@ -142,9 +225,8 @@ struct child_spec {
 };
 
 /// Spawns a dynamic child named `id`.
-using dynamic_start_fn
-  = std::function<caf::actor(caf::event_based_actor* self,
-                             const std::string& id)>;
+using dynamic_start_fn = std::function<caf::actor(caf::event_based_actor* self,
+                                                  const std::string& id)>;
 
 /// How dynamic children are started and restarted.
 struct dynamic_child_template {
@@ -165,13 +247,13 @@ struct dynamic_child_hooks {
   /// A dynamic child terminated and will not be restarted (normal exit of a
   /// transient child, temporary child, ...). `reason` is its exit reason.
   std::function<void(const std::string& id, const caf::error& reason)>
-    on_stopped;
+      on_stopped;
   /// A dynamic child exceeded its restart budget and was given up.
   std::function<void(const std::string& id, const caf::error& reason)>
-    on_give_up;
+      on_give_up;
   /// A dynamic child was restarted; `child` is the new incarnation.
   std::function<void(const std::string& id, const caf::actor& child)>
-    on_restarted;
+      on_restarted;
 };
 
 /// Supervisor flags: strategy and restart intensity for static children.
@@ -232,13 +314,25 @@ public:
   /// Calls `f(id, child)` for every running dynamic child. `f` must not
   /// start dynamic children.
   void for_each_dynamic(
-    const std::function<void(const std::string& id, const caf::actor& child)>&
-      f) const;
+      const std::function<void(const std::string& id, const caf::actor& child)>&
+          f) const;
 
   // -- static children --------------------------------------------------------
 
   /// Returns the running static child `id` or an invalid handle.
   caf::actor find(const std::string& id) const;
+
+  /// Returns the running static child `id` as `Handle`, or an invalid
+  /// handle if there is none or it was started as another type (logged as
+  /// an error).
+  template <class Handle>
+  Handle find(const std::string& id) const {
+    return detail::typed_child<Handle>(find_child(id), id);
+  }
+
+  /// Returns the running static child `id` with its type, or an invalid
+  /// handle.
+  child_handle find_child(const std::string& id) const;
 
   /// True once shutdown began (no more restarts or starts).
   bool shutting_down() const noexcept;

@@ -53,6 +53,10 @@ using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using finish_atom = caf::atom_constant<caf::atom("finish")>;
 /// Asks a dynamic host for its number of dynamic children.
 using count_atom = caf::atom_constant<caf::atom("count")>;
+/// Asks a dynamic host for a static child as typed_worker (as caf::actor).
+using typed_atom = caf::atom_constant<caf::atom("typed")>;
+/// Asks a dynamic host for a static child as other_typed (as caf::actor).
+using other_atom = caf::atom_constant<caf::atom("other")>;
 
 // -- test actors --------------------------------------------------------------
 
@@ -110,6 +114,46 @@ worker_spec(std::string id, caf::actor observer,
   return result;
 }
 
+/// A typed worker: answers n with n + 1, throws on crash_atom, reports an
+/// exit_msg like worker's report_and_quit.
+using typed_worker = caf::typed_actor<caf::replies_to<int32_t>::with<int32_t>,
+                                      caf::reacts_to<crash_atom>>;
+
+/// An interface no child has.
+using other_typed =
+    caf::typed_actor<caf::replies_to<std::string>::with<std::string>>;
+
+typed_worker::behavior_type typed_worker_impl(typed_worker::pointer self,
+                                              std::string id,
+                                              caf::actor observer) {
+  self->set_exception_handler(
+      [](caf::scheduled_actor*, std::exception_ptr&) -> caf::error {
+        return caf::exit_reason::unhandled_exception;
+      });
+  self->set_exit_handler([=](caf::scheduled_actor*, caf::exit_msg& msg) {
+    caf::anon_send(observer, stopped_atom::value, id);
+    self->quit(msg.reason);
+  });
+  return {
+      [](int32_t x) { return x + 1; },
+      [](crash_atom) { throw std::runtime_error("crash requested"); },
+  };
+}
+
+/// A static child whose start function returns a typed_worker handle.
+sup::child_spec typed_spec(std::string id, caf::actor observer) {
+  sup::child_spec result;
+  result.id = id;
+  result.start = [=](caf::event_based_actor* self,
+                     const sup::children_view&) -> sup::child_handle {
+    auto handle = self->spawn(typed_worker_impl, id, observer);
+    self->send(observer, started_atom::value, id,
+               caf::actor_cast<caf::actor>(handle));
+    return handle;
+  };
+  return result;
+}
+
 /// An actor that embeds a supervisor_core with dynamic children, like a cart
 /// shard. Hooks report to `observer`.
 struct dynamic_host_state {
@@ -143,6 +187,14 @@ caf::behavior dynamic_host(caf::stateful_actor<dynamic_host_state>* self,
       },
       [=](count_atom) {
         return static_cast<uint64_t>(self->state.core->dynamic_count());
+      },
+      [=](typed_atom, const std::string& id) {
+        return caf::actor_cast<caf::actor>(
+            self->state.core->find<typed_worker>(id));
+      },
+      [=](other_atom, const std::string& id) {
+        return caf::actor_cast<caf::actor>(
+            self->state.core->find<other_typed>(id));
       },
       [=](caf::delete_atom) {
         self->state.core->shutdown(caf::exit_reason::user_shutdown);
@@ -612,15 +664,15 @@ BOOST_FIXTURE_TEST_CASE(
     nested_supervisor_escalates_to_a_parent_that_restarts_it, fixture) {
   sup::child_spec mid;
   mid.id = "mid";
-  mid.start =
-      [inner = sup::supervisor_start({sup::strategy::one_for_one, {1, 1min}},
-                                     {worker_spec("w", observer)}),
-       obs = observer](caf::event_based_actor* self,
-                       const sup::children_view& siblings) {
-        auto handle = inner(self, siblings);
-        self->send(obs, started_atom::value, std::string{"mid"}, handle);
-        return handle;
-      };
+  mid.start = [inner = sup::supervisor_start(
+                   {sup::strategy::one_for_one, {1, 1min}},
+                   {worker_spec("w", observer)}),
+               obs = observer](caf::event_based_actor* self,
+                               const sup::children_view& siblings) {
+    auto handle = inner(self, siblings);
+    self->send(obs, started_atom::value, std::string{"mid"}, handle.untyped());
+    return handle;
+  };
   auto root = spawn_sup({}, {mid});
   auto mid1 = take_started("mid");
   watch(mid1);
@@ -816,6 +868,56 @@ BOOST_FIXTURE_TEST_CASE(normal_exit_message_does_not_stop_a_supervisor,
   BOOST_CHECK(child(s, "a") == a);
   BOOST_CHECK(!has_event(stopped_atom::value, "a"));
   BOOST_CHECK(!is_down(s));
+}
+
+// -- typed children -----------------------------------------------------------
+
+//   sup
+//    +-- t      <- a typed_worker
+//    +-- probe  <- its start function looks t up as typed_worker, as
+//                  other_typed (refused) and untyped
+BOOST_FIXTURE_TEST_CASE(typed_child_is_found_only_under_its_own_type, fixture) {
+  sup::child_spec probe;
+  probe.id = "probe";
+  probe.start = [obs = observer, inner = start_worker("probe", observer)](
+                    caf::event_based_actor* self,
+                    const sup::children_view& siblings) {
+    auto as_typed = siblings.find<typed_worker>("t");
+    auto as_other = siblings.find<other_typed>("t");
+    auto untyped = siblings.find("t");
+    self->send(obs, saw_atom::value, caf::actor_cast<caf::actor>(as_typed),
+               caf::actor_cast<caf::actor>(as_other));
+    self->send(obs, saw_atom::value, untyped, siblings.find<caf::actor>("t"));
+    return inner(self, siblings);
+  };
+  spawn_sup({}, {typed_spec("t", observer), probe});
+  auto t = take_started("t");
+  auto typed = take(saw_atom::value);
+  BOOST_CHECK(typed.handle == t);
+  BOOST_CHECK(!typed.other);
+  auto untyped = take(saw_atom::value);
+  BOOST_CHECK(untyped.handle == t);
+  BOOST_CHECK(untyped.other == t);
+}
+
+//   host
+//    +-- t   <- a typed_worker; crashes, restarted: still found typed
+BOOST_FIXTURE_TEST_CASE(supervisor_core_finds_a_typed_child_by_its_type,
+                        fixture) {
+  auto host = spawn_host({typed_spec("t", observer)}, {});
+  auto t1 = take_started("t");
+  BOOST_CHECK(*ask<caf::actor>(host, typed_atom::value, std::string{"t"}) ==
+              t1);
+  BOOST_CHECK(!*ask<caf::actor>(host, other_atom::value, std::string{"t"}));
+  crash(t1);
+  auto t2 = take_started("t");
+  BOOST_CHECK(t2 != t1);
+  BOOST_CHECK(*ask<caf::actor>(host, typed_atom::value, std::string{"t"}) ==
+              t2);
+  // A typed child answers through its typed handle.
+  auto reply = ask<int32_t>(t2, int32_t{20});
+  BOOST_REQUIRE(reply);
+  BOOST_CHECK_EQUAL(*reply, 21);
 }
 
 // -- dynamic children ---------------------------------------------------------
