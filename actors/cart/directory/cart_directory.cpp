@@ -12,8 +12,11 @@
 #include <caf/actor_cast.hpp>
 #include <caf/actor_clock.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/message_handler.hpp>
+#include <caf/replies_to.hpp>
 #include <caf/sec.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "runtime/core/caf_shims.hpp"
 #include "runtime/core/log.hpp"
@@ -26,6 +29,15 @@ using clock_type = std::chrono::steady_clock;
 using supervision::supervisor_core;
 
 // -- shard --------------------------------------------------------------------
+
+/// What the directory asks a shard (the shard's public interface; it also
+/// sends itself sweep_atom and wake_atom):
+///
+///   (resolve_atom, std::string cart_id) -> cart_actor
+///     the running cart `cart_id`, activated if needed; cart_errc::unavailable
+///     while it is given up or cannot be activated
+using cart_shard_actor = caf::typed_actor<
+  caf::replies_to<resolve_atom, std::string>::with<cart_actor>>;
 
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 
@@ -265,12 +277,9 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
   auto sweep_every = self->state.spawner->sweep_interval();
   if (sweep_every.count() > 0)
     self->delayed_send(self, sweep_every, sweep_atom::value);
-  return {
-    [self, sweep_every](sweep_atom) {
-      sweep_idle_carts(self);
-      if (!self->state.core->shutting_down())
-        self->delayed_send(self, sweep_every, sweep_atom::value);
-    },
+  // The interface is checked against cart_shard_actor at compile time; the
+  // shard's messages to itself come first.
+  cart_shard_actor::behavior_type interface{
     [self](resolve_atom, const std::string& id) -> caf::result<cart_actor> {
       auto& st = self->state;
       if (auto i = st.passivating.find(id); i != st.passivating.end()) {
@@ -283,6 +292,13 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
         return std::move(result.error());
       return std::move(*result);
     },
+  };
+  caf::message_handler own{
+    [self, sweep_every](sweep_atom) {
+      sweep_idle_carts(self);
+      if (!self->state.core->shutting_down())
+        self->delayed_send(self, sweep_every, sweep_atom::value);
+    },
     [self](wake_atom, const std::string& id) {
       auto& st = self->state;
       auto i = st.passivating.find(id);
@@ -293,6 +309,7 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
       activate_for(self, id, waiting);
     },
   };
+  return own.or_else(interface.unbox());
 }
 
 // -- directory ----------------------------------------------------------------
@@ -313,8 +330,12 @@ caf::behavior directory_impl(caf::stateful_actor<directory_state>* self,
     supervision::child_spec spec;
     spec.id = "shard-" + std::to_string(i);
     spec.start = [settings, journal, carts](caf::event_based_actor* sup,
-                                            const supervision::children_view&) {
-      return sup->spawn(shard_impl, settings, journal, carts);
+                                            const supervision::children_view&)
+      -> supervision::child_handle {
+      // A shard hosts a supervisor_core, which needs an event_based_actor;
+      // its behavior is checked against cart_shard_actor (see shard_impl).
+      return caf::actor_cast<cart_shard_actor>(
+        sup->spawn(shard_impl, settings, journal, carts));
     };
     spec.restart = supervision::restart_type::permanent;
     // A shard is a supervisor: it stops its carts itself, killing those not
@@ -331,30 +352,33 @@ caf::behavior directory_impl(caf::stateful_actor<directory_state>* self,
   self->state.core = std::make_unique<supervisor_core>(flags,
                                                        std::move(shards));
   self->state.core->init(self);
-  return {
+  // Checked against cart_directory_actor at compile time.
+  cart_directory_actor::behavior_type result{
     [self](resolve_atom,
            const std::string& id) -> caf::result<cart_actor> {
       if (!valid_cart_id(id))
         return make_error(cart_errc::invalid_cart_id);
       auto& st = self->state;
       auto index = std::hash<std::string>{}(id) % st.shard_ids.size();
-      auto shard = st.core->find(st.shard_ids[index]);
+      auto shard = st.core->find<cart_shard_actor>(st.shard_ids[index]);
       if (!shard)
         return make_error(cart_errc::unavailable, "shard is restarting");
-      return self->delegate(caf::actor_cast<cart_directory_actor>(shard),
-                            resolve_atom::value, id);
+      return self->delegate(shard, resolve_atom::value, id);
     },
   };
+  return std::move(result.unbox());
 }
 
 } // namespace
 
-caf::actor spawn_cart_directory(caf::event_based_actor* parent,
-                                directory_settings settings,
-                                journal_actor journal,
-                                std::shared_ptr<const cart_settings> carts) {
-  return parent->spawn(directory_impl, settings, std::move(journal),
-                       std::move(carts));
+cart_directory_actor
+spawn_cart_directory(caf::event_based_actor* parent,
+                     directory_settings settings, journal_actor journal,
+                     std::shared_ptr<const cart_settings> carts) {
+  // The directory hosts a supervisor_core, which needs an event_based_actor;
+  // its behavior is checked against cart_directory_actor (directory_impl).
+  return caf::actor_cast<cart_directory_actor>(parent->spawn(
+    directory_impl, settings, std::move(journal), std::move(carts)));
 }
 
 } // namespace cartd

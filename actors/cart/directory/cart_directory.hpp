@@ -44,11 +44,10 @@ struct directory_settings {
   size_t max_resident = 0;
 };
 
-/// Spawns the directory (and its shards) as a child of `parent`. The result
-/// answers cart_directory_actor's messages.
-caf::actor spawn_cart_directory(caf::event_based_actor* parent,
-                                directory_settings settings,
-                                journal_actor journal,
-                                std::shared_ptr<const cart_settings> carts);
+/// Spawns the directory (and its shards) as a child of `parent`.
+cart_directory_actor
+spawn_cart_directory(caf::event_based_actor* parent,
+                     directory_settings settings, journal_actor journal,
+                     std::shared_ptr<const cart_settings> carts);
 
 } // namespace cartd
