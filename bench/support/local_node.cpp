@@ -6,7 +6,6 @@
 #include <stdexcept>
 
 #include <caf/actor_cast.hpp>
-#include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
@@ -122,38 +121,19 @@ local_node::local_node(std::shared_ptr<journal_backend> backend,
     cfg_.set("scheduler.max-threads", opts.threads);
   if (opts.middleman)
     cfg_.load<caf::io::middleman>();
-  cfg_.add_message_types<caf::id_block::cartd_runtime>();
-  cfg_.add_message_types<caf::id_block::cartd_cart>();
-  add_cart_error_category(cfg_);
-  add_journal_error_category(cfg_);
+  add_cartd_types(cfg_);
   sys_ = std::make_unique<caf::actor_system>(cfg_);
   self_ = std::make_unique<caf::scoped_actor>(*sys_);
-  auto carts = std::make_shared<cart_settings>(opts.carts);
-  auto dir = opts.directory;
-  auto journal_opts = opts.journal;
-  std::vector<supervision::child_spec> children;
-  supervision::child_spec journal;
-  journal.id = "journal";
-  journal.start = [backend, journal_opts](caf::event_based_actor* sup,
-                                          const supervision::children_view&) {
-    return caf::actor_cast<caf::actor>(
-      spawn_journal(sup, backend, journal_opts));
-  };
-  children.push_back(std::move(journal));
-  supervision::child_spec dir_spec;
-  dir_spec.id = "carts";
-  dir_spec.shutdown = caf::timespan::max(); // as in bindings/cartd/node.cpp
-  dir_spec.start = [dir, carts](caf::event_based_actor* sup,
-                                const supervision::children_view& up) {
-    return spawn_cart_directory(
-      sup, dir, caf::actor_cast<journal_actor>(up.find("journal")), carts);
-  };
-  children.push_back(std::move(dir_spec));
+  cart_subsystem_settings subsystem;
+  subsystem.carts = opts.carts;
+  subsystem.directory = opts.directory;
+  subsystem.journal = opts.journal;
   supervision::supervisor_flags flags;
   flags.how = supervision::strategy::rest_for_one;
-  root_ = supervision::spawn_supervisor(*sys_, flags, std::move(children));
+  root_ = supervision::spawn_supervisor(
+    *sys_, flags, cart_subsystem_specs(std::move(backend), subsystem));
   auto child = call<caf::actor>(root_, caf::get_atom::value,
-                                std::string{"carts"});
+                                std::string{directory_child_id});
   if (!child || !*child)
     throw std::runtime_error("the cart directory did not start");
   directory_ = caf::actor_cast<cart_directory_actor>(*child);

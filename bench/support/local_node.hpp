@@ -2,7 +2,8 @@
 
 // An in-process cart subsystem for the microbenchmarks and the memory tool:
 // the same supervision tree as a cartd node (journal, cart directory with
-// its shards) minus the HTTP server, over a journal backend the caller picks.
+// its shards, wired by actors/cart/subsystem) minus the HTTP server, over a
+// journal backend the caller picks.
 //
 //   root (rest_for_one)
 //   ├── journal   journal actor over `backend`
@@ -27,6 +28,7 @@
 #include "actors/cart/actor/cart_actor_impl.hpp"
 #include "actors/cart/directory/cart_directory.hpp"
 #include "actors/cart/protocol/cart_actor.hpp"
+#include "actors/cart/subsystem.hpp"
 #include "runtime/journal/journal.hpp"
 #include "runtime/journal/journal_actor_impl.hpp"
 

@@ -11,7 +11,7 @@
 #include <caf/config_value.hpp>
 #include <caf/settings.hpp>
 
-#include "actors/cart/protocol/cart_actor.hpp"
+#include "actors/cart/subsystem.hpp"
 #include "bindings/http/http.hpp"
 #include "runtime/core/log.hpp"
 
@@ -127,9 +127,7 @@ cartd_config::cartd_config() {
     "serve POST /debug/carts/{cart}/crash (tests only)");
   opt_group{custom_options_, "log"}.add(
     log_level, "level", "trace, debug, info, warn, error or off");
-  add_message_types<caf::id_block::cartd_runtime>();
-  add_message_types<caf::id_block::cartd_cart>();
-  add_cart_error_category(*this);
+  add_cartd_types(*this);
 }
 
 namespace {

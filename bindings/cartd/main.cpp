@@ -25,7 +25,6 @@
 #include "bindings/cartd/node.hpp"
 #include "runtime/journal/journal.hpp"
 #include "runtime/core/log.hpp"
-#include "runtime/supervision/supervisor.hpp"
 
 #ifndef CARTD_VERSION
 #  define CARTD_VERSION "unknown"
@@ -52,8 +51,6 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   cartd::cartd_config cfg;
   cfg.load<caf::io::middleman>();
-  cartd::add_journal_error_category(cfg);
-  cartd::supervision::add_supervision_error_category(cfg);
   if (auto err = cfg.parse_args(argc, argv)) {
     std::cerr << "cartd: " << cfg.render(err) << "\n";
     return 2;

@@ -2,16 +2,13 @@
 
 #include <memory>
 
-#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include "actors/cart/actor/cart_actor_impl.hpp"
-#include "actors/cart/directory/cart_directory.hpp"
+#include "actors/cart/subsystem.hpp"
 #include "bindings/cart_http/cart_routes.hpp"
 #include "bindings/http/server.hpp"
 #include "runtime/core/log.hpp"
-#include "runtime/journal/journal_actor_impl.hpp"
 #include "runtime/journal/memory_journal.hpp"
 #include "runtime/journal/sqlite_journal.hpp"
 #include "runtime/supervision/supervisor.hpp"
@@ -51,17 +48,17 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
                ? " at " + cfg.storage_path + " (sync " + cfg.storage_sync
                    + ")"
                : std::string{});
-  journal_settings journal;
-  journal.max_batch = cfg.storage_max_batch;
-  auto carts = std::make_shared<cart_settings>();
-  carts->limits.max_lines = cfg.carts_max_lines;
-  carts->idle_timeout = cfg.carts_idle_timeout;
-  carts->journal_timeout = cfg.http_request_timeout;
-  carts->max_pending = cfg.carts_max_pending;
-  carts->fault_injection = cfg.debug_fault_injection;
-  carts->snapshot_every = cfg.storage_snapshot_every;
-  carts->idempotency_retention = cfg.storage_idempotency_retention;
-  directory_settings directory;
+  cart_subsystem_settings subsystem;
+  subsystem.journal.max_batch = cfg.storage_max_batch;
+  auto& carts = subsystem.carts;
+  carts.limits.max_lines = cfg.carts_max_lines;
+  carts.idle_timeout = cfg.carts_idle_timeout;
+  carts.journal_timeout = cfg.http_request_timeout;
+  carts.max_pending = cfg.carts_max_pending;
+  carts.fault_injection = cfg.debug_fault_injection;
+  carts.snapshot_every = cfg.storage_snapshot_every;
+  carts.idempotency_retention = cfg.storage_idempotency_retention;
+  auto& directory = subsystem.directory;
   directory.shards = cfg.carts_shards;
   directory.shard_intensity = intensity_of(cfg);
   directory.cart_intensity = intensity_of(cfg);
@@ -82,30 +79,7 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   cart_routes_settings routes;
   routes.fault_injection = cfg.debug_fault_injection;
   routes.cache_size = cfg.http_cart_cache;
-  std::vector<supervision::child_spec> children;
-  {
-    supervision::child_spec spec;
-    spec.id = "journal";
-    spec.start = [backend, journal](caf::event_based_actor* self,
-                                    const supervision::children_view&) {
-      return caf::actor_cast<caf::actor>(
-        spawn_journal(self, backend, journal));
-    };
-    children.push_back(std::move(spec));
-  }
-  {
-    supervision::child_spec spec;
-    spec.id = "carts";
-    // A supervisor of supervisors: it bounds its own shutdown (see the
-    // shards' spec), so it is never killed from above.
-    spec.shutdown = caf::timespan::max();
-    spec.start = [directory, carts](caf::event_based_actor* self,
-                                    const supervision::children_view& up) {
-      auto journal = caf::actor_cast<journal_actor>(up.find("journal"));
-      return spawn_cart_directory(self, directory, journal, carts);
-    };
-    children.push_back(std::move(spec));
-  }
+  auto children = cart_subsystem_specs(std::move(backend), subsystem);
   {
     supervision::child_spec spec;
     spec.id = "http";
@@ -113,7 +87,9 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
     spec.shutdown = server.drain_timeout + std::chrono::seconds{1};
     spec.start = [server, routes](caf::event_based_actor* self,
                                   const supervision::children_view& up) {
-      auto directory = caf::actor_cast<cart_directory_actor>(up.find("carts"));
+      auto directory = up.find<cart_directory_actor>(directory_child_id);
+      if (!directory)
+        return caf::actor{};
       auto handler = std::make_shared<cart_routes>(directory, routes);
       auto result = http::spawn_server(self->home_system(), server, handler);
       if (!result) {
