@@ -21,6 +21,7 @@
 #include "actors/cart/actor/event_codec.hpp"
 #include "actors/cart/directory/cart_directory.hpp"
 #include "actors/cart/protocol/cart_actor.hpp"
+#include "actors/cart/subsystem.hpp"
 #include "runtime/journal/journal.hpp"
 #include "runtime/journal/journal_actor_impl.hpp"
 #include "runtime/journal/memory_journal.hpp"
@@ -48,10 +49,7 @@ struct test_journal : test::failing_journal {
 
 caf::actor_system_config& deterministic(caf::actor_system_config& cfg) {
   cfg.set("scheduler.policy", caf::atom("testing"));
-  cfg.add_message_types<caf::id_block::cartd_runtime>();
-  cfg.add_message_types<caf::id_block::cartd_cart>();
-  add_cart_error_category(cfg);
-  add_journal_error_category(cfg);
+  add_cartd_types(cfg);
   return cfg;
 }
 
@@ -95,38 +93,23 @@ struct fixture {
   }
 
   void start(cart_settings carts = {}, directory_settings dir = {}) {
-    auto shared_carts = std::make_shared<cart_settings>(carts);
-    std::vector<supervision::child_spec> children;
-    supervision::child_spec journal_spec;
-    journal_spec.id = "journal";
-    journal_spec.start = [b = backend](caf::event_based_actor* sup,
-                                       const supervision::children_view&) {
-      // A failed commit fails at once: the journal's retries run on the
-      // real clock (its own tests cover them).
-      journal_settings settings;
-      settings.retry_for = caf::timespan{0};
-      return caf::actor_cast<caf::actor>(spawn_journal(sup, b, settings));
-    };
-    children.push_back(journal_spec);
-    supervision::child_spec dir_spec;
-    dir_spec.id = "carts";
-    dir_spec.start = [dir, shared_carts](caf::event_based_actor* sup,
-                                         const supervision::children_view& up) {
-      return spawn_cart_directory(
-          sup, dir, caf::actor_cast<journal_actor>(up.find("journal")),
-          shared_carts);
-    };
-    children.push_back(dir_spec);
+    cart_subsystem_settings settings;
+    settings.carts = carts;
+    settings.directory = dir;
+    // A failed commit fails at once: the journal's retries run on the real
+    // clock (its own tests cover them).
+    settings.journal.retry_for = caf::timespan{0};
     supervision::supervisor_flags flags;
     flags.how = supervision::strategy::rest_for_one;
-    root = supervision::spawn_supervisor(sys, flags, std::move(children));
+    root = supervision::spawn_supervisor(
+        sys, flags, cart_subsystem_specs(backend, settings));
     run();
-    auto child =
-        call<caf::actor>(root, caf::get_atom::value, std::string{"carts"});
+    auto child = call<caf::actor>(root, caf::get_atom::value,
+                                  std::string{directory_child_id});
     BOOST_REQUIRE(child && *child);
     directory = caf::actor_cast<cart_directory_actor>(*child);
-    auto j =
-        call<caf::actor>(root, caf::get_atom::value, std::string{"journal"});
+    auto j = call<caf::actor>(root, caf::get_atom::value,
+                              std::string{journal_child_id});
     BOOST_REQUIRE(j && *j);
     journal = *j;
   }
