@@ -1,11 +1,7 @@
 #include "bindings/cart_http/cart_routes.hpp"
 
-#include <algorithm>
-#include <cctype>
-#include <charconv>
 #include <optional>
 #include <string_view>
-#include <vector>
 
 #include <caf/actor_cast.hpp>
 #include <caf/io/broker.hpp>
@@ -43,62 +39,12 @@ http::response message_reply(const char* text) {
 
 } // namespace
 
-// -- free functions -----------------------------------------------------------
-
-namespace {
-
-// Appends `str` as a JSON string. nlohmann does the escaping; only the
-// cart's fixed shape is written here (building an nlohmann object tree for
-// it cost ~20k instructions per cart, most of a mutation's rendering).
-void append_json_string(std::string& out, const std::string& str) {
-  out +=
-      nlohmann::json(str).dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-template <class T>
-void append_number(std::string& out, T x) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), x);
-  static_cast<void>(ec); // 24 bytes hold every 64-bit integer
-  out.append(buf, end);
-}
-
-} // namespace
-
-http::response cart_reply(const cart_view& view) {
-  http::response result;
-  auto& out = result.body;
-  out.reserve(96 + view.lines.size() * 40);
-  out += "{\"id\":";
-  append_json_string(out, view.id);
-  out += ",\"items\":[";
-  for (size_t i = 0; i < view.lines.size(); ++i) {
-    if (i > 0)
-      out += ',';
-    out += "{\"item\":";
-    append_json_string(out, view.lines[i].item);
-    out += ",\"quantity\":";
-    append_number(out, view.lines[i].quantity);
-    out += '}';
-  }
-  out += "],\"total_quantity\":";
-  append_number(out, view.total_quantity);
-  out += view.checked_out ? ",\"checked_out\":true" : ",\"checked_out\":false";
-  out += ",\"version\":";
-  append_number(out, view.version);
-  out += '}';
-  std::string etag = "\"";
-  append_number(etag, view.version);
-  etag += '"';
-  result.headers.emplace_back("ETag", std::move(etag));
-  return result;
-}
-
 // -- cart_routes --------------------------------------------------------------
 
 cart_routes::cart_routes(cart_directory_actor directory,
                          cart_routes_settings settings)
-    : directory_(std::move(directory)), settings_(settings) {
+    : directory_(std::move(directory)), settings_(settings),
+      cache_(settings.cache_size) {
   using verb = bhttp::verb;
   // The order of routes sharing a path is the order of their Allow header.
   routes_.add(verb::get, "/carts/{cart}", &cart_routes::get_cart);
@@ -116,78 +62,15 @@ cart_routes::cart_routes(cart_directory_actor directory,
     routes_.add(verb::post, "/debug/carts/{cart}/crash", &cart_routes::crash);
 }
 
-void cart_routes::remember(const std::string& id, const cart_actor& cart) {
-  if (settings_.cache_size == 0)
-    return;
-  if (cache_.size() >= settings_.cache_size && cache_.count(id) == 0)
-    evict_one();
-  cache_entry entry;
-  entry.handle = cart;
-  cache_.insert_or_assign(id, std::move(entry));
-}
-
-void cart_routes::evict_one() {
-  // A random bucket's first entry: the buckets are at most as many as twice
-  // the entries, so a few draws find a full one.
-  auto buckets = cache_.bucket_count();
-  for (;;) {
-    auto b = static_cast<size_t>(random_()) % buckets;
-    if (cache_.bucket_size(b) != 0) {
-      auto key = cache_.begin(b)->first;
-      cache_.erase(key);
-      return;
-    }
-  }
-}
-
-void cart_routes::forget(const std::string& id) {
-  cache_.erase(id);
-}
-
-void cart_routes::learn(const cart_view& view, const cart_actor* asked,
-                        bool watched) {
-  auto i = cache_.find(view.id);
-  if (i == cache_.end())
-    return;
-  auto& entry = i->second;
-  if (asked != nullptr && entry.incarnation == 0 && entry.handle == *asked)
-    entry.incarnation = view.incarnation;
-  if (entry.incarnation == 0 || entry.incarnation != view.incarnation)
-    return;
-  if (watched)
-    entry.current = true;
-  if (!entry.body.empty() && entry.version >= view.version)
-    return;
-  auto rendered = cart_reply(view);
-  entry.version = view.version;
-  entry.body = std::move(rendered.body);
-  entry.etag = std::move(rendered.headers.front().second);
-}
-
-http::response cart_routes::render_cart(const cart_view& view) {
-  auto i = cache_.find(view.id);
-  if (i == cache_.end() || i->second.body.empty() ||
-      i->second.version != view.version)
-    return cart_reply(view);
-  http::response result;
-  result.body = i->second.body;
-  result.headers.emplace_back("ETag", i->second.etag);
-  return result;
-}
-
 http::response cart_routes::timeout_response() const {
   return error_reply(cart_errc::timeout);
 }
 
 caf::message_handler cart_routes::messages(caf::io::broker*) {
   return {
-      [this](changed_atom, const cart_view& view) {
-        learn(view, nullptr, true);
-      },
+      [this](changed_atom, const cart_view& view) { cache_.on_changed(view); },
       [this](gone_atom, const std::string& id, uint64_t incarnation) {
-        auto i = cache_.find(id);
-        if (i != cache_.end() && i->second.incarnation == incarnation)
-          cache_.erase(i);
+        cache_.on_gone(id, incarnation);
       },
   };
 }
@@ -201,7 +84,10 @@ void cart_routes::ask_cart(caf::io::broker* self, const std::string& id,
     self->request(cart, caf::infinite, xs...)
         .then(
             [this, cart, watch, on_view](cart_view& view) {
-              learn(view, &cart, watch);
+              if (watch)
+                cache_.on_watched(cart, view);
+              else
+                cache_.on_view(cart, view);
               on_view(view);
             },
             [this, self, id, attempt, watch, on_view, reply,
@@ -209,7 +95,7 @@ void cart_routes::ask_cart(caf::io::broker* self, const std::string& id,
               auto code = to_cart_errc(err);
               // A refused change (4xx) says nothing about the cached copy.
               if (status_for(code) >= 500)
-                forget(id);
+                cache_.forget(id);
               if (err == caf::sec::request_receiver_down &&
                   attempt + 1 < max_attempts) {
                 ask_cart(self, id, attempt + 1, watch, on_view, reply, xs...);
@@ -218,14 +104,14 @@ void cart_routes::ask_cart(caf::io::broker* self, const std::string& id,
               reply(error_reply(code));
             });
   };
-  if (auto i = cache_.find(id); i != cache_.end()) {
-    send(i->second.handle);
+  if (auto cart = cache_.handle(id)) {
+    send(*cart);
     return;
   }
   self->request(directory_, caf::infinite, resolve_atom::value, id)
       .then(
           [this, id, send](cart_actor& cart) {
-            remember(id, cart);
+            cache_.remember(id, cart);
             send(cart);
           },
           [reply](caf::error& err) { reply(error_reply(to_cart_errc(err))); });
@@ -272,21 +158,20 @@ void cart_routes::mutate(call& c, cart_mutation m) {
   if (auto err = read_idempotency_key(c.req, m))
     return c.reply(std::move(*err));
   auto as_cart = [this, reply = c.reply](cart_view& view) {
-    reply(render_cart(view));
+    reply(cache_.render(view));
   };
   ask_cart(c.self, c.cart, 0, false, as_cart, c.reply, std::move(m));
 }
 
 void cart_routes::get_cart(call& c) {
-  auto i = cache_.find(c.cart);
-  if (i != cache_.end() && i->second.current) {
+  if (auto copy = cache_.find(c.cart)) {
     http::response res;
-    res.body = i->second.body;
-    res.headers.emplace_back("ETag", i->second.etag);
+    res.body = copy->body;
+    res.headers.emplace_back("ETag", copy->etag);
     return c.reply(std::move(res));
   }
   auto as_cart = [this, reply = c.reply](cart_view& view) {
-    reply(render_cart(view));
+    reply(cache_.render(view));
   };
   // A GET that misses the cache watches the cart: its copy is then kept
   // current here.
@@ -389,7 +274,7 @@ void cart_routes::seed_remove(call& c) {
 
 void cart_routes::crash(call& c) {
   auto as_cart = [this, reply = c.reply](cart_view& view) {
-    reply(render_cart(view));
+    reply(cache_.render(view));
   };
   ask_cart(c.self, c.cart, 0, false, as_cart, c.reply, crash_atom::value);
 }

@@ -22,25 +22,19 @@
 // directory, a bounded number of times.
 //
 // Reads of a resident cart never leave the broker: the first GET watches the
-// cart (watch_atom), which from then on pushes every stored change here
-// before it replies to the request that made it, and says gone_atom when it
-// passivates, crashes or is killed. While the cache holds such a watched copy
-// it is the cart's last acknowledged state, so GET answers from it at once
-// (reads stay linearizable on this node: a change is acknowledged only after
-// its push arrived). Copies of other incarnations are never served: every
-// view names the incarnation that produced it (cart_view::incarnation), and
-// the cache learns its handle's incarnation from the first reply to a
-// request sent through that handle.
+// cart, and while the read cache (read_cache.hpp, which says why this is
+// linearizable and why only carts of this node are ever cached) holds a
+// watched copy, GET answers from it.
 
 #include <memory>
-#include <random>
 #include <string>
-#include <unordered_map>
 
 #include <caf/timespan.hpp>
 
 #include "actors/cart/protocol/cart_actor.hpp"
+#include "bindings/cart_http/cart_json.hpp"
 #include "bindings/cart_http/error_map.hpp"
+#include "bindings/cart_http/read_cache.hpp"
 #include "bindings/cart_http/route_table.hpp"
 #include "bindings/http/http.hpp"
 
@@ -54,9 +48,6 @@ struct cart_routes_settings {
   /// every request then resolves the cart and reads go to it).
   size_t cache_size = 128 * 1024;
 };
-
-/// Renders a cart as JSON (with its ETag header).
-http::response cart_reply(const cart_view& view);
 
 /// The cart routes as an http::handler.
 class cart_routes : public http::handler {
@@ -107,44 +98,10 @@ private:
   void ask_cart(caf::io::broker* self, const std::string& id, int attempt,
                 bool watch, OnView on_view, http::responder reply, Ts... xs);
 
-  void remember(const std::string& id, const cart_actor& cart);
-
-  // Drops one cached cart, picked at random, to make room for a new one. A
-  // full cache used to drop every copy at once: at the default 131,072
-  // copies that stalled the I/O thread for milliseconds and sent every hot
-  // cart's next GET back to its actor. (The dropped cart's pushes are then
-  // ignored until a GET watches it again.)
-  void evict_one();
-
-  void forget(const std::string& id);
-
-  // Takes `view` into the cache if it is from the incarnation the cache
-  // holds for its cart and newer than the cached copy. `asked`: the handle a
-  // reply came through (nullptr for a push); the first reply through the
-  // cached handle tells the cache that handle's incarnation. `watched`: it
-  // is a watch reply or a pushed change, so the copy is current from now on.
-  void learn(const cart_view& view, const cart_actor* asked, bool watched);
-
-  // Renders `view`, reusing the body rendered last time for the same cart
-  // and version (a hot cart is rendered once per change, not per read).
-  http::response render_cart(const cart_view& view);
-
-  struct cache_entry {
-    cart_actor handle;
-    /// The incarnation behind `handle` (0: no reply through it yet).
-    uint64_t incarnation = 0;
-    /// A watched copy: `body` is the cart's current state.
-    bool current = false;
-    uint64_t version = 0;
-    std::string body; // empty: nothing rendered yet
-    std::string etag;
-  };
-
   cart_directory_actor directory_;
   cart_routes_settings settings_;
   route_table<route_handler> routes_;
-  std::unordered_map<std::string, cache_entry> cache_;
-  std::minstd_rand random_;
+  read_cache<cart_actor> cache_;
 };
 
 } // namespace cartd
