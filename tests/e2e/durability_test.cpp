@@ -24,8 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include <sqlite3.h>
-
+#include "tests/support/sqlite_file.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cartd::test;
@@ -70,69 +69,6 @@ void kill_hard(test_node& node) {
   auto status = stop(node, SIGKILL);
   BOOST_REQUIRE_MESSAGE(status, "cartd still runs 20 s after SIGKILL");
   BOOST_TEST(status->signal == SIGKILL);
-}
-
-/// `PRAGMA integrity_check` of a database no process has open, joined.
-std::string integrity_check(const std::string& db_path) {
-  sqlite3* db = nullptr;
-  std::string result;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) !=
-      SQLITE_OK) {
-    result = std::string{"cannot open: "} + sqlite3_errmsg(db);
-    sqlite3_close(db);
-    return result;
-  }
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, nullptr) !=
-      SQLITE_OK) {
-    result = std::string{"cannot prepare: "} + sqlite3_errmsg(db);
-    sqlite3_close(db);
-    return result;
-  }
-  int rc = 0;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    if (!result.empty())
-      result += "; ";
-    result += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-  }
-  if (rc != SQLITE_DONE)
-    result += std::string{" (step: "} + sqlite3_errmsg(db) + ")";
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return result;
-}
-
-/// Runs `sql` on the database at `db_path` (created if missing); returns
-/// the error message, empty on success.
-std::string exec_sql(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::string result;
-  if (sqlite3_open(db_path.c_str(), &db) != SQLITE_OK) {
-    result = std::string{"cannot open: "} + sqlite3_errmsg(db);
-  } else {
-    char* err = nullptr;
-    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK)
-      result = err ? err : "error";
-    sqlite3_free(err);
-  }
-  sqlite3_close(db);
-  return result;
-}
-
-/// The first column of the first row of `sql` as text ("" if none).
-std::string query_text(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::string result;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
-      SQLITE_OK) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
-      result = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close(db);
-  return result;
 }
 
 /// The quantity of `item` in a cart body (0 without such a line, -1 if the

@@ -32,8 +32,7 @@
 #include <thread>
 #include <vector>
 
-#include <sqlite3.h>
-
+#include "tests/support/sqlite_file.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cartd::test;
@@ -173,55 +172,6 @@ void stop_gracefully(test_node& node) {
   BOOST_TEST(status->signal == 0);
   BOOST_TEST(status->code == 0);
 }
-
-/// Holds SQLite's write lock on a journal file (BEGIN EXCLUSIVE, which in
-/// WAL mode blocks writers but not readers) until released.
-class journal_write_lock {
-public:
-  explicit journal_write_lock(const std::string& db_path) {
-    if (sqlite3_open(db_path.c_str(), &db_) != SQLITE_OK) {
-      error_ = std::string{"cannot open: "} + sqlite3_errmsg(db_);
-      return;
-    }
-    // cartd may be committing right now: wait for it.
-    sqlite3_busy_timeout(db_, 10000);
-    error_ = exec("BEGIN EXCLUSIVE");
-    held_ = error_.empty();
-  }
-
-  journal_write_lock(const journal_write_lock&) = delete;
-  journal_write_lock& operator=(const journal_write_lock&) = delete;
-
-  ~journal_write_lock() {
-    release();
-    sqlite3_close(db_);
-  }
-
-  /// Empty once the lock is held, else why not.
-  const std::string& error() const noexcept { return error_; }
-
-  /// Ends the (empty) transaction; returns the error, empty on success.
-  std::string release() {
-    if (!held_)
-      return {};
-    held_ = false;
-    return exec("ROLLBACK");
-  }
-
-private:
-  std::string exec(const char* sql) {
-    char* err = nullptr;
-    std::string result;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK)
-      result = err ? err : "error";
-    sqlite3_free(err);
-    return result;
-  }
-
-  sqlite3* db_ = nullptr;
-  bool held_ = false;
-  std::string error_;
-};
 
 /// Checks that a change answered while the journal could not commit yet (and
 /// later does) was answered as of unknown outcome: 503 `timeout`, whether
