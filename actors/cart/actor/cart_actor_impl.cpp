@@ -16,6 +16,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/cart/actor/event_codec.hpp"
+#include "actors/cart/actor/write_pipeline.hpp"
 #include "runtime/core/caf_shims.hpp"
 #include "runtime/core/log.hpp"
 #include "runtime/journal/journal.hpp"
@@ -25,10 +26,11 @@
 //   * CAF's own part of an actor (scheduled_actor, its mailbox, control
 //     block: about 1 KiB) is fixed;
 //   * the cart's own fields are kept to what every resident cart needs (id,
-//     model, last use, incarnation, three flags); what only some carts need
-//     for a while (a write in flight and the mutations queued behind it,
-//     idempotent replies, watchers, a queued fault injection) lives in one
-//     `cart_extra`, allocated on first use and freed once empty again;
+//     last use, incarnation, and of its write pipeline the model and the
+//     last tag); what only some carts need for a while
+//     (the writes in flight and the mutations queued behind them, idempotent
+//     replies, watchers, a queued fault injection) lives in one `cart_extra`,
+//     allocated on first use and freed once empty again;
 //   * the behavior is built once per cart_spawner and shared by all its
 //     carts: the handlers capture nothing and find their cart through
 //     `cart_impl::current()`, set while CAF runs the cart (resume);
@@ -42,35 +44,17 @@
 //     strong reference to the cart, for journal_timeout): a cart cancels the
 //     timeout of its journal requests once the response is in.
 
-// Pipelined writes. A change waits for the journal's fsync, which is most
-// of its latency; a cart with changes queued does not wait for one write's
-// acknowledgement before it sends the next: it decides each change against
-// the state after the writes in flight and sends its append right away (up
-// to max_in_flight), so the journal commits them together. Acknowledgements
-// come back in order (one journal, one stream, batches in order), and the
-// cart adopts each state and answers each request in that order. Still, the
-// cart never runs ahead of its journal: current_state_ is only ever what the
-// journal acknowledged. Changes with an Idempotency-Key (and queued fault
-// injections) run alone, so a retry always finds the reply of the request
-// it repeats. When a write fails, those sent behind it cannot be stored
-// (their sequence numbers no longer follow the stream's) and nothing new is
-// sent until they are all back.
+// Writes. The cart's write path (admit, queue, stall, acknowledge in order)
+// is a write_pipeline (write_pipeline.hpp, with its rules and states); this
+// file is its glue: the cart is the pipeline's host, which sends the appends
+// it plans to the journal, feeds it the journal's answers and answers the
+// requests.
 
 namespace cartd {
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-/// Most appends one cart has in flight at once.
-constexpr uint16_t max_in_flight = 32;
-
-struct pending_mutation {
-  cart_mutation mutation;
-  caf::typed_response_promise<cart_view> promise;
-  /// Fault injection queued behind a write: throw when its turn comes.
-  bool crash = false;
-};
 
 /// What a request with an Idempotency-Key produced.
 struct remembered_reply {
@@ -80,28 +64,13 @@ struct remembered_reply {
   int64_t recorded_at_ms = 0;
 };
 
-/// A journal append sent and not answered yet.
-struct write_in_flight {
-  caf::typed_response_promise<cart_view> promise;
-  /// The cart once this append (and every one before it) is stored.
-  cart next;
-  bool keyed = false;
-};
-
 /// What a cart needs only now and then; see "Memory" above.
 struct cart_extra {
   /// Front ends keeping a copy of this cart (watch_atom): each gets every
   /// stored change before its requester's reply, and gone_atom at the end.
   std::vector<cart_watcher_actor> watchers;
-  /// The appends in flight, oldest first (see "Pipelined writes" above). A
-  /// vector: an empty std::deque allocates 600 bytes, and most carts that
-  /// have a cart_extra (watched ones) have nothing in flight.
-  std::vector<write_in_flight> inflight;
-  /// Start nothing new until the writes in flight are all back: one of
-  /// them failed, or the next change was refused against their state.
-  bool stalled = false;
-  /// Mutations waiting to be sent, oldest first.
-  std::vector<pending_mutation> pending;
+  /// The writes in flight and the changes queued behind them.
+  write_queues<caf::typed_response_promise<cart_view>> writes;
   /// A queued fault injection being carried out (answered by the crash).
   caf::typed_response_promise<cart_view> crash_request;
   /// Idempotency-Key -> original reply, within retention.
@@ -118,6 +87,32 @@ bool is_journal_error(const caf::error& err, journal_errc code) {
   return err.category() == caf::atom("journal")
          && err.code() == static_cast<uint8_t>(code);
 }
+
+/// How a journal append ended, for the write pipeline. The journal said no
+/// (after its retries, or a conflict): nothing was stored. Anything else (no
+/// answer in time, the journal gone) leaves the outcome open: the write may
+/// still land.
+write_failure failure_of(const caf::error& err) {
+  if (is_journal_error(err, journal_errc::unavailable))
+    return write_failure::unavailable;
+  if (is_journal_error(err, journal_errc::conflict))
+    return write_failure::conflict;
+  return write_failure::unknown;
+}
+
+/// The pipeline's form of a change request.
+write_request to_write_request(cart_mutation& m) {
+  write_request result;
+  result.command = to_command(m);
+  if (m.has_expected_version)
+    result.expected_version = m.expected_version;
+  if (!m.idempotency_key.empty()) {
+    result.request_digest = request_digest(m);
+    result.idempotency_key = std::move(m.idempotency_key);
+  }
+  return result;
+}
+
 
 /// What a cart answers: the front end's interface and its shard's.
 using cart_impl_actor = cart_actor::extend_with<cart_control_actor>;
@@ -166,6 +161,9 @@ public:
   /// Which cart runs on this thread (see "Memory" above).
   using running = caf_shims::running_actor<cart_impl>;
 
+  /// What the write pipeline answers (see write_pipeline's Host).
+  using promise_type = caf::typed_response_promise<cart_view>;
+
   cart_impl(caf::actor_config& cfg, std::string id,
             caf::intrusive_ptr<const cart_spawner::shared> shared)
     : super(cfg),
@@ -208,7 +206,7 @@ public:
 
   cart_view on_get() {
     touch();
-    return make_view(id_, current_state_);
+    return make_view(id_, pipeline_.state());
   }
 
   cart_view on_watch(cart_watcher_actor& watcher) {
@@ -219,35 +217,25 @@ public:
           == watchers.end())
         watchers.push_back(std::move(watcher));
     }
-    return make_view(id_, current_state_);
+    return make_view(id_, pipeline_.state());
   }
 
   caf::result<cart_view> on_mutation(cart_mutation& m) {
     touch();
-    auto promise = make_response_promise<cart_view>();
-    pending_mutation job{std::move(m), promise};
-    if ((extra_ != nullptr && !extra_->pending.empty()) || !can_start(job)) {
-      auto& pending = extra().pending;
-      if (pending.size() >= settings().max_pending)
-        return make_error(cart_errc::overloaded,
-                          "too many changes queued for this cart");
-      pending.push_back(std::move(job));
-      return promise;
-    }
-    start_write(std::move(job));
+    pipeline_.admit(to_write_request(m), make_response_promise<cart_view>(),
+                    *this);
     trim();
-    return promise;
+    return caf::delegated<cart_view>{};
   }
 
   caf::result<cart_view> on_crash_request() {
     if (!settings().fault_injection)
       return make_error(cart_errc::unavailable, "fault injection is off");
-    if (!writing_)
+    if (pipeline_.idle(*this))
       throw std::runtime_error("injected fault");
-    // Crash in order, after the write in flight, like any other command.
-    auto promise = make_response_promise<cart_view>();
-    extra().pending.push_back(pending_mutation{{}, promise, true});
-    return promise;
+    // Crash in order, after the writes in flight, like any other command.
+    pipeline_.crash_requested(make_response_promise<cart_view>(), *this);
+    return caf::delegated<cart_view>{};
   }
 
   bool on_passivate() {
@@ -258,9 +246,7 @@ public:
     // the retries could lose the race every time).
     if (clock_type::now() - last_active() < settings().min_residency)
       return false;
-    passivate_ = true;
-    if (!writing_)
-      quit();
+    pipeline_.passivate(*this);
     return true;
   }
 
@@ -268,8 +254,8 @@ public:
   /// within the idle timeout or something is in flight. True: quitting.
   bool on_idle_check() {
     auto idle = settings().idle_timeout;
-    if (idle.count() > 0 && idle_for(clock_type::now()) >= idle && !writing_
-        && (extra_ == nullptr || extra_->pending.empty())) {
+    if (idle.count() > 0 && idle_for(clock_type::now()) >= idle
+        && pipeline_.idle(*this)) {
       quit();
       return true;
     }
@@ -311,7 +297,7 @@ protected:
       for (auto& watcher : extra_->watchers)
         caf::anon_send(watcher, gone_atom::value, id_, incarnation_);
     extra_.reset();
-    current_state_ = cart{};
+    pipeline_.reset();
     shared_.reset();
   }
 
@@ -321,6 +307,9 @@ private:
   cart_view make_view(const std::string& id, const cart& state) const {
     return cartd::make_view(id, state, incarnation_);
   }
+
+  template <class>
+  friend class cartd::write_pipeline;
 
   const cart_settings& settings() const {
     return *shared_->settings;
@@ -344,7 +333,7 @@ private:
 
   /// Frees `extra_` once it holds nothing.
   void trim() {
-    if (extra_ != nullptr && !writing_ && extra_->pending.empty()
+    if (extra_ != nullptr && extra_->writes.empty()
         && extra_->watchers.empty() && extra_->replies.empty()
         && !extra_->crash_request.pending())
       extra_.reset();
@@ -360,26 +349,6 @@ private:
     caf_shims::cancel_request_timeout(this, err);
   }
 
-  /// Whether `job` may be sent now (see "Pipelined writes" above).
-  bool can_start(const pending_mutation& job) const {
-    if (writing_ == 0)
-      return true;
-    if (writing_ >= max_in_flight || job.crash
-        || !job.mutation.idempotency_key.empty())
-      return false;
-    return !extra_->stalled && !extra_->inflight.back().keyed;
-  }
-
-  /// Answers every write still in flight with `err` (the cart is stopping).
-  void fail_in_flight(const caf::error& err) {
-    if (extra_ == nullptr)
-      return;
-    for (auto& w : extra_->inflight)
-      w.promise.deliver(err);
-    extra_->inflight.clear();
-    writing_ = 0;
-  }
-
   void remember(const std::string& key, remembered_reply reply) {
     auto& replies = extra().replies;
     if (replies.size() >= 64) {
@@ -390,183 +359,119 @@ private:
     replies.insert_or_assign(key, std::move(reply));
   }
 
-  // Runs one mutation to the point where it waits for the journal, or
-  // answers it at once when it is refused or is a retry.
-  void start_write(pending_mutation job) {
-    if (job.crash) {
-      extra().crash_request = std::move(job.promise);
-      throw std::runtime_error("injected fault");
+  // -- the write pipeline's host ----------------------------------------------
+
+  write_queues<promise_type>& queues() {
+    return extra().writes;
+  }
+
+  write_queues<promise_type>* queues_if_any() {
+    return extra_ != nullptr ? &extra_->writes : nullptr;
+  }
+
+  const cart_limits& limits() const {
+    return settings().limits;
+  }
+
+  size_t max_pending() const {
+    return settings().max_pending;
+  }
+
+  bool replay(write_request& req, promise_type& promise) {
+    if (extra_ == nullptr)
+      return false;
+    auto& replies = extra_->replies;
+    auto i = replies.find(req.idempotency_key);
+    if (i == replies.end())
+      return false;
+    auto horizon = journal_now_ms() - retention_ms(settings());
+    if (i->second.recorded_at_ms < horizon) {
+      replies.erase(i);
+      return false;
     }
-    auto& m = job.mutation;
-    std::string digest;
-    if (!m.idempotency_key.empty()) {
-      digest = request_digest(m);
-      if (extra_ != nullptr) {
-        auto& replies = extra_->replies;
-        auto i = replies.find(m.idempotency_key);
-        if (i != replies.end()) {
-          auto horizon = journal_now_ms() - retention_ms(settings());
-          if (i->second.recorded_at_ms < horizon) {
-            replies.erase(i);
-          } else if (i->second.digest != digest) {
-            job.promise.deliver(make_error(cart_errc::idempotency_key_reused));
-            return;
-          } else if (auto original = decode_state(i->second.state)) {
-            job.promise.deliver(make_view(id_, *original));
-            return;
-          }
-        }
-      }
+    if (i->second.digest != req.request_digest) {
+      promise.deliver(make_error(cart_errc::idempotency_key_reused));
+      return true;
     }
-    // The state this change applies to: after the writes in flight.
-    const cart& base = writing_ > 0 ? extra_->inflight.back().next
-                                    : current_state_;
-    auto verdict = decide(base, to_command(m), settings().limits);
-    bool mismatch = m.has_expected_version
-                    && m.expected_version != base.version;
-    if (writing_ > 0 && (mismatch || !verdict.accepted())) {
-      // Refused against a state that is not stored yet (and may never be):
-      // decide again once the writes in flight are back.
-      extra_->stalled = true;
-      extra_->pending.insert(extra_->pending.begin(), std::move(job));
-      return;
+    if (auto original = decode_state(i->second.state)) {
+      promise.deliver(make_view(id_, *original));
+      return true;
     }
-    if (mismatch) {
-      job.promise.deliver(make_error(
-        cart_errc::version_mismatch,
-        "cart is at version " + std::to_string(base.version)));
-      return;
-    }
-    if (!verdict.accepted()) {
-      job.promise.deliver(make_error(verdict.error));
-      return;
-    }
-    // The state after the change, computed ahead but adopted only once the
-    // journal has it: the cart never runs ahead of its journal.
-    auto next = base;
-    for (auto& ev : verdict.events)
-      apply_in_place(next, ev);
-    journal_append req;
-    req.stream = id_;
-    req.expected_seq = base.version;
-    req.payloads.reserve(verdict.events.size());
-    for (auto& ev : verdict.events)
-      req.payloads.push_back(encode_event(ev));
+    return false;
+  }
+
+  void send_append(const append_plan& plan, write_request& req) {
+    journal_append append;
+    append.stream = id_;
+    append.expected_seq = plan.expected_seq;
+    append.payloads.reserve(plan.events.size());
+    for (auto& ev : plan.events)
+      append.payloads.push_back(encode_event(ev));
     auto every = settings().snapshot_every;
-    bool keyed = !m.idempotency_key.empty();
-    bool snapshot = every > 0 && next.version / every > base.version / every;
+    bool keyed = req.keyed();
+    bool snapshot = every > 0
+                    && plan.next.version / every > plan.expected_seq / every;
     std::string encoded;
     if (keyed || snapshot)
-      encoded = encode_state(next);
+      encoded = encode_state(plan.next);
     if (snapshot)
-      req.snapshot = encoded;
+      append.snapshot = encoded;
     if (keyed) {
-      req.idempotency_key = m.idempotency_key;
-      req.request_digest = digest;
-      req.response = encoded;
+      append.idempotency_key = req.idempotency_key;
+      append.request_digest = req.request_digest;
+      append.response = encoded;
     }
-    ++writing_;
-    extra().inflight.push_back(
-      write_in_flight{std::move(job.promise), std::move(next), keyed});
-    auto epoch = epoch_;
     request(shared_->journal, settings().journal_timeout, append_atom::value,
-            std::move(req))
+            std::move(append))
       .then(
-        [this, epoch, key = std::move(m.idempotency_key),
-         digest = std::move(digest),
+        [this, key = std::move(req.idempotency_key),
+         digest = std::move(req.request_digest),
          encoded = std::move(encoded)](uint64_t) mutable {
           forget_request_timeout();
-          auto w = std::move(extra_->inflight.front());
-          extra_->inflight.erase(extra_->inflight.begin());
-          if (--writing_ == 0)
-            extra_->stalled = false;
-          if (epoch != epoch_) {
-            // Stored although a write before it failed: its state was
-            // computed on a change that never happened. The journal refuses
-            // such appends (journal_actor.hpp), so this is a defence, not a
-            // path. Reload.
-            w.promise.deliver(make_error(cart_errc::timeout));
-            stop_writing(make_error(cart_errc::timeout));
-            return;
-          }
-          current_state_ = std::move(w.next);
           if (!key.empty())
             remember(key, remembered_reply{std::move(digest),
                                            std::move(encoded),
                                            journal_now_ms()});
-          auto view = make_view(id_, current_state_);
-          for (auto& watcher : extra_->watchers)
-            send(watcher, changed_atom::value, view);
-          w.promise.deliver(std::move(view));
-          drain();
+          pipeline_.stored(*this);
           trim();
         },
-        [this, epoch](caf::error& err) {
+        [this](caf::error& err) {
           forget_request_timeout(err);
-          auto w = std::move(extra_->inflight.front());
-          extra_->inflight.erase(extra_->inflight.begin());
-          if (--writing_ == 0)
-            extra_->stalled = false;
-          bool doomed = epoch != epoch_;
-          if (!doomed)
+          if (!pipeline_.behind_failure(*this))
             log().warn("cart {}: write failed: {}", id_,
                        system().render(err));
-          // The journal said no (after its retries, or a conflict): nothing
-          // was stored. Anything else (no answer in time, the journal gone)
-          // leaves the outcome open: the write may still land.
-          bool refused = is_journal_error(err, journal_errc::unavailable)
-                         || is_journal_error(err, journal_errc::conflict);
-          auto answer = make_error(refused ? cart_errc::storage_failure
-                                           : cart_errc::timeout,
-                                   system().render(err));
-          w.promise.deliver(answer);
-          if (doomed && refused) {
-            // Sent behind a write that failed: it could not be stored.
-            drain();
-            trim();
-            return;
-          }
-          ++epoch_;
-          if (!is_journal_error(err, journal_errc::unavailable)) {
-            // A conflict (someone else wrote this stream) or a timeout (the
-            // write may still land): our state may be stale. Stop; the next
-            // request activates the cart from the journal. Writes sent
-            // behind this one share its fate.
-            stop_writing(refused ? make_error(cart_errc::storage_failure)
-                                 : std::move(answer));
-            return;
-          }
-          if (writing_ > 0)
-            extra_->stalled = true;
-          drain();
+          pipeline_.failed(failure_of(err), system().render(err), *this);
           trim();
         });
   }
 
-  // Answers the writes in flight with `in_flight` and the queued ones with
-  // unavailable, and stops this incarnation.
-  void stop_writing(caf::error in_flight) {
-    fail_in_flight(in_flight);
-    for (auto& job : extra_->pending)
-      job.promise.deliver(make_error(cart_errc::unavailable));
-    extra_->pending.clear();
-    quit(std::move(in_flight));
+  void stored(promise_type& promise, const cart& state) {
+    auto view = make_view(id_, state);
+    for (auto& watcher : extra_->watchers)
+      send(watcher, changed_atom::value, view);
+    promise.deliver(std::move(view));
   }
 
-  // Sends queued mutations, oldest first, while they may go.
-  void drain() {
-    while (extra_ != nullptr && !extra_->pending.empty()
-           && can_start(extra_->pending.front())) {
-      auto job = std::move(extra_->pending.front());
-      extra_->pending.erase(extra_->pending.begin());
-      start_write(std::move(job));
-    }
-    if (passivate_ && !writing_)
-      quit();
+  void fail(promise_type& promise, cart_errc code, std::string detail) {
+    promise.deliver(make_error(code, std::move(detail)));
+  }
+
+  void crash(promise_type&& promise) {
+    extra().crash_request = std::move(promise);
+    throw std::runtime_error("injected fault");
+  }
+
+  void stop(cart_errc code, std::string detail) {
+    quit(make_error(code, std::move(detail)));
+  }
+
+  void passivate() {
+    quit();
   }
 
   // Adopts what the journal holds for this cart; false if it is unreadable.
   bool recover(journal_recovery& stored) {
+    cart current;
     if (!stored.snapshot.empty()) {
       auto snapshot = decode_state(stored.snapshot);
       if (!snapshot || snapshot->version != stored.snapshot_seq) {
@@ -574,16 +479,17 @@ private:
                     stored.snapshot_seq);
         return false;
       }
-      current_state_ = std::move(*snapshot);
+      current = std::move(*snapshot);
     }
     for (auto& record : stored.events) {
       auto ev = decode_event(record.payload);
-      if (!ev || record.seq != current_state_.version + 1) {
+      if (!ev || record.seq != current.version + 1) {
         log().error("cart {}: unreadable event {}", id_, record.seq);
         return false;
       }
-      apply_in_place(current_state_, *ev);
+      apply_in_place(current, *ev);
     }
+    pipeline_.recovered(std::move(current), 0);
     for (auto& record : stored.idempotency)
       extra().replies.insert_or_assign(
         record.key,
@@ -602,24 +508,15 @@ private:
       // keep the generic description
     }
     log().error("cart {} crashed: {}", id_, what);
-    if (extra_ != nullptr) {
-      // Queued commands never ran: their clients may simply retry.
-      for (auto& job : extra_->pending)
-        job.promise.deliver(make_error(cart_errc::unavailable, "restarting"));
-      extra_->pending.clear();
-      if (extra_->crash_request.pending())
-        extra_->crash_request.deliver(make_error(cart_errc::crashed, what));
-      // The writes in flight may still commit: say so, never "not applied".
-      fail_in_flight(make_error(cart_errc::crashed,
-                                "the change may have been applied; retry "
-                                "with the same Idempotency-Key to find out"));
-    }
+    // Queued commands never ran: their clients may simply retry. The writes
+    // in flight may still commit: say so, never "not applied".
+    pipeline_.crashed(*this);
+    if (extra_ != nullptr && extra_->crash_request.pending())
+      extra_->crash_request.deliver(make_error(cart_errc::crashed, what));
     return make_error(cart_errc::crashed, what);
   }
 
   std::string id_;
-  /// The last state the journal acknowledged.
-  cart current_state_;
   caf::intrusive_ptr<const cart_spawner::shared> shared_;
   /// When the cart was activated or last handled a get or a change
   /// (steady_clock ticks); also read by the shard's idle sweep.
@@ -627,13 +524,8 @@ private:
     clock_type::now().time_since_epoch().count()};
   /// Present while any of its parts is in use.
   std::unique_ptr<cart_extra> extra_;
-  /// Journal appends in flight; extra_->inflight answers them.
-  uint16_t writing_ = 0;
-  /// Counts failed writes: a write sent before the latest failure was
-  /// computed on a state that may never be stored.
-  uint16_t epoch_ = 0;
-  /// Asked to passivate while writing: quit once idle.
-  bool passivate_ = false;
+  /// The acknowledged state and the write path; its jobs in extra_->writes.
+  write_pipeline<promise_type> pipeline_;
   /// See incarnation().
   uint64_t incarnation_;
 };

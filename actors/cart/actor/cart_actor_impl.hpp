@@ -8,18 +8,18 @@
 //
 //   get      answered at once from the last acknowledged state;
 //   mutation decide -> persist (journal append) -> apply -> reply, in order
-//            of arrival. Writes are pipelined: a mutation arriving while
-//            others are in flight is decided against the state after them
-//            and its append sent at once (a bounded number in flight), so
-//            the journal commits them together; acknowledgements come back
-//            in order and the cart adopts each state and answers each
-//            request in that order. The state it serves is only ever what
-//            the journal acknowledged. What cannot be sent yet (over the
-//            limit, a keyed change or one behind it, one refused against a
-//            state not stored yet, anything after a failed write until the
-//            writes in flight are back, a queued fault injection) waits in
-//            a bounded queue (overflow: cart_errc::overloaded). See
-//            "Pipelined writes" in cart_actor_impl.cpp.
+//            of arrival, through the cart's write_pipeline
+//            (write_pipeline.hpp). Writes are pipelined: a mutation arriving
+//            while others are in flight is decided against the state after
+//            them and its append sent at once (up to 32 in flight), so the
+//            journal commits them together; acknowledgements come back in
+//            order and the cart adopts each state and answers each request
+//            in that order. The state it serves is only ever what the
+//            journal acknowledged. What cannot be sent yet (over the limit,
+//            a keyed change or one behind it, one refused against a state
+//            not stored yet, anything after a failed write until the writes
+//            in flight are back, a queued fault injection) waits in a
+//            bounded queue (overflow: cart_errc::overloaded).
 //
 // A node keeps up to millions of carts resident: what one costs is kept
 // small ("Memory" in cart_actor_impl.cpp; bench_memory measures it).
@@ -46,7 +46,7 @@ struct cart_settings {
   caf::timespan idle_timeout = caf::timespan{std::chrono::seconds{120}};
   /// How long a cart waits for the journal.
   caf::timespan journal_timeout = caf::timespan{std::chrono::seconds{5}};
-  /// Mutations that may wait to be sent (behind max_in_flight writes, a
+  /// Mutations that may wait to be sent (behind max_writes_in_flight, a
   /// keyed one, or one refused against a state not stored yet).
   size_t max_pending = 128;
   /// Whether crash_atom makes the cart throw (tests only).
