@@ -40,10 +40,18 @@ typename Inspector::result_type inspect(Inspector& f, journal_event& x) {
 
 /// One append: `payloads` extend `stream` after `expected_seq`. Optionally
 /// carries an idempotency record and a snapshot, written in the same
-/// transaction as the events.
+/// transaction as the events. It names the exact event it extends: it lands
+/// only if the stream's last event is `expected_seq` and (unless
+/// `expected_seq` is 0) that event's tag is `expected_tag` (see
+/// journal_backend::append_batch).
 struct journal_append {
   std::string stream;
   uint64_t expected_seq = 0;
+  /// The tag stored with the event at expected_seq, as this writer knows it
+  /// (ignored when expected_seq is 0; events stored before format v2 have 0).
+  uint64_t expected_tag = 0;
+  /// Stored with every event of this append; chosen by the writer.
+  uint64_t tag = 0;
   std::vector<std::string> payloads;
   /// Idempotency key of the request that produced the events (empty: none).
   std::string idempotency_key;
@@ -53,18 +61,13 @@ struct journal_append {
   std::string response;
   /// State of the stream after this append (empty: no snapshot).
   std::string snapshot;
-  /// Who sent it: the journal actor sets the sender's actor id. A writer may
-  /// send appends before the earlier ones are answered, so once one of its
-  /// appends fails, its later ones to that stream fail too (see
-  /// journal_backend::append_batch). Local to a node: not serialized.
-  uint64_t writer = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, journal_append& x) {
   return f(caf::meta::type_name("cartd::journal_append"), x.stream,
-           x.expected_seq, x.payloads, x.idempotency_key, x.request_digest,
-           x.response, x.snapshot);
+           x.expected_seq, x.expected_tag, x.tag, x.payloads,
+           x.idempotency_key, x.request_digest, x.response, x.snapshot);
 }
 
 /// A stored idempotency record.
@@ -92,12 +95,15 @@ struct journal_recovery {
   std::string snapshot;
   std::vector<journal_event> events;
   std::vector<idempotency_record> idempotency;
+  /// The tag of the stream's last event, also when the snapshot covers it (0
+  /// for an empty stream or an event stored before format v2).
+  uint64_t last_tag = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, journal_recovery& x) {
   return f(caf::meta::type_name("cartd::journal_recovery"), x.snapshot_seq,
-           x.snapshot, x.events, x.idempotency);
+           x.snapshot, x.events, x.idempotency, x.last_tag);
 }
 
 } // namespace cartd

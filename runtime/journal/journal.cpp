@@ -48,14 +48,6 @@ journal_backend::append(const std::string& stream, uint64_t expected_seq,
   return std::move(append_batch(batch).front());
 }
 
-bool failed_before(const std::vector<const journal_append*>& failed,
-                   const journal_append& req) noexcept {
-  for (auto x : failed)
-    if (x->writer == req.writer && x->stream == req.stream)
-      return true;
-  return false;
-}
-
 int64_t journal_now_ms() noexcept {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch())

@@ -5,10 +5,11 @@
 // failures as values (Zeek Broker's abstract_backend pattern); the node picks
 // the backend (bindings/cartd), actors only ever see `journal_actor`.
 //
-// Versioned writes: an append names the sequence number it extends. If the
-// stream's last sequence number differs, the append fails with
-// journal_errc::conflict and changes nothing, so two writers for one stream
-// can never both succeed.
+// Versioned writes: an append names the exact event it extends, by its
+// sequence number and the tag its writer stored with it. That is the
+// journal's one rule (journal_backend::append_batch); two writers for one
+// stream can never both extend the same event, and an append a writer sent
+// ahead of one that failed can never land on another writer's event.
 
 #include <chrono>
 #include <cstdint>
@@ -30,7 +31,8 @@ namespace cartd {
 enum class journal_errc : uint8_t {
   /// Not an error.
   none = 0,
-  /// The append's expected sequence number is not the stream's last one.
+  /// The append does not extend the stream's last event (its expected
+  /// sequence number or expected tag is not that event's).
   conflict,
   /// The backend cannot serve the request now (I/O error, full, locked).
   unavailable,
@@ -55,21 +57,24 @@ public:
 
   /// Appends every request of `batch` in one transaction (group commit) and
   /// makes it durable before returning (as durable as the backend is).
-  /// `result[i]` answers `batch[i]`: the stream's new last sequence number,
-  /// or journal_errc::conflict when its expected_seq is not the stream's last
-  /// (then only that request is skipped), or journal_errc::unavailable for
-  /// every request when the commit failed (then nothing was stored). Requests
-  /// for the same stream apply in order within a batch, and once one of them
-  /// fails, the later ones of the same writer for that stream fail with
-  /// journal_errc::conflict too, even where their expected_seq matches
-  /// again: a writer that sends appends ahead decided them against the state
-  /// the failed one would have made, which does not exist (another writer's
-  /// event may sit at that sequence number instead).
+  /// Requests apply in order, each against the stream as the ones before it
+  /// left it. The one rule: a request succeeds iff the stream's last
+  /// sequence number is its `expected_seq` and, unless `expected_seq` is 0,
+  /// the tag stored with event `expected_seq` is its `expected_tag`. Then its
+  /// events get sequence numbers expected_seq + 1, ... and each is stored
+  /// with its `tag`. `result[i]` answers `batch[i]`: the stream's new last
+  /// sequence number, or journal_errc::conflict when the rule does not hold
+  /// (then only that request is skipped and nothing of it is stored), or
+  /// journal_errc::unavailable for every request when the commit failed
+  /// (then nothing was stored). A writer that sends appends ahead tags its
+  /// events and expects its own tag on the event it extends, so once one of
+  /// them fails the ones behind it cannot land on another writer's event.
   virtual std::vector<caf::expected<uint64_t>>
   append_batch(const std::vector<journal_append>& batch)
     = 0;
 
-  /// Appends `payloads` to `stream` after `expected_seq` (a batch of one).
+  /// Appends `payloads` to `stream` after `expected_seq` (a batch of one),
+  /// with expected_tag and tag 0.
   caf::expected<uint64_t> append(const std::string& stream,
                                  uint64_t expected_seq,
                                  std::vector<std::string> payloads);
@@ -78,7 +83,8 @@ public:
 
   /// Returns the latest snapshot of `stream`, the events after it and the
   /// idempotency records committed at or after `keys_since_ms` (Unix epoch
-  /// milliseconds). An unknown stream recovers as empty.
+  /// milliseconds), and the tag of its last event. An unknown stream
+  /// recovers as empty.
   virtual caf::expected<journal_recovery>
   recover(const std::string& stream, int64_t keys_since_ms)
     = 0;
@@ -101,11 +107,5 @@ public:
 
 /// Milliseconds since the Unix epoch, the journal's clock for records.
 int64_t journal_now_ms() noexcept;
-
-/// Whether an append of `req`'s writer to `req`'s stream is among `failed`,
-/// the requests of a batch that failed so far (a batch rarely has one, so a
-/// linear scan).
-bool failed_before(const std::vector<const journal_append*>& failed,
-                   const journal_append& req) noexcept;
 
 } // namespace cartd

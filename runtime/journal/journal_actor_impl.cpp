@@ -5,11 +5,12 @@
 #include <iterator>
 #include <vector>
 
-#include <caf/actor_cast.hpp>
+#include <caf/actor_clock.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/spawn_options.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include "runtime/core/log.hpp"
@@ -19,15 +20,11 @@ namespace cartd {
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using clock_type = caf::actor_clock;
 using promise_type = caf::typed_response_promise<uint64_t>;
 
 constexpr auto first_backoff = std::chrono::milliseconds{5};
 constexpr auto max_backoff = std::chrono::milliseconds{200};
-
-/// Entries of journal_state::failed kept at most; beyond, the oldest go
-/// (their writers are long gone: a cart whose write conflicted restarts).
-constexpr size_t max_failed_appends = 1024;
 
 struct journal_state {
   std::shared_ptr<journal_backend> backend;
@@ -38,18 +35,6 @@ struct journal_state {
   /// Appends that arrived since `current` was taken.
   std::vector<journal_append> pending;
   std::vector<promise_type> pending_promises;
-  /// Appends that failed, by writer and stream. A writer may send appends
-  /// ahead of their predecessors' results (a cart pipelines its changes):
-  /// those it sent for the stream before it learned of the failure have a
-  /// larger expected_seq and fail too, even if another writer's events made
-  /// that number current. Its next append at or below the failed one clears
-  /// the entry. Usually empty; bounded by max_failed_appends.
-  struct failed_append {
-    caf::actor_id writer;
-    std::string stream;
-    uint64_t expected_seq;
-  };
-  std::vector<failed_append> failed;
   /// A flush_atom is on its way to us.
   bool flush_scheduled = false;
   /// `current` failed to commit and a retry is scheduled.
@@ -68,9 +53,11 @@ struct journal_state {
   static inline const char* name = "cartd.journal";
 };
 
-// Dynamically typed inside, so it can send itself flush_atom; the world
-// sees it as a journal_actor.
-using journal_self = caf::stateful_actor<journal_state>*;
+// A journal_actor plus the flush_atom it sends itself (the world only ever
+// holds the journal_actor part).
+using journal_impl_actor = journal_actor::extend<caf::reacts_to<flush_atom>>;
+
+using journal_self = journal_impl_actor::stateful_pointer<journal_state>;
 
 bool commit_failed(const std::vector<caf::expected<uint64_t>>& results) {
   return !results.empty()
@@ -89,65 +76,6 @@ void schedule_flush(journal_self self) {
   st.flush_scheduled = true;
   // Lands behind every append already in the mailbox: those join the batch.
   self->send(self, flush_atom::value);
-}
-
-journal_state::failed_append* find_failed(journal_state& st,
-                                         caf::actor_id writer,
-                                         const std::string& stream) {
-  for (auto& x : st.failed)
-    if (x.writer == writer && x.stream == stream)
-      return &x;
-  return nullptr;
-}
-
-void note_failure(journal_state& st, const journal_append& req) {
-  if (auto x = find_failed(st, req.writer, req.stream)) {
-    x->expected_seq = std::min(x->expected_seq, req.expected_seq);
-    return;
-  }
-  if (st.failed.size() >= max_failed_appends)
-    st.failed.erase(st.failed.begin());
-  st.failed.push_back({req.writer, req.stream, req.expected_seq});
-}
-
-caf::error follows_failed(const journal_append& req) {
-  return make_error(journal_errc::conflict,
-                    req.stream + ": an earlier append of this writer failed");
-}
-
-/// Whether `req` was sent behind an append of its writer that failed (see
-/// journal_state::failed); clears the entry when `req` is past it.
-bool behind_failure(journal_state& st, const journal_append& req) {
-  if (st.failed.empty())
-    return false;
-  auto x = find_failed(st, req.writer, req.stream);
-  if (x == nullptr)
-    return false;
-  if (req.expected_seq > x->expected_seq)
-    return true;
-  st.failed.erase(st.failed.begin() + (x - st.failed.data()));
-  return false;
-}
-
-// Fails the pending appends sent behind an append that just failed.
-void fail_dependents(journal_state& st) {
-  size_t kept = 0;
-  for (size_t i = 0; i < st.pending.size(); ++i) {
-    auto x = find_failed(st, st.pending[i].writer, st.pending[i].stream);
-    if (x != nullptr && st.pending[i].expected_seq > x->expected_seq) {
-      st.pending_promises[i].deliver(follows_failed(st.pending[i]));
-      continue;
-    }
-    if (kept != i) {
-      st.pending[kept] = std::move(st.pending[i]);
-      st.pending_promises[kept] = std::move(st.pending_promises[i]);
-    }
-    ++kept;
-  }
-  auto cut = static_cast<ptrdiff_t>(kept);
-  st.pending.erase(st.pending.begin() + cut, st.pending.end());
-  st.pending_promises.erase(st.pending_promises.begin() + cut,
-                            st.pending_promises.end());
 }
 
 // Commits `current` (refilled from `pending` when empty). Returns false when
@@ -170,7 +98,8 @@ bool flush(journal_self self, bool final_attempt) {
     return true;
   auto results = st.backend->append_batch(st.current);
   if (commit_failed(results) && !final_attempt) {
-    auto now = clock_type::now();
+    // The actor clock: virtual time under CAF's test coordinator.
+    auto now = self->clock().now();
     if (!st.retrying) {
       st.retrying = true;
       st.first_failure = now;
@@ -192,20 +121,14 @@ bool flush(journal_self self, bool final_attempt) {
                 self->system().render(results.front().error()));
   }
   st.retrying = false;
-  auto any_failed = false;
   for (size_t i = 0; i < results.size(); ++i) {
-    if (results[i]) {
+    if (results[i])
       st.current_promises[i].deliver(*results[i]);
-    } else {
-      note_failure(st, st.current[i]);
-      any_failed = true;
+    else
       st.current_promises[i].deliver(std::move(results[i].error()));
-    }
   }
   st.current.clear();
   st.current_promises.clear();
-  if (any_failed)
-    fail_dependents(st);
   return true;
 }
 
@@ -258,7 +181,8 @@ void serve_deferred(journal_self self) {
       st.deferred.push_back(std::move(x));
 }
 
-caf::behavior journal_impl(journal_self self, std::shared_ptr<journal_backend> backend,
+journal_impl_actor::behavior_type
+journal_impl(journal_self self, std::shared_ptr<journal_backend> backend,
              journal_settings settings) {
   auto& st = self->state;
   st.backend = std::move(backend);
@@ -277,10 +201,6 @@ caf::behavior journal_impl(journal_self self, std::shared_ptr<journal_backend> b
   return {
     [self](append_atom, journal_append& req) -> caf::result<uint64_t> {
       auto& st = self->state;
-      auto& sender = self->current_sender();
-      req.writer = sender ? sender->id() : caf::invalid_actor_id;
-      if (behind_failure(st, req))
-        return follows_failed(req);
       auto promise = self->make_response_promise<uint64_t>();
       st.pending.push_back(std::move(req));
       st.pending_promises.push_back(promise);
@@ -324,10 +244,9 @@ journal_actor spawn_journal(caf::event_based_actor* parent,
                             std::shared_ptr<journal_backend> backend,
                             journal_settings settings) {
   if (!backend->blocks())
-    return caf::actor_cast<journal_actor>(
-      parent->spawn(journal_impl, std::move(backend), settings));
-  return caf::actor_cast<journal_actor>(parent->spawn<caf::detached>(
-    journal_impl, std::move(backend), settings));
+    return parent->spawn(journal_impl, std::move(backend), settings);
+  return parent->spawn<caf::detached>(journal_impl, std::move(backend),
+                                      settings);
 }
 
 } // namespace cartd

@@ -7,20 +7,20 @@ memory_journal::append_batch(const std::vector<journal_append>& batch) {
   std::vector<caf::expected<uint64_t>> result;
   result.reserve(batch.size());
   auto now = journal_now_ms();
-  // The requests of this batch that failed (see journal_backend).
-  std::vector<const journal_append*> failed;
   for (auto& req : batch) {
     auto& data = streams_[req.stream];
-    if (data.events.size() != req.expected_seq
-        || failed_before(failed, req)) {
-      failed.push_back(&req);
+    auto& events = data.events;
+    // The one rule (journal_backend::append_batch).
+    if (events.size() != req.expected_seq
+        || (req.expected_seq > 0 && data.last_tag != req.expected_tag)) {
       result.emplace_back(make_error(
         journal_errc::conflict,
-        req.stream + " is at " + std::to_string(data.events.size())));
+        req.stream + " is at " + std::to_string(events.size())));
       continue;
     }
-    data.events.insert(data.events.end(), req.payloads.begin(),
-                       req.payloads.end());
+    events.insert(events.end(), req.payloads.begin(), req.payloads.end());
+    if (!req.payloads.empty())
+      data.last_tag = req.tag;
     uint64_t last = data.events.size();
     if (!req.idempotency_key.empty())
       data.idempotency.push_back(idempotency_record{
@@ -45,6 +45,7 @@ memory_journal::recover(const std::string& stream, int64_t keys_since_ms) {
   result.snapshot = data.snapshot;
   for (auto seq = data.snapshot_seq + 1; seq <= data.events.size(); ++seq)
     result.events.push_back(journal_event{seq, data.events[seq - 1]});
+  result.last_tag = data.last_tag;
   for (auto& record : data.idempotency)
     if (record.recorded_at_ms >= keys_since_ms)
       result.idempotency.push_back(record);

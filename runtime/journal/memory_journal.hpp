@@ -34,6 +34,8 @@ private:
   struct stream_data {
     // The event at index i has sequence number i + 1.
     std::vector<std::string> events;
+    // The last event's tag: the only one the rule and recover look at.
+    uint64_t last_tag = 0;
     uint64_t snapshot_seq = 0;
     std::string snapshot;
     std::vector<idempotency_record> idempotency;

@@ -15,10 +15,12 @@ namespace cartd {
 
 namespace {
 
-// The v1 schema, exactly as docs/journal-format.md shows it. SQLite keeps
-// this text in sqlite_master; the fixture test compares it, so any change here
-// is a format change (new user_version, migration, new fixture).
-constexpr const char* schema_v1[] = {
+// The v2 schema, exactly as docs/journal-format.md shows it. SQLite keeps
+// this text in sqlite_master; the fixture tests compare it, so any change here
+// is a format change (new user_version, upgrade, new fixture). The events
+// table reads as `ALTER TABLE ... ADD COLUMN` writes it into a v1 table, so
+// an upgraded and a new database hold the same text.
+constexpr const char* schema_v2[] = {
   "CREATE TABLE events (\n"
   "  stream TEXT NOT NULL,\n"
   "  seq INTEGER NOT NULL,\n"
@@ -26,7 +28,7 @@ constexpr const char* schema_v1[] = {
   "  recorded_at INTEGER NOT NULL,\n"
   "  idempotency_key TEXT,\n"
   "  request_digest TEXT,\n"
-  "  response TEXT,\n"
+  "  response TEXT, tag INTEGER NOT NULL DEFAULT 0,\n"
   "  PRIMARY KEY (stream, seq)\n"
   ") WITHOUT ROWID",
   "CREATE INDEX events_idempotency ON events (stream, recorded_at)\n"
@@ -38,6 +40,11 @@ constexpr const char* schema_v1[] = {
   "  recorded_at INTEGER NOT NULL\n"
   ")",
 };
+
+// Turns a v1 database into a v2 one: v1 events get tag 0. Only the schema
+// text changes (SQLite does not rewrite the rows), so it is quick at any size.
+constexpr const char* upgrade_v1_to_v2
+  = "ALTER TABLE events ADD COLUMN tag INTEGER NOT NULL DEFAULT 0";
 
 constexpr auto max_sql_int = static_cast<uint64_t>(
   std::numeric_limits<int64_t>::max());
@@ -59,7 +66,7 @@ caf::error open_error(const std::string& path, sqlite3* db, int rc) {
 caf::error version_error(const std::string& path, int64_t version) {
   return open_error(path, "unsupported format version "
                             + std::to_string(version) + " (this cartd reads "
-                            + "version "
+                            + "versions up to "
                             + std::to_string(sqlite_journal::format_version)
                             + ")");
 }
@@ -162,8 +169,8 @@ int exec(sqlite3* db, const std::string& sql) {
   return sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
 }
 
-// Creates the schema in a new database, inside a write transaction so that
-// two processes opening the same new file create it once.
+// Creates the schema in a new database, or upgrades a v1 database, inside a
+// write transaction so that two processes opening the same file do it once.
 caf::error init_schema(const std::string& path, sqlite3* db) {
   auto fail = [&](int rc) {
     auto err = open_error(path, db, rc);
@@ -186,11 +193,20 @@ caf::error init_schema(const std::string& path, sqlite3* db) {
       return open_error(path, "not a cartd journal (it holds tables but no "
                               "format version)");
     }
-    for (auto sql : schema_v1)
+    for (auto sql : schema_v2)
       if (rc = exec(db, sql); rc != SQLITE_OK)
         return fail(rc);
     rc = exec(db, "PRAGMA user_version = "
                     + std::to_string(sqlite_journal::format_version));
+    if (rc != SQLITE_OK)
+      return fail(rc);
+  } else if (version == 1) {
+    // In the same transaction as the version check: two processes opening
+    // one v1 file upgrade it once, and a failed upgrade leaves it v1.
+    if (auto rc = exec(db, upgrade_v1_to_v2); rc != SQLITE_OK)
+      return fail(rc);
+    auto rc = exec(db, "PRAGMA user_version = "
+                         + std::to_string(sqlite_journal::format_version));
     if (rc != SQLITE_OK)
       return fail(rc);
   } else if (version != sqlite_journal::format_version) {
@@ -363,19 +379,26 @@ caf::error sqlite_journal::prepare_statements() {
     {&begin_write_, "BEGIN IMMEDIATE"},
     {&commit_, "COMMIT"},
     {&rollback_, "ROLLBACK"},
-    {&last_seq_, "SELECT max(seq) FROM events WHERE stream = ?1"},
+    {&last_event_,
+     "SELECT seq, tag FROM events WHERE stream = ?1 ORDER BY seq DESC "
+     "LIMIT 1"},
     {&insert_event_,
      "INSERT INTO events (stream, seq, payload, recorded_at, "
-     "idempotency_key, request_digest, response) "
-     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+     "idempotency_key, request_digest, response, tag) "
+     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
     {&upsert_snapshot_,
      "INSERT INTO snapshots (stream, seq, state, recorded_at) "
      "VALUES (?1, ?2, ?3, ?4) "
      "ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, "
      "state = excluded.state, recorded_at = excluded.recorded_at"},
-    {&select_snapshot_, "SELECT seq, state FROM snapshots WHERE stream = ?1"},
+    // With the tag of the event the snapshot ends with, the stream's last
+    // one when no event follows (events are never deleted).
+    {&select_snapshot_,
+     "SELECT s.seq, s.state, e.tag FROM snapshots AS s "
+     "LEFT JOIN events AS e ON e.stream = s.stream AND e.seq = s.seq "
+     "WHERE s.stream = ?1"},
     {&select_events_,
-     "SELECT seq, payload FROM events WHERE stream = ?1 AND seq > ?2 "
+     "SELECT seq, payload, tag FROM events WHERE stream = ?1 AND seq > ?2 "
      "ORDER BY seq"},
     // Without ANALYZE statistics the planner would walk the stream's whole
     // history by primary key (ORDER BY seq tempts it); the partial index
@@ -433,16 +456,20 @@ sqlite_journal::append_batch(const std::vector<journal_append>& batch) {
 int sqlite_journal::write_batch(const std::vector<journal_append>& batch,
                                 int64_t now,
                                 std::vector<caf::expected<uint64_t>>& result) {
-  // The requests of this batch that failed (see journal_backend).
-  std::vector<const journal_append*> failed;
   for (auto& req : batch) {
     // Reads inside the transaction: sees this batch's earlier inserts and
-    // every other connection's commits.
+    // every other connection's commits, and no other connection writes
+    // before COMMIT (BEGIN IMMEDIATE), so the check and the inserts are one
+    // atomic step. (One INSERT ... SELECT ... WHERE EXISTS, as PostgreSQL
+    // will do it, makes SQLite copy the row through a temporary table, since
+    // the statement reads the table it writes: 60-80% more CPU per append,
+    // measured. See docs/journal-format.md.)
     uint64_t seq = 0;
-    if (auto rc = last_seq(req.stream, seq); rc != SQLITE_DONE)
+    uint64_t tag = 0;
+    if (auto rc = last_event(req.stream, seq, tag); rc != SQLITE_DONE)
       return rc;
-    if (seq != req.expected_seq || failed_before(failed, req)) {
-      failed.push_back(&req);
+    // The one rule (journal_backend::append_batch).
+    if (seq != req.expected_seq || (seq > 0 && tag != req.expected_tag)) {
       result.emplace_back(make_error(journal_errc::conflict,
                                      req.stream + " is at "
                                        + std::to_string(seq)));
@@ -453,7 +480,6 @@ int sqlite_journal::write_batch(const std::vector<journal_append>& batch,
       // The record lives on the append's last event row; with no event
       // there is nowhere to keep it, and dropping it silently would let a
       // retry run twice.
-      failed.push_back(&req);
       result.emplace_back(make_error(journal_errc::unavailable,
                                      "an append with an idempotency key "
                                      "needs at least one event"));
@@ -465,6 +491,7 @@ int sqlite_journal::write_batch(const std::vector<journal_append>& batch,
     for (size_t i = 0; i < req.payloads.size(); ++i) {
       stmt_guard guard{insert};
       ++seq;
+      // Tags are stored as the signed 64-bit integer with the same bits.
       auto rc = bind_all(insert, req.stream, static_cast<int64_t>(seq),
                          req.payloads[i], now);
       if (rc == SQLITE_OK && keyed && i + 1 == req.payloads.size()) {
@@ -474,6 +501,8 @@ int sqlite_journal::write_batch(const std::vector<journal_append>& batch,
         if (rc == SQLITE_OK)
           rc = bind(insert, 7, req.response);
       }
+      if (rc == SQLITE_OK)
+        rc = bind(insert, 8, static_cast<int64_t>(req.tag));
       if (rc != SQLITE_OK)
         return rc;
       if (rc = sqlite3_step(insert); rc != SQLITE_DONE)
@@ -494,16 +523,22 @@ int sqlite_journal::write_batch(const std::vector<journal_append>& batch,
   return SQLITE_DONE;
 }
 
-int sqlite_journal::last_seq(const std::string& stream, uint64_t& seq) {
-  auto* stmt = last_seq_.get();
+int sqlite_journal::last_event(const std::string& stream, uint64_t& seq,
+                               uint64_t& tag) {
+  auto* stmt = last_event_.get();
   stmt_guard guard{stmt};
   if (auto rc = bind(stmt, 1, stream); rc != SQLITE_OK)
     return rc;
   auto rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) {
+    seq = 0;
+    tag = 0;
+    return SQLITE_DONE;
+  }
   if (rc != SQLITE_ROW)
     return rc;
-  // max() over no rows is NULL, which reads as 0.
   seq = column_seq(stmt, 0);
+  tag = static_cast<uint64_t>(sqlite3_column_int64(stmt, 1));
   return SQLITE_DONE;
 }
 
@@ -556,11 +591,14 @@ sqlite_journal::recover(const std::string& stream, int64_t keys_since_ms) {
     if (rc == SQLITE_ROW) {
       result.snapshot_seq = column_seq(stmt, 0);
       result.snapshot = column_text(stmt, 1);
+      // NULL (0) when the snapshot ends with no event.
+      result.last_tag = static_cast<uint64_t>(sqlite3_column_int64(stmt, 2));
     } else if (rc != SQLITE_DONE) {
       return read_error(rc, "recover");
     }
   }
-  if (auto rc = read_events(stream, result.snapshot_seq, result.events);
+  if (auto rc = read_events(stream, result.snapshot_seq, result.events,
+                            &result.last_tag);
       rc != SQLITE_DONE) {
     if (rc == gap_found)
       return make_error(journal_errc::corrupt,
@@ -607,7 +645,8 @@ const char* sqlite_journal::name() const noexcept {
 }
 
 int sqlite_journal::read_events(const std::string& stream, uint64_t after_seq,
-                                std::vector<journal_event>& result) {
+                                std::vector<journal_event>& result,
+                                uint64_t* last_tag) {
   auto* stmt = select_events_.get();
   stmt_guard guard{stmt};
   auto rc = bind_all(stmt, stream, static_cast<int64_t>(after_seq));
@@ -621,6 +660,8 @@ int sqlite_journal::read_events(const std::string& stream, uint64_t after_seq,
     if (seq != next++)
       return gap_found;
     result.push_back(journal_event{seq, column_text(stmt, 1)});
+    if (last_tag != nullptr)
+      *last_tag = static_cast<uint64_t>(sqlite3_column_int64(stmt, 2));
   }
   return rc;
 }

@@ -1,9 +1,9 @@
 #pragma once
 
 // The durable journal backend: one SQLite database per node, `<dir>/cartd.db`,
-// in WAL mode. The file format (schema, user_version 1) is described in
+// in WAL mode. The file format (schema, user_version 2) is described in
 // docs/journal-format.md; tests/runtime/journal/fixtures holds a database
-// written by this version.
+// written by each version. A version 1 database is upgraded on open.
 //
 // Every append_batch is one write transaction (BEGIN IMMEDIATE ... COMMIT), so
 // a batch is stored whole or not at all, and two nodes (or two objects) on
@@ -64,13 +64,14 @@ struct sqlite_options {
 class sqlite_journal : public journal_backend {
 public:
   /// The file format this version writes (`PRAGMA user_version`).
-  static constexpr int format_version = 1;
+  static constexpr int format_version = 2;
 
   /// The database file's name inside the journal directory.
   static constexpr const char* file_name = "cartd.db";
 
   /// Opens (or creates) `<dir>/cartd.db`, creating `dir` and its parents when
-  /// missing, and creates the schema when the database is new. Fails with
+  /// missing, creates the schema when the database is new and upgrades a
+  /// version 1 database to version 2 (one transaction). Fails with
   /// journal_errc::unavailable, naming the path and the cause, when the
   /// directory or file cannot be created or opened, the file is not a
   /// database or not a cartd journal, or it has a newer format version.
@@ -125,11 +126,15 @@ private:
   int write_batch(const std::vector<journal_append>& batch, int64_t now,
                   std::vector<caf::expected<uint64_t>>& result);
 
-  /// Returns the stream's last sequence number (0 when it has no events).
-  int last_seq(const std::string& stream, uint64_t& seq);
+  /// Reads the stream's last sequence number and that event's tag (both 0
+  /// when it has no events).
+  int last_event(const std::string& stream, uint64_t& seq, uint64_t& tag);
 
+  /// Reads the events after `after_seq`; sets `*last_tag` to the tag of the
+  /// last one read, if any.
   int read_events(const std::string& stream, uint64_t after_seq,
-                  std::vector<journal_event>& result);
+                  std::vector<journal_event>& result,
+                  uint64_t* last_tag = nullptr);
 
   /// With background checkpoints: after each commit, asks for a pass once
   /// the WAL is `checkpoint_pages_` long, and after a pass runs the last
@@ -151,7 +156,7 @@ private:
   stmt_ptr begin_write_;
   stmt_ptr commit_;
   stmt_ptr rollback_;
-  stmt_ptr last_seq_;
+  stmt_ptr last_event_;
   stmt_ptr insert_event_;
   stmt_ptr upsert_snapshot_;
   stmt_ptr select_snapshot_;

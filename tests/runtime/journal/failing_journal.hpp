@@ -29,6 +29,9 @@ public:
   std::atomic<int> failed_commits{0};
   /// The most appends one commit (failed or not) carried.
   std::atomic<size_t> largest_batch{0};
+  /// What blocks() says: false lets the journal actor run on the scheduler
+  /// (CAF's test_coordinator runs no detached actor). Set before spawning.
+  bool blocking = true;
 
   std::vector<caf::expected<uint64_t>>
   append_batch(const std::vector<journal_append>& batch) override {
@@ -63,6 +66,10 @@ public:
 
   const char* name() const noexcept override {
     return "failing";
+  }
+
+  bool blocks() const noexcept override {
+    return blocking;
   }
 
 private:

@@ -70,33 +70,6 @@ BOOST_AUTO_TEST_CASE(an_append_ahead_of_the_stream_is_a_conflict) {
   BOOST_CHECK(events->empty());
 }
 
-BOOST_AUTO_TEST_CASE(a_writers_appends_behind_its_failed_one_fail_too) {
-  memory_journal journal;
-  BOOST_REQUIRE(journal.append("c1", 0, {"other writer"}));
-  std::vector<journal_append> batch(3);
-  batch[0].stream = batch[1].stream = batch[2].stream = "c1";
-  batch[0].writer = batch[1].writer = 1;
-  batch[2].writer = 2;
-  batch[0].expected_seq = 0; // stale
-  batch[1].expected_seq = 1; // matches, but behind writer 1's failure
-  batch[2].expected_seq = 1;
-  batch[0].payloads = {"w1-a"};
-  batch[1].payloads = {"w1-b"};
-  batch[2].payloads = {"w2"};
-  auto results = journal.append_batch(batch);
-  BOOST_REQUIRE_EQUAL(results.size(), 3u);
-  BOOST_REQUIRE(!results[0]);
-  BOOST_CHECK(is_conflict(results[0].error()));
-  BOOST_REQUIRE(!results[1]);
-  BOOST_CHECK(is_conflict(results[1].error()));
-  BOOST_REQUIRE(results[2]);
-  BOOST_CHECK_EQUAL(*results[2], 2u);
-  auto events = journal.replay("c1", 0);
-  BOOST_REQUIRE(events);
-  BOOST_REQUIRE_EQUAL(events->size(), 2u);
-  BOOST_CHECK_EQUAL(events->back().payload, "w2");
-}
-
 BOOST_AUTO_TEST_CASE(streams_are_independent) {
   memory_journal journal;
   BOOST_REQUIRE(journal.append("c1", 0, {"a"}));
