@@ -404,6 +404,8 @@ private:
     journal_append append;
     append.stream = id_;
     append.expected_seq = plan.expected_seq;
+    append.expected_tag = plan.expected_tag;
+    append.tag = plan.tag;
     append.payloads.reserve(plan.events.size());
     for (auto& ev : plan.events)
       append.payloads.push_back(encode_event(ev));
@@ -489,7 +491,7 @@ private:
       }
       apply_in_place(current, *ev);
     }
-    pipeline_.recovered(std::move(current), 0);
+    pipeline_.recovered(std::move(current), stored.last_tag);
     for (auto& record : stored.idempotency)
       extra().replies.insert_or_assign(
         record.key,

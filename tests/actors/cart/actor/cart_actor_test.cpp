@@ -396,6 +396,22 @@ BOOST_AUTO_TEST_CASE(a_passivated_cart_comes_back_intact) {
   BOOST_CHECK_EQUAL(view->version, 1u);
 }
 
+BOOST_AUTO_TEST_CASE(a_cart_after_passivation_extends_the_events_before_it) {
+  cart_settings carts;
+  carts.idle_timeout = caf::timespan{1};
+  start(carts);
+  BOOST_REQUIRE(add("c1", "apple", 3));
+  auto first = resolve("c1");
+  self->monitor(first);
+  BOOST_REQUIRE(await_down());
+  // The new incarnation's first append names the tag of the last event,
+  // the incarnation before it (the journal refuses any other).
+  auto next = add("c1", "pear", 1);
+  BOOST_REQUIRE(next);
+  BOOST_CHECK_EQUAL(next->version, 2u);
+  BOOST_CHECK_EQUAL(next->total_quantity, 4);
+}
+
 BOOST_AUTO_TEST_CASE(an_invalid_cart_id_is_refused_by_the_directory) {
   start();
   auto cart = call<cart_actor>(directory, resolve_atom::value,
