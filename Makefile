@@ -2,7 +2,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build run test bench bench-smoke clean
+.PHONY: all deps build run test bench bench-smoke format clean
 
 all: build
 
@@ -32,6 +32,11 @@ bench: build
 bench-smoke: build
 	python3 bench/run.py --quick --bin-dir $(BUILD_DIR)/bin \
 	  --out $(BUILD_DIR)/bench/smoke-results
+
+# Rewrites every C++ file to the repository's .clang-format (CTest's `format`
+# test fails on any file that differs).
+format:
+	scripts/check-format --fix
 
 clean:
 	rm -rf $(BUILD_DIR)
