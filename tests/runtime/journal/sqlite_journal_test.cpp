@@ -889,6 +889,40 @@ BOOST_AUTO_TEST_CASE(a_full_disk_fails_appends_and_keeps_earlier_data_intact) {
              == 2 * committed + 1);
 }
 
+// Checks what every format version's fixture holds (fixtures/README.md):
+// each cart's events, and cart-1's snapshot, later event and idempotency
+// record (committed at `key_recorded_at`).
+template <class Journal>
+void check_fixture_contents(Journal& journal, int64_t key_recorded_at) {
+  for (auto& cart : fixture_carts) {
+    BOOST_TEST_CONTEXT("stream " << cart.stream) {
+      auto events = journal.replay(cart.stream, 0);
+      BOOST_REQUIRE(events);
+      BOOST_TEST(payloads_of(*events) == cart.events,
+                 boost::test_tools::per_element());
+      seqs expected_seqs;
+      for (uint64_t i = 1; i <= cart.events.size(); ++i)
+        expected_seqs.push_back(i);
+      BOOST_TEST(seqs_of(*events) == expected_seqs,
+                 boost::test_tools::per_element());
+    }
+  }
+  auto state = journal.recover("cart-1", 0);
+  BOOST_REQUIRE(state);
+  BOOST_TEST(state->snapshot_seq == 3u);
+  BOOST_TEST(state->snapshot == fixture_snapshot);
+  BOOST_REQUIRE_EQUAL(state->events.size(), 1u);
+  BOOST_TEST(state->events[0].seq == 4u);
+  BOOST_TEST(state->events[0].payload == fixture_carts[0].events[3]);
+  BOOST_REQUIRE_EQUAL(state->idempotency.size(), 1u);
+  auto& record = state->idempotency[0];
+  BOOST_TEST(record.key == fixture_key);
+  BOOST_TEST(record.request_digest == fixture_digest);
+  BOOST_TEST(record.response == fixture_response);
+  BOOST_TEST(record.seq == 4u);
+  BOOST_TEST(record.recorded_at_ms == key_recorded_at);
+}
+
 // -- the v1 file format -------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(a_v1_database_reads_back_exactly) {
@@ -911,33 +945,9 @@ BOOST_AUTO_TEST_CASE(a_v1_database_reads_back_exactly) {
     BOOST_TEST(db.rows("SELECT DISTINCT tag FROM events") == strings{"0"},
                boost::test_tools::per_element());
   }
-  for (auto& cart : fixture_carts) {
-    BOOST_TEST_CONTEXT("stream " << cart.stream) {
-      auto events = journal->replay(cart.stream, 0);
-      BOOST_REQUIRE(events);
-      BOOST_TEST(payloads_of(*events) == cart.events,
-                 boost::test_tools::per_element());
-      seqs expected_seqs;
-      for (uint64_t i = 1; i <= cart.events.size(); ++i)
-        expected_seqs.push_back(i);
-      BOOST_TEST(seqs_of(*events) == expected_seqs,
-                 boost::test_tools::per_element());
-    }
-  }
+  check_fixture_contents(*journal, fixture_key_recorded_at);
   auto state = journal->recover("cart-1", 0);
   BOOST_REQUIRE(state);
-  BOOST_TEST(state->snapshot_seq == 3u);
-  BOOST_TEST(state->snapshot == fixture_snapshot);
-  BOOST_REQUIRE_EQUAL(state->events.size(), 1u);
-  BOOST_TEST(state->events[0].seq == 4u);
-  BOOST_TEST(state->events[0].payload == fixture_carts[0].events[3]);
-  BOOST_REQUIRE_EQUAL(state->idempotency.size(), 1u);
-  auto& record = state->idempotency[0];
-  BOOST_TEST(record.key == fixture_key);
-  BOOST_TEST(record.request_digest == fixture_digest);
-  BOOST_TEST(record.response == fixture_response);
-  BOOST_TEST(record.seq == 4u);
-  BOOST_TEST(record.recorded_at_ms == fixture_key_recorded_at);
   BOOST_TEST(state->last_tag == 0u);
   auto later = journal->recover("cart-1", fixture_key_recorded_at + 1);
   BOOST_REQUIRE(later);
@@ -990,34 +1000,10 @@ BOOST_AUTO_TEST_CASE(a_v2_database_reads_back_exactly) {
                boost::test_tools::per_element());
   }
   auto journal = open_journal(dir());
-  for (auto& cart : fixture_carts) {
-    BOOST_TEST_CONTEXT("stream " << cart.stream) {
-      auto events = journal->replay(cart.stream, 0);
-      BOOST_REQUIRE(events);
-      BOOST_TEST(payloads_of(*events) == cart.events,
-                 boost::test_tools::per_element());
-      seqs expected_seqs;
-      for (uint64_t i = 1; i <= cart.events.size(); ++i)
-        expected_seqs.push_back(i);
-      BOOST_TEST(seqs_of(*events) == expected_seqs,
-                 boost::test_tools::per_element());
-    }
-  }
+  check_fixture_contents(*journal, fixture_v2_key_recorded_at);
   auto state = journal->recover("cart-1", 0);
   BOOST_REQUIRE(state);
-  BOOST_TEST(state->snapshot_seq == 3u);
-  BOOST_TEST(state->snapshot == fixture_snapshot);
-  BOOST_REQUIRE_EQUAL(state->events.size(), 1u);
-  BOOST_TEST(state->events[0].seq == 4u);
-  BOOST_TEST(state->events[0].payload == fixture_carts[0].events[3]);
   BOOST_TEST(state->last_tag == fixture_tag_2);
-  BOOST_REQUIRE_EQUAL(state->idempotency.size(), 1u);
-  auto& record = state->idempotency[0];
-  BOOST_TEST(record.key == fixture_key);
-  BOOST_TEST(record.request_digest == fixture_digest);
-  BOOST_TEST(record.response == fixture_response);
-  BOOST_TEST(record.seq == 4u);
-  BOOST_TEST(record.recorded_at_ms == fixture_v2_key_recorded_at);
   // cart-2's snapshot covers its last event; the tag is still there.
   auto covered = journal->recover("cart-2", 0);
   BOOST_REQUIRE(covered);
