@@ -39,8 +39,7 @@ void populate(journal_backend& backend, size_t carts, size_t events,
       req.expected_seq = seq;
       auto n = std::min(per_append, events - seq);
       for (size_t i = 0; i < n; ++i) {
-        cart_event ev = item_added{"item-" + std::to_string((seq + i) % 20),
-                                   1};
+        cart_event ev = item_added{"item-" + std::to_string((seq + i) % 20), 1};
         req.payloads.push_back(encode_event(ev));
         apply_in_place(state, ev);
       }
@@ -85,18 +84,18 @@ void activate_next(activator_actor* self) {
   auto id = "a" + std::to_string(st.next++);
   auto fail = [self](caf::error& err) { self->state.done.deliver(err); };
   self->request(st.directory, caf::infinite, resolve_atom::value, id)
-    .then(
-      [self, fail](cart_actor& cart) {
-        self->request(cart, caf::infinite, caf::get_atom::value)
-          .then(
-            [self](cart_view& view) {
-              if (view.version == self->state.expected)
-                ++self->state.ok;
-              activate_next(self);
-            },
-            fail);
-      },
-      fail);
+      .then(
+          [self, fail](cart_actor& cart) {
+            self->request(cart, caf::infinite, caf::get_atom::value)
+                .then(
+                    [self](cart_view& view) {
+                      if (view.version == self->state.expected)
+                        ++self->state.ok;
+                      activate_next(self);
+                    },
+                    fail);
+          },
+          fail);
 }
 
 caf::behavior activator(activator_actor* self, cart_directory_actor dir,
@@ -104,16 +103,16 @@ caf::behavior activator(activator_actor* self, cart_directory_actor dir,
   self->state.directory = std::move(dir);
   self->state.expected = expected;
   return {
-    [self](caf::ok_atom, uint64_t first,
-           uint64_t count) -> caf::result<uint64_t> {
-      auto& st = self->state;
-      st.next = first;
-      st.end = first + count;
-      st.ok = 0;
-      st.done = self->make_response_promise();
-      activate_next(self);
-      return st.done;
-    },
+      [self](caf::ok_atom, uint64_t first,
+             uint64_t count) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        st.next = first;
+        st.end = first + count;
+        st.ok = 0;
+        st.done = self->make_response_promise();
+        activate_next(self);
+        return st.done;
+      },
   };
 }
 
@@ -146,9 +145,9 @@ void activate(benchmark::State& state, const std::string& backend_name,
   }
   caf::anon_send_exit(driver, caf::exit_reason::user_shutdown);
   state.SetItemsProcessed(state.iterations() * carts_per_iteration);
-  state.SetLabel(std::to_string(events) + " events, "
-                 + (snapshots ? "snapshot every 100" : "no snapshot")
-                 + "; per item: one activation");
+  state.SetLabel(std::to_string(events) + " events, " +
+                 (snapshots ? "snapshot every 100" : "no snapshot") +
+                 "; per item: one activation");
 }
 
 void BM_activation_memory_10(benchmark::State& state) {
@@ -174,8 +173,6 @@ BENCHMARK(BM_activation_sqlite_1000_replay)->Iterations(5)->UseRealTime();
 void BM_activation_sqlite_1000_snapshots(benchmark::State& state) {
   activate(state, "sqlite", 1000, true);
 }
-BENCHMARK(BM_activation_sqlite_1000_snapshots)
-  ->Iterations(5)
-  ->UseRealTime();
+BENCHMARK(BM_activation_sqlite_1000_snapshots)->Iterations(5)->UseRealTime();
 
 } // namespace

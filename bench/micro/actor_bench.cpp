@@ -74,26 +74,26 @@ template <class Message>
 void next_round_trip(caf::stateful_actor<driver_state>* self,
                      const cart_actor& cart, const Message& msg) {
   self->request(cart, caf::infinite, msg)
-    .then(
-      [self, cart, msg](cart_view&) {
-        if (--self->state.remaining == 0)
-          self->state.done.deliver(caf::ok_atom::value);
-        else
-          next_round_trip(self, cart, msg);
-      },
-      [self](caf::error& err) { self->state.done.deliver(err); });
+      .then(
+          [self, cart, msg](cart_view&) {
+            if (--self->state.remaining == 0)
+              self->state.done.deliver(caf::ok_atom::value);
+            else
+              next_round_trip(self, cart, msg);
+          },
+          [self](caf::error& err) { self->state.done.deliver(err); });
 }
 
 template <class Message>
 caf::behavior driver(caf::stateful_actor<driver_state>* self, cart_actor cart,
                      Message msg) {
   return {
-    [self, cart, msg](caf::ok_atom, size_t n) -> caf::result<caf::ok_atom> {
-      self->state.remaining = n;
-      self->state.done = self->make_response_promise();
-      next_round_trip(self, cart, msg);
-      return self->state.done;
-    },
+      [self, cart, msg](caf::ok_atom, size_t n) -> caf::result<caf::ok_atom> {
+        self->state.remaining = n;
+        self->state.done = self->make_response_promise();
+        next_round_trip(self, cart, msg);
+        return self->state.done;
+      },
   };
 }
 

@@ -30,16 +30,16 @@ const std::string post_body = R"({"item":"item-3","quantity":1})";
 const std::string post_bytes = "POST /carts/c1234/items HTTP/1.1\r\n"
                                "Host: 127.0.0.1:8080\r\n"
                                "Content-Type: application/json\r\n"
-                               "Content-Length: "
-                               + std::to_string(post_body.size())
-                               + "\r\n\r\n" + post_body;
+                               "Content-Length: " +
+                               std::to_string(post_body.size()) + "\r\n\r\n" +
+                               post_body;
 
 cart_view make_view(size_t lines) {
   cart_view v;
   v.id = "c1234";
   for (size_t i = 0; i < lines; ++i)
-    v.lines.push_back(cart_line{"item-" + std::to_string(i),
-                                static_cast<int64_t>(i + 1)});
+    v.lines.push_back(
+        cart_line{"item-" + std::to_string(i), static_cast<int64_t>(i + 1)});
   v.total_quantity = static_cast<int64_t>(lines * (lines + 1) / 2);
   v.version = 42;
   return v;
@@ -125,19 +125,19 @@ caf::behavior routes_broker(caf::io::broker* self,
                             std::shared_ptr<cart_routes> routes) {
   auto reader = std::make_shared<http::request_reader>(http::server_config{});
   return {
-    [self, routes, reader](caf::get_atom,
-                           const std::string& bytes) -> caf::result<std::string> {
-      reader->append(bytes);
-      if (reader->next() != http::read_status::complete)
-        return caf::make_error(caf::sec::invalid_argument, "incomplete");
-      auto rp = self->make_response_promise();
-      routes->handle(self, reader->take(), [rp](http::response res) mutable {
-        std::string out;
-        http::render(out, res, http::render_options{});
-        rp.deliver(std::move(out));
-      });
-      return rp;
-    },
+      [self, routes, reader](
+          caf::get_atom, const std::string& bytes) -> caf::result<std::string> {
+        reader->append(bytes);
+        if (reader->next() != http::read_status::complete)
+          return caf::make_error(caf::sec::invalid_argument, "incomplete");
+        auto rp = self->make_response_promise();
+        routes->handle(self, reader->take(), [rp](http::response res) mutable {
+          std::string out;
+          http::render(out, res, http::render_options{});
+          rp.deliver(std::move(out));
+        });
+        return rp;
+      },
   };
 }
 
@@ -146,8 +146,8 @@ void route(benchmark::State& state, const std::string& bytes) {
   opts.middleman = true;
   opts.carts.idle_timeout = caf::timespan{0};
   local_node node{open_backend("memory"), opts};
-  auto routes = std::make_shared<cart_routes>(node.directory(),
-                                              cart_routes_settings{});
+  auto routes =
+      std::make_shared<cart_routes>(node.directory(), cart_routes_settings{});
   auto broker = node.system().middleman().spawn_broker(routes_broker, routes);
   // Warm: the cart exists and has three lines, its handle is cached.
   for (auto item : {"apple", "pear", "plum"})

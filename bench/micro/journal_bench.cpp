@@ -51,8 +51,11 @@ void BM_journal_append_memory(benchmark::State& state) {
   auto backend = open_backend("memory");
   run_appends(state, *backend);
 }
-BENCHMARK(BM_journal_append_memory)->ArgName("batch")->Arg(1)->Arg(64)->Arg(
-  256);
+BENCHMARK(BM_journal_append_memory)
+    ->ArgName("batch")
+    ->Arg(1)
+    ->Arg(64)
+    ->Arg(256);
 
 void BM_journal_append_sqlite_full(benchmark::State& state) {
   if (!have_sqlite) {
@@ -65,10 +68,10 @@ void BM_journal_append_sqlite_full(benchmark::State& state) {
   state.SetLabel("sync=full, one transaction per batch");
 }
 BENCHMARK(BM_journal_append_sqlite_full)
-  ->ArgName("batch")
-  ->Arg(1)
-  ->Arg(64)
-  ->Arg(256)
-  ->UseRealTime();
+    ->ArgName("batch")
+    ->Arg(1)
+    ->Arg(64)
+    ->Arg(256)
+    ->UseRealTime();
 
 } // namespace

@@ -14,7 +14,7 @@
 #include "runtime/supervision/supervisor.hpp"
 
 #if CARTD_BENCH_HAVE_SQLITE
-#  include "runtime/journal/sqlite_journal.hpp"
+#include "runtime/journal/sqlite_journal.hpp"
 #endif
 
 namespace cartd::bench {
@@ -48,8 +48,8 @@ const char* null_journal::name() const noexcept {
 
 temp_dir::temp_dir(const std::string& prefix) {
   const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string{base && *base ? base : "/tmp"} + "/" + prefix
-                     + "XXXXXX";
+  std::string tmpl =
+      std::string{base && *base ? base : "/tmp"} + "/" + prefix + "XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   if (::mkdtemp(buf.data()) == nullptr)
@@ -77,12 +77,12 @@ std::shared_ptr<journal_backend> open_backend(const std::string& name,
     opts.sync = sync;
     auto db = sqlite_journal::open(dir, opts);
     if (!db)
-      throw std::runtime_error("cannot open the SQLite journal in " + dir
-                               + ": " + caf::to_string(db.error()));
+      throw std::runtime_error("cannot open the SQLite journal in " + dir +
+                               ": " + caf::to_string(db.error()));
     return std::shared_ptr<journal_backend>{std::move(*db)};
 #else
-    (void) dir;
-    (void) sync;
+    (void)dir;
+    (void)sync;
     throw std::runtime_error("this build has no SQLite journal yet");
 #endif
   }
@@ -131,7 +131,7 @@ local_node::local_node(std::shared_ptr<journal_backend> backend,
   supervision::supervisor_flags flags;
   flags.how = supervision::strategy::rest_for_one;
   root_ = supervision::spawn_supervisor(
-    *sys_, flags, cart_subsystem_specs(std::move(backend), subsystem));
+      *sys_, flags, cart_subsystem_specs(std::move(backend), subsystem));
   auto child = call<caf::actor>(root_, caf::get_atom::value,
                                 std::string{directory_child_id});
   if (!child || !*child)

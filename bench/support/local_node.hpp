@@ -33,9 +33,9 @@
 #include "runtime/journal/journal_actor_impl.hpp"
 
 #if __has_include("runtime/journal/sqlite_journal.hpp")
-#  define CARTD_BENCH_HAVE_SQLITE 1
+#define CARTD_BENCH_HAVE_SQLITE 1
 #else
-#  define CARTD_BENCH_HAVE_SQLITE 0
+#define CARTD_BENCH_HAVE_SQLITE 0
 #endif
 
 namespace cartd::bench {
@@ -51,8 +51,8 @@ public:
   caf::expected<journal_recovery> recover(const std::string& stream,
                                           int64_t keys_since_ms) override;
 
-  caf::expected<std::vector<journal_event>>
-  replay(const std::string& stream, uint64_t after_seq) override;
+  caf::expected<std::vector<journal_event>> replay(const std::string& stream,
+                                                   uint64_t after_seq) override;
 
   const char* name() const noexcept override;
 };
@@ -77,8 +77,7 @@ private:
 /// std::runtime_error when it cannot.
 std::shared_ptr<journal_backend> open_backend(const std::string& name,
                                               const std::string& dir = {},
-                                              const std::string& sync
-                                              = "full");
+                                              const std::string& sync = "full");
 
 /// Whether this build has the SQLite backend.
 constexpr bool have_sqlite = CARTD_BENCH_HAVE_SQLITE != 0;
@@ -123,9 +122,9 @@ public:
   caf::expected<T> call(const Handle& dest, Ts&&... xs) {
     caf::expected<T> result{caf::sec::request_timeout};
     (*self_)
-      ->request(dest, std::chrono::seconds{30}, std::forward<Ts>(xs)...)
-      .receive([&](T& x) { result = std::move(x); },
-               [&](caf::error& err) { result = std::move(err); });
+        ->request(dest, std::chrono::seconds{30}, std::forward<Ts>(xs)...)
+        .receive([&](T& x) { result = std::move(x); },
+                 [&](caf::error& err) { result = std::move(err); });
     return result;
   }
 

@@ -130,19 +130,19 @@ void touch_next(driver_actor* self) {
     return;
   auto id = st.prefix + std::to_string(st.first + st.next++);
   self->request(st.directory, caf::infinite, resolve_atom::value, id)
-    .then(
-      [self](cart_actor& cart) {
-        self->request(cart, caf::infinite, add_mutation("apple", 1))
-          .then([self](cart_view&) { finish_one(self); },
-                [self](caf::error&) {
-                  ++self->state.failed;
-                  finish_one(self);
-                });
-      },
-      [self](caf::error&) {
-        ++self->state.failed;
-        finish_one(self);
-      });
+      .then(
+          [self](cart_actor& cart) {
+            self->request(cart, caf::infinite, add_mutation("apple", 1))
+                .then([self](cart_view&) { finish_one(self); },
+                      [self](caf::error&) {
+                        ++self->state.failed;
+                        finish_one(self);
+                      });
+          },
+          [self](caf::error&) {
+            ++self->state.failed;
+            finish_one(self);
+          });
 }
 
 void finish_one(driver_actor* self) {
@@ -165,22 +165,22 @@ void finish_one(driver_actor* self) {
 caf::behavior driver(driver_actor* self, cart_directory_actor directory) {
   self->state.directory = std::move(directory);
   return {
-    [self](caf::ok_atom, const std::string& prefix, size_t first,
-           size_t count, size_t concurrency,
-           size_t sample_every)
-      -> caf::result<std::vector<uint64_t>, uint64_t> {
-      auto& st = self->state;
-      st.prefix = prefix;
-      st.first = first;
-      st.count = count;
-      st.next = st.done = st.failed = 0;
-      st.sample_every = sample_every;
-      st.samples.clear();
-      st.finished = self->make_response_promise();
-      for (size_t i = 0; i < concurrency && i < count; ++i)
-        touch_next(self);
-      return st.finished;
-    },
+      [self](
+          caf::ok_atom, const std::string& prefix, size_t first, size_t count,
+          size_t concurrency,
+          size_t sample_every) -> caf::result<std::vector<uint64_t>, uint64_t> {
+        auto& st = self->state;
+        st.prefix = prefix;
+        st.first = first;
+        st.count = count;
+        st.next = st.done = st.failed = 0;
+        st.sample_every = sample_every;
+        st.samples.clear();
+        st.finished = self->make_response_promise();
+        for (size_t i = 0; i < concurrency && i < count; ++i)
+          touch_next(self);
+        return st.finished;
+      },
   };
 }
 
@@ -197,21 +197,21 @@ pass_result run_pass(local_node& node, const caf::actor& d,
   auto start = std::chrono::steady_clock::now();
   pass_result result;
   node.self()
-    ->request(d, caf::infinite, caf::ok_atom::value, prefix, first, count,
-              concurrency, sample_every)
-    .receive(
-      [&](std::vector<uint64_t>& flat, uint64_t failed) {
-        for (size_t i = 0; i + 1 < flat.size(); i += 2)
-          result.samples.push_back(sample{flat[i], flat[i + 1]});
-        result.failed = failed;
-      },
-      [&](caf::error& err) {
-               std::cerr << "pass failed: " << node.render(err) << "\n";
-               std::exit(1);
-             });
-  result.seconds = std::chrono::duration<double>(
-                     std::chrono::steady_clock::now() - start)
-                     .count();
+      ->request(d, caf::infinite, caf::ok_atom::value, prefix, first, count,
+                concurrency, sample_every)
+      .receive(
+          [&](std::vector<uint64_t>& flat, uint64_t failed) {
+            for (size_t i = 0; i + 1 < flat.size(); i += 2)
+              result.samples.push_back(sample{flat[i], flat[i + 1]});
+            result.failed = failed;
+          },
+          [&](caf::error& err) {
+            std::cerr << "pass failed: " << node.render(err) << "\n";
+            std::exit(1);
+          });
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   return result;
 }
 
@@ -248,29 +248,28 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::milliseconds{200});
   rss_before = rss_bytes();
   running_before = node->system().registry().running();
-  auto sample_every = o.samples > 0 ? std::max<size_t>(1, o.carts / o.samples)
-                                    : 0;
+  auto sample_every =
+      o.samples > 0 ? std::max<size_t>(1, o.carts / o.samples) : 0;
   pass = run_pass(*node, d, "c", 0, o.carts, o.concurrency, sample_every);
   // Let passivations (with a cap) finish before the last reading.
   std::this_thread::sleep_for(std::chrono::milliseconds{500});
   rss_after = rss_bytes();
   running_after = node->system().registry().running();
   auto mode = o.max_resident > 0 ? "capped" : "active";
-  auto resident = running_after > running_before
-                    ? running_after - running_before
-                    : 0;
+  auto resident =
+      running_after > running_before ? running_after - running_before : 0;
   double per_cart = rss_after > rss_before
-                      ? double(rss_after - rss_before) / double(o.carts)
-                      : 0.0;
+                        ? double(rss_after - rss_before) / double(o.carts)
+                        : 0.0;
   double shutdown_s = -1;
   if (o.orderly_shutdown) {
     // The node's ordered shutdown with every cart still resident.
     auto t0 = std::chrono::steady_clock::now();
     caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
     node.reset();
-    shutdown_s = std::chrono::duration<double>(
-                   std::chrono::steady_clock::now() - t0)
-                   .count();
+    shutdown_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
   }
   std::printf("BENCH_JSON {\"mode\":\"%s\",\"journal\":\"%s\",\"sync\":\"%s\","
               "\"carts\":%zu,\"max_resident\":%zu,\"shards\":%zu,"

@@ -62,71 +62,71 @@ cartd_config::cartd_config() {
   // (26.2k -> 30.5k req/s), one-connection adds +35%; saturated: no change.
   set("work-stealing.moderate-sleep-duration", caf::timespan{0});
   opt_group{custom_options_, "http"}
-    .add(http_host, "host", "address to listen on")
-    .add(http_port, "port", "port to listen on (0: any free port)")
-    .add(http_port_file, "port-file",
-         "write the bound port to this file once listening")
-    .add(http_idle_timeout, "idle-timeout",
-         "close connections idle (or sending one request) this long")
-    .add(http_request_timeout, "request-timeout",
-         "answer 503 when a cart does not answer within this time")
-    .add(http_drain_timeout, "drain-timeout",
-         "on shutdown, wait this long for in-flight requests")
-    .add(http_max_connections, "max-connections",
-         "open connections beyond this are refused with 503")
-    .add(http_max_header_size, "max-header-size",
-         "request line + headers in bytes (431 beyond)")
-    .add(http_max_body_size, "max-body-size",
-         "request body in bytes (413 beyond)")
-    .add(http_max_uri_size, "max-uri-size",
-         "request target in bytes (414 beyond)")
-    .add(http_direct_writes, "direct-writes",
-         "write responses straight to the socket while CAF holds nothing "
-         "for the connection (--http.direct-writes=false: always through "
-         "CAF's write buffer)")
-    .add(http_cart_cache, "cart-cache",
-         "carts whose handle and current copy the front end keeps; GETs of "
-         "watched resident carts are answered from it (0: none)");
+      .add(http_host, "host", "address to listen on")
+      .add(http_port, "port", "port to listen on (0: any free port)")
+      .add(http_port_file, "port-file",
+           "write the bound port to this file once listening")
+      .add(http_idle_timeout, "idle-timeout",
+           "close connections idle (or sending one request) this long")
+      .add(http_request_timeout, "request-timeout",
+           "answer 503 when a cart does not answer within this time")
+      .add(http_drain_timeout, "drain-timeout",
+           "on shutdown, wait this long for in-flight requests")
+      .add(http_max_connections, "max-connections",
+           "open connections beyond this are refused with 503")
+      .add(http_max_header_size, "max-header-size",
+           "request line + headers in bytes (431 beyond)")
+      .add(http_max_body_size, "max-body-size",
+           "request body in bytes (413 beyond)")
+      .add(http_max_uri_size, "max-uri-size",
+           "request target in bytes (414 beyond)")
+      .add(http_direct_writes, "direct-writes",
+           "write responses straight to the socket while CAF holds nothing "
+           "for the connection (--http.direct-writes=false: always through "
+           "CAF's write buffer)")
+      .add(http_cart_cache, "cart-cache",
+           "carts whose handle and current copy the front end keeps; GETs of "
+           "watched resident carts are answered from it (0: none)");
   opt_group{custom_options_, "carts"}
-    .add(carts_max_lines, "max-lines", "distinct item lines per cart")
-    .add(carts_shards, "shards", "number of cart shard supervisors")
-    .add(carts_idle_timeout, "idle-timeout",
-         "passivate a cart idle this long (0s: never)")
-    .add(carts_max_pending, "max-pending",
-         "changes that may queue behind a cart's write (503 beyond)")
-    .add(carts_max_resident, "max-resident",
-         "most carts in memory (least recently used passivate; 0: no cap)");
+      .add(carts_max_lines, "max-lines", "distinct item lines per cart")
+      .add(carts_shards, "shards", "number of cart shard supervisors")
+      .add(carts_idle_timeout, "idle-timeout",
+           "passivate a cart idle this long (0s: never)")
+      .add(carts_max_pending, "max-pending",
+           "changes that may queue behind a cart's write (503 beyond)")
+      .add(carts_max_resident, "max-resident",
+           "most carts in memory (least recently used passivate; 0: no cap)");
   opt_group{custom_options_, "supervisor"}
-    .add(supervisor_max_restarts, "max-restarts",
-         "restarts allowed within restart-period (per cart, per supervisor)")
-    .add(supervisor_restart_period, "restart-period",
-         "window of the restart intensity; a cart that crashed too often "
-         "stays unavailable this long");
+      .add(supervisor_max_restarts, "max-restarts",
+           "restarts allowed within restart-period (per cart, per supervisor)")
+      .add(supervisor_restart_period, "restart-period",
+           "window of the restart intensity; a cart that crashed too often "
+           "stays unavailable this long");
   opt_group{custom_options_, "storage"}
-    .add(storage_backend, "backend", "journal backend: sqlite or memory")
-    .add(storage_path, "path", "directory of the SQLite journal (cartd.db)")
-    .add(storage_sync, "sync",
-         "full: fsync every commit (acknowledged = durable); normal; off")
-    .add(storage_max_batch, "max-batch",
-         "most appends per journal commit (1: no group commit)")
-    .add(storage_snapshot_every, "snapshot-every",
-         "store a cart snapshot every N events (0: never)")
-    .add(storage_idempotency_retention, "idempotency-retention",
-         "how long an Idempotency-Key is remembered")
-    .add(storage_max_pages, "max-pages",
-         "cap the SQLite file at this many pages (0: no cap)")
-    .add(storage_cache_mib, "cache-mib", "SQLite page cache in MiB")
-    .add(storage_checkpoint_pages, "checkpoint-pages",
-         "checkpoint the SQLite WAL when it reaches this many pages");
+      .add(storage_backend, "backend", "journal backend: sqlite or memory")
+      .add(storage_path, "path", "directory of the SQLite journal (cartd.db)")
+      .add(storage_sync, "sync",
+           "full: fsync every commit (acknowledged = durable); normal; off")
+      .add(storage_max_batch, "max-batch",
+           "most appends per journal commit (1: no group commit)")
+      .add(storage_snapshot_every, "snapshot-every",
+           "store a cart snapshot every N events (0: never)")
+      .add(storage_idempotency_retention, "idempotency-retention",
+           "how long an Idempotency-Key is remembered")
+      .add(storage_max_pages, "max-pages",
+           "cap the SQLite file at this many pages (0: no cap)")
+      .add(storage_cache_mib, "cache-mib", "SQLite page cache in MiB")
+      .add(storage_checkpoint_pages, "checkpoint-pages",
+           "checkpoint the SQLite WAL when it reaches this many pages");
   opt_group{custom_options_, "process"}.add(
-    process_sched_batch, "sched-batch",
-    "run cartd's threads under SCHED_BATCH: a thread woken by another does "
-    "not preempt it, so work is handed over in batches");
+      process_sched_batch, "sched-batch",
+      "run cartd's threads under SCHED_BATCH: a thread woken by another does "
+      "not preempt it, so work is handed over in batches");
   opt_group{custom_options_, "debug"}.add(
-    debug_fault_injection, "fault-injection",
-    "serve POST /debug/carts/{cart}/crash (tests only)");
+      debug_fault_injection, "fault-injection",
+      "serve POST /debug/carts/{cart}/crash (tests only)");
   opt_group{custom_options_, "log"}.add(
-    log_level, "level", "trace, debug, info, warn, error or off");
+      log_level, "level", "trace, debug, info, warn, error or off");
   add_cartd_types(*this);
 }
 
@@ -194,12 +194,12 @@ std::string cartd_config::validate() const {
   if (probe) {
     auto parsed = parse_config_file(config_file_path.c_str());
     if (!parsed)
-      return "cannot parse " + config_file_path + ": "
-             + to_string(parsed.error());
+      return "cannot parse " + config_file_path + ": " +
+             to_string(parsed.error());
     for (auto& [category, entries] : *parsed) {
       if (!caf::holds_alternative<caf::settings>(entries)) {
-        return config_file_path + ": entry " + category
-               + " is outside a [section]";
+        return config_file_path + ": entry " + category +
+               " is outside a [section]";
       }
       for (auto& [key, value] : caf::get<caf::settings>(entries)) {
         auto problem = check_entry(custom_options_, category, key, value);
@@ -210,8 +210,8 @@ std::string cartd_config::validate() const {
   }
   if (storage_backend != "memory" && storage_backend != "sqlite")
     return "storage.backend must be sqlite or memory, not " + storage_backend;
-  if (storage_sync != "full" && storage_sync != "normal"
-      && storage_sync != "off")
+  if (storage_sync != "full" && storage_sync != "normal" &&
+      storage_sync != "off")
     return "storage.sync must be full, normal or off, not " + storage_sync;
   if (storage_max_batch == 0)
     return "storage.max-batch must be at least 1";

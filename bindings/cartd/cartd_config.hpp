@@ -54,8 +54,8 @@ public:
   // -- supervisor -------------------------------------------------------------
 
   size_t supervisor_max_restarts = 3;
-  caf::timespan supervisor_restart_period
-    = caf::timespan{std::chrono::seconds{5}};
+  caf::timespan supervisor_restart_period =
+      caf::timespan{std::chrono::seconds{5}};
 
   // -- storage ----------------------------------------------------------------
 
@@ -64,8 +64,8 @@ public:
   std::string storage_sync = "full";
   size_t storage_max_batch = 512;
   size_t storage_snapshot_every = 100;
-  caf::timespan storage_idempotency_retention
-    = caf::timespan{std::chrono::hours{24}};
+  caf::timespan storage_idempotency_retention =
+      caf::timespan{std::chrono::hours{24}};
   int64_t storage_max_pages = 0;
   size_t storage_cache_mib = 64;
   size_t storage_checkpoint_pages = 16384;
@@ -74,7 +74,8 @@ public:
 
   bool process_sched_batch = true;
 
-  // -- debug and logging --------------------------------------------------------
+  // -- debug and logging
+  // --------------------------------------------------------
 
   bool debug_fault_injection = false;
   std::string log_level = "info";

@@ -23,11 +23,11 @@
 
 #include "bindings/cartd/cartd_config.hpp"
 #include "bindings/cartd/node.hpp"
-#include "runtime/journal/journal.hpp"
 #include "runtime/core/log.hpp"
+#include "runtime/journal/journal.hpp"
 
 #ifndef CARTD_VERSION
-#  define CARTD_VERSION "unknown"
+#define CARTD_VERSION "unknown"
 #endif
 
 namespace {
@@ -73,8 +73,8 @@ int main(int argc, char** argv) {
            CARTD_VERSION, cfg.http_host, cfg.http_port, cfg.storage_backend,
            cfg.carts_shards, cfg.carts_max_lines,
            std::chrono::duration_cast<std::chrono::milliseconds>(
-             cfg.carts_idle_timeout)
-             .count(),
+               cfg.carts_idle_timeout)
+               .count(),
            cfg.debug_fault_injection);
   if (cfg.process_sched_batch) {
     // Before CAF starts its threads: they inherit the policy. Under the

@@ -45,9 +45,9 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
                       std::shared_ptr<journal_backend> backend) {
   log().info("journal backend: {}{}", backend->name(),
              cfg.storage_backend == "sqlite"
-               ? " at " + cfg.storage_path + " (sync " + cfg.storage_sync
-                   + ")"
-               : std::string{});
+                 ? " at " + cfg.storage_path + " (sync " + cfg.storage_sync +
+                       ")"
+                 : std::string{});
   cart_subsystem_settings subsystem;
   subsystem.journal.max_batch = cfg.storage_max_batch;
   auto& carts = subsystem.carts;

@@ -21,8 +21,8 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <caf/fwd.hpp>
-#include <caf/message_handler.hpp>
 #include <caf/io/fwd.hpp>
+#include <caf/message_handler.hpp>
 #include <caf/timespan.hpp>
 
 namespace cartd::http {

@@ -66,8 +66,8 @@ struct journal_append {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, journal_append& x) {
   return f(caf::meta::type_name("cartd::journal_append"), x.stream,
-           x.expected_seq, x.expected_tag, x.tag, x.payloads,
-           x.idempotency_key, x.request_digest, x.response, x.snapshot);
+           x.expected_seq, x.expected_tag, x.tag, x.payloads, x.idempotency_key,
+           x.request_digest, x.response, x.snapshot);
 }
 
 /// A stored idempotency record.

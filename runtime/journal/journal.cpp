@@ -7,14 +7,14 @@ namespace cartd {
 
 const char* to_string(journal_errc x) noexcept {
   switch (x) {
-    case journal_errc::none:
-      return "none";
-    case journal_errc::conflict:
-      return "conflict";
-    case journal_errc::unavailable:
-      return "unavailable";
-    case journal_errc::corrupt:
-      return "corrupt";
+  case journal_errc::none:
+    return "none";
+  case journal_errc::conflict:
+    return "conflict";
+  case journal_errc::unavailable:
+    return "unavailable";
+  case journal_errc::corrupt:
+    return "corrupt";
   }
   return "unknown";
 }
@@ -25,13 +25,12 @@ caf::error make_error(journal_errc x, std::string context) {
 }
 
 void add_journal_error_category(caf::actor_system_config& cfg) {
-  cfg.add_error_category(
-    caf::atom("journal"),
-    [](uint8_t code, caf::atom_value, const caf::message& context) {
-      return std::string{"journal_error("}
-             + to_string(static_cast<journal_errc>(code)) + ", "
-             + to_string(context) + ")";
-    });
+  cfg.add_error_category(caf::atom("journal"), [](uint8_t code, caf::atom_value,
+                                                  const caf::message& context) {
+    return std::string{"journal_error("} +
+           to_string(static_cast<journal_errc>(code)) + ", " +
+           to_string(context) + ")";
+  });
 }
 
 journal_backend::~journal_backend() {
@@ -51,7 +50,7 @@ journal_backend::append(const std::string& stream, uint64_t expected_seq,
 int64_t journal_now_ms() noexcept {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
+      .count();
 }
 
 } // namespace cartd

@@ -70,8 +70,7 @@ public:
   /// events and expects its own tag on the event it extends, so once one of
   /// them fails the ones behind it cannot land on another writer's event.
   virtual std::vector<caf::expected<uint64_t>>
-  append_batch(const std::vector<journal_append>& batch)
-    = 0;
+  append_batch(const std::vector<journal_append>& batch) = 0;
 
   /// Appends `payloads` to `stream` after `expected_seq` (a batch of one),
   /// with expected_tag and tag 0.
@@ -85,24 +84,20 @@ public:
   /// idempotency records committed at or after `keys_since_ms` (Unix epoch
   /// milliseconds), and the tag of its last event. An unknown stream
   /// recovers as empty.
-  virtual caf::expected<journal_recovery>
-  recover(const std::string& stream, int64_t keys_since_ms)
-    = 0;
+  virtual caf::expected<journal_recovery> recover(const std::string& stream,
+                                                  int64_t keys_since_ms) = 0;
 
   /// Returns the events of `stream` with a sequence number > `after_seq`, in
   /// order (empty for an unknown stream), ignoring snapshots.
   virtual caf::expected<std::vector<journal_event>>
-  replay(const std::string& stream, uint64_t after_seq)
-    = 0;
+  replay(const std::string& stream, uint64_t after_seq) = 0;
 
   /// The backend's name for logs, e.g. "memory".
   virtual const char* name() const noexcept = 0;
 
   /// Whether calls may block on I/O; then the journal actor gets a thread of
   /// its own instead of sharing the scheduler's.
-  virtual bool blocks() const noexcept {
-    return true;
-  }
+  virtual bool blocks() const noexcept { return true; }
 };
 
 /// Milliseconds since the Unix epoch, the journal's clock for records.

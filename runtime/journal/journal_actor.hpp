@@ -32,7 +32,8 @@
 namespace cartd {
 
 using journal_actor = caf::typed_actor<
-  caf::replies_to<append_atom, journal_append>::with<uint64_t>,
-  caf::replies_to<recover_atom, std::string, int64_t>::with<journal_recovery>>;
+    caf::replies_to<append_atom, journal_append>::with<uint64_t>,
+    caf::replies_to<recover_atom, std::string,
+                    int64_t>::with<journal_recovery>>;
 
 } // namespace cartd

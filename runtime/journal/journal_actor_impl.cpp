@@ -60,13 +60,12 @@ using journal_impl_actor = journal_actor::extend<caf::reacts_to<flush_atom>>;
 using journal_self = journal_impl_actor::stateful_pointer<journal_state>;
 
 bool commit_failed(const std::vector<caf::expected<uint64_t>>& results) {
-  return !results.empty()
-         && std::all_of(results.begin(), results.end(), [](const auto& x) {
-              return !x
-                     && x.error().category() == caf::atom("journal")
-                     && x.error().code()
-                          == static_cast<uint8_t>(journal_errc::unavailable);
-            });
+  return !results.empty() &&
+         std::all_of(results.begin(), results.end(), [](const auto& x) {
+           return !x && x.error().category() == caf::atom("journal") &&
+                  x.error().code() ==
+                      static_cast<uint8_t>(journal_errc::unavailable);
+         });
 }
 
 void schedule_flush(journal_self self) {
@@ -89,9 +88,9 @@ bool flush(journal_self self, bool final_attempt) {
                       std::make_move_iterator(end));
     st.pending.erase(st.pending.begin(), end);
     auto pend = st.pending_promises.begin() + static_cast<ptrdiff_t>(take);
-    st.current_promises.assign(std::make_move_iterator(
-                                 st.pending_promises.begin()),
-                               std::make_move_iterator(pend));
+    st.current_promises.assign(
+        std::make_move_iterator(st.pending_promises.begin()),
+        std::make_move_iterator(pend));
     st.pending_promises.erase(st.pending_promises.begin(), pend);
   }
   if (st.current.empty())
@@ -106,12 +105,11 @@ bool flush(journal_self self, bool final_attempt) {
       st.backoff = first_backoff;
     }
     if (now - st.first_failure < st.settings.retry_for) {
-      log().warn("journal commit of {} appends failed ({}); retrying in {} ms",
-                 st.current.size(),
-                 self->system().render(results.front().error()),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(
-                   st.backoff)
-                   .count());
+      log().warn(
+          "journal commit of {} appends failed ({}); retrying in {} ms",
+          st.current.size(), self->system().render(results.front().error()),
+          std::chrono::duration_cast<std::chrono::milliseconds>(st.backoff)
+              .count());
       self->delayed_send(self, st.backoff, flush_atom::value);
       st.backoff = std::min<caf::timespan>(st.backoff * 2, max_backoff);
       return false;
@@ -134,8 +132,8 @@ bool flush(journal_self self, bool final_attempt) {
 
 bool has_appends_for(const journal_state& st, const std::string& stream) {
   auto same = [&](const journal_append& x) { return x.stream == stream; };
-  return std::any_of(st.current.begin(), st.current.end(), same)
-         || std::any_of(st.pending.begin(), st.pending.end(), same);
+  return std::any_of(st.current.begin(), st.current.end(), same) ||
+         std::any_of(st.pending.begin(), st.pending.end(), same);
 }
 
 caf::expected<journal_recovery> read_stream(journal_self self,
@@ -199,42 +197,41 @@ journal_impl(journal_self self, std::shared_ptr<journal_backend> backend,
     self->quit(msg.reason);
   });
   return {
-    [self](append_atom, journal_append& req) -> caf::result<uint64_t> {
-      auto& st = self->state;
-      auto promise = self->make_response_promise<uint64_t>();
-      st.pending.push_back(std::move(req));
-      st.pending_promises.push_back(promise);
-      if (st.pending.size() >= st.settings.max_batch && st.current.empty()
-          && !st.retrying)
-        flush(self, false);
-      schedule_flush(self);
-      return promise;
-    },
-    [self](flush_atom) {
-      auto& st = self->state;
-      st.flush_scheduled = false;
-      if (flush(self, false)) {
-        serve_deferred(self);
+      [self](append_atom, journal_append& req) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        auto promise = self->make_response_promise<uint64_t>();
+        st.pending.push_back(std::move(req));
+        st.pending_promises.push_back(promise);
+        if (st.pending.size() >= st.settings.max_batch && st.current.empty() &&
+            !st.retrying)
+          flush(self, false);
         schedule_flush(self);
-      }
-    },
-    [self](recover_atom, std::string& stream,
-           int64_t keys_since_ms) -> caf::result<journal_recovery> {
-      auto& st = self->state;
-      if (st.pending.empty() && st.current.empty()) {
-        auto result = read_stream(self, stream, keys_since_ms);
-        if (!result)
-          return std::move(result.error());
-        return std::move(*result);
-      }
-      auto promise = self->make_response_promise<journal_recovery>();
-      if (!try_recover(self, stream, keys_since_ms, promise))
-        st.deferred.push_back(
-          journal_state::deferred_recovery{std::move(stream), keys_since_ms,
-                                           promise});
-      schedule_flush(self);
-      return promise;
-    },
+        return promise;
+      },
+      [self](flush_atom) {
+        auto& st = self->state;
+        st.flush_scheduled = false;
+        if (flush(self, false)) {
+          serve_deferred(self);
+          schedule_flush(self);
+        }
+      },
+      [self](recover_atom, std::string& stream,
+             int64_t keys_since_ms) -> caf::result<journal_recovery> {
+        auto& st = self->state;
+        if (st.pending.empty() && st.current.empty()) {
+          auto result = read_stream(self, stream, keys_since_ms);
+          if (!result)
+            return std::move(result.error());
+          return std::move(*result);
+        }
+        auto promise = self->make_response_promise<journal_recovery>();
+        if (!try_recover(self, stream, keys_since_ms, promise))
+          st.deferred.push_back(journal_state::deferred_recovery{
+              std::move(stream), keys_since_ms, promise});
+        schedule_flush(self);
+        return promise;
+      },
   };
 }
 

@@ -11,11 +11,11 @@ memory_journal::append_batch(const std::vector<journal_append>& batch) {
     auto& data = streams_[req.stream];
     auto& events = data.events;
     // The one rule (journal_backend::append_batch).
-    if (events.size() != req.expected_seq
-        || (req.expected_seq > 0 && data.last_tag != req.expected_tag)) {
-      result.emplace_back(make_error(
-        journal_errc::conflict,
-        req.stream + " is at " + std::to_string(events.size())));
+    if (events.size() != req.expected_seq ||
+        (req.expected_seq > 0 && data.last_tag != req.expected_tag)) {
+      result.emplace_back(
+          make_error(journal_errc::conflict,
+                     req.stream + " is at " + std::to_string(events.size())));
       continue;
     }
     events.insert(events.end(), req.payloads.begin(), req.payloads.end());
@@ -24,7 +24,7 @@ memory_journal::append_batch(const std::vector<journal_append>& batch) {
     uint64_t last = data.events.size();
     if (!req.idempotency_key.empty())
       data.idempotency.push_back(idempotency_record{
-        req.idempotency_key, req.request_digest, req.response, last, now});
+          req.idempotency_key, req.request_digest, req.response, last, now});
     if (!req.snapshot.empty()) {
       data.snapshot_seq = last;
       data.snapshot = req.snapshot;

@@ -23,8 +23,8 @@ public:
   caf::expected<journal_recovery> recover(const std::string& stream,
                                           int64_t keys_since_ms) override;
 
-  caf::expected<std::vector<journal_event>>
-  replay(const std::string& stream, uint64_t after_seq) override;
+  caf::expected<std::vector<journal_event>> replay(const std::string& stream,
+                                                   uint64_t after_seq) override;
 
   const char* name() const noexcept override;
 

@@ -17,28 +17,27 @@ sqlite_checkpointer::start(const std::string& path,
                            const std::string& sync_pragma,
                            int busy_timeout_ms) {
   sqlite3* db = nullptr;
-  auto rc = sqlite3_open_v2(path.c_str(), &db,
-                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                            nullptr);
+  auto rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc == SQLITE_OK) {
     sqlite3_busy_timeout(db, busy_timeout_ms);
     rc = sqlite3_exec(db, sync_pragma.c_str(), nullptr, nullptr, nullptr);
   }
   if (rc != SQLITE_OK) {
     auto err = make_error(journal_errc::unavailable,
-                          "cannot open a checkpoint connection to " + path
-                            + ": " + sqlite3_errmsg(db));
+                          "cannot open a checkpoint connection to " + path +
+                              ": " + sqlite3_errmsg(db));
     sqlite3_close_v2(db);
     return err;
   }
   std::unique_ptr<sqlite_checkpointer> result{
-    new sqlite_checkpointer(path, db)};
+      new sqlite_checkpointer(path, db)};
   result->thread_ = std::thread{[ptr = result.get()] { ptr->run(); }};
   return result;
 }
 
 sqlite_checkpointer::sqlite_checkpointer(std::string path, sqlite3* db)
-  : path_(std::move(path)), db_(db) {
+    : path_(std::move(path)), db_(db) {
   // nop
 }
 
@@ -90,10 +89,8 @@ void sqlite_checkpointer::run() {
     running_ = true;
     guard.unlock();
     pass result;
-    auto rc = sqlite3_wal_checkpoint_v2(db_, nullptr,
-                                        SQLITE_CHECKPOINT_PASSIVE,
-                                        &result.wal_frames,
-                                        &result.backfilled);
+    auto rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                        &result.wal_frames, &result.backfilled);
     auto failed = rc != SQLITE_OK && rc != SQLITE_BUSY;
     auto now = std::chrono::steady_clock::now();
     if (failed && now - last_warning_ >= std::chrono::seconds{10}) {

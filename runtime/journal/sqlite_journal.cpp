@@ -21,33 +21,33 @@ namespace {
 // table reads as `ALTER TABLE ... ADD COLUMN` writes it into a v1 table, so
 // an upgraded and a new database hold the same text.
 constexpr const char* schema_v2[] = {
-  "CREATE TABLE events (\n"
-  "  stream TEXT NOT NULL,\n"
-  "  seq INTEGER NOT NULL,\n"
-  "  payload TEXT NOT NULL,\n"
-  "  recorded_at INTEGER NOT NULL,\n"
-  "  idempotency_key TEXT,\n"
-  "  request_digest TEXT,\n"
-  "  response TEXT, tag INTEGER NOT NULL DEFAULT 0,\n"
-  "  PRIMARY KEY (stream, seq)\n"
-  ") WITHOUT ROWID",
-  "CREATE INDEX events_idempotency ON events (stream, recorded_at)\n"
-  "  WHERE idempotency_key IS NOT NULL",
-  "CREATE TABLE snapshots (\n"
-  "  stream TEXT PRIMARY KEY,\n"
-  "  seq INTEGER NOT NULL,\n"
-  "  state TEXT NOT NULL,\n"
-  "  recorded_at INTEGER NOT NULL\n"
-  ")",
+    "CREATE TABLE events (\n"
+    "  stream TEXT NOT NULL,\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  payload TEXT NOT NULL,\n"
+    "  recorded_at INTEGER NOT NULL,\n"
+    "  idempotency_key TEXT,\n"
+    "  request_digest TEXT,\n"
+    "  response TEXT, tag INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY (stream, seq)\n"
+    ") WITHOUT ROWID",
+    "CREATE INDEX events_idempotency ON events (stream, recorded_at)\n"
+    "  WHERE idempotency_key IS NOT NULL",
+    "CREATE TABLE snapshots (\n"
+    "  stream TEXT PRIMARY KEY,\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  state TEXT NOT NULL,\n"
+    "  recorded_at INTEGER NOT NULL\n"
+    ")",
 };
 
 // Turns a v1 database into a v2 one: v1 events get tag 0. Only the schema
 // text changes (SQLite does not rewrite the rows), so it is quick at any size.
-constexpr const char* upgrade_v1_to_v2
-  = "ALTER TABLE events ADD COLUMN tag INTEGER NOT NULL DEFAULT 0";
+constexpr const char* upgrade_v1_to_v2 =
+    "ALTER TABLE events ADD COLUMN tag INTEGER NOT NULL DEFAULT 0";
 
-constexpr auto max_sql_int = static_cast<uint64_t>(
-  std::numeric_limits<int64_t>::max());
+constexpr auto max_sql_int =
+    static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
 
 // read_events' result for a gap in a stream's sequence numbers (SQLite's
 // result codes are never negative).
@@ -59,16 +59,15 @@ caf::error open_error(const std::string& path, const std::string& why) {
 }
 
 caf::error open_error(const std::string& path, sqlite3* db, int rc) {
-  return open_error(path, db != nullptr ? sqlite3_errmsg(db)
-                                        : sqlite3_errstr(rc));
+  return open_error(path,
+                    db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
 caf::error version_error(const std::string& path, int64_t version) {
-  return open_error(path, "unsupported format version "
-                            + std::to_string(version) + " (this cartd reads "
-                            + "versions up to "
-                            + std::to_string(sqlite_journal::format_version)
-                            + ")");
+  return open_error(path,
+                    "unsupported format version " + std::to_string(version) +
+                        " (this cartd reads " + "versions up to " +
+                        std::to_string(sqlite_journal::format_version) + ")");
 }
 
 // SQLite's generic text for `rc`, plus its message for the connection when
@@ -196,8 +195,8 @@ caf::error init_schema(const std::string& path, sqlite3* db) {
     for (auto sql : schema_v2)
       if (rc = exec(db, sql); rc != SQLITE_OK)
         return fail(rc);
-    rc = exec(db, "PRAGMA user_version = "
-                    + std::to_string(sqlite_journal::format_version));
+    rc = exec(db, "PRAGMA user_version = " +
+                      std::to_string(sqlite_journal::format_version));
     if (rc != SQLITE_OK)
       return fail(rc);
   } else if (version == 1) {
@@ -205,8 +204,8 @@ caf::error init_schema(const std::string& path, sqlite3* db) {
     // one v1 file upgrade it once, and a failed upgrade leaves it v1.
     if (auto rc = exec(db, upgrade_v1_to_v2); rc != SQLITE_OK)
       return fail(rc);
-    auto rc = exec(db, "PRAGMA user_version = "
-                         + std::to_string(sqlite_journal::format_version));
+    auto rc = exec(db, "PRAGMA user_version = " +
+                           std::to_string(sqlite_journal::format_version));
     if (rc != SQLITE_OK)
       return fail(rc);
   } else if (version != sqlite_journal::format_version) {
@@ -227,12 +226,12 @@ void sqlite_journal::db_closer::operator()(sqlite3* db) const noexcept {
 }
 
 void sqlite_journal::stmt_finalizer::operator()(
-  sqlite3_stmt* stmt) const noexcept {
+    sqlite3_stmt* stmt) const noexcept {
   sqlite3_finalize(stmt);
 }
 
 sqlite_journal::sqlite_journal(std::string path, db_ptr db)
-  : path_(std::move(path)), db_(std::move(db)) {
+    : path_(std::move(path)), db_(std::move(db)) {
   // nop
 }
 
@@ -252,34 +251,32 @@ sqlite_journal::open(const std::string& dir, sqlite_options opts) {
   else if (opts.sync == "off")
     sync = "PRAGMA synchronous = OFF";
   else
-    return open_error(path, "sync must be full, normal or off, not \""
-                              + opts.sync + "\"");
+    return open_error(path, "sync must be full, normal or off, not \"" +
+                                opts.sync + "\"");
   if (!dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec)
-      return open_error(path, "cannot create directory " + dir + ": "
-                                + ec.message());
+      return open_error(path,
+                        "cannot create directory " + dir + ": " + ec.message());
   }
   sqlite3* raw = nullptr;
-  auto flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-               | SQLITE_OPEN_NOMUTEX;
+  auto flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   auto rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   // SQLite hands out a connection even when opening fails; it must be closed.
   db_ptr db{raw};
   if (rc != SQLITE_OK)
     return open_error(path, db.get(), rc);
   using std::chrono::milliseconds;
-  auto timeout_ms = std::chrono::duration_cast<milliseconds>(opts.busy_timeout)
-                      .count();
-  timeout_ms = std::clamp<int64_t>(timeout_ms, 0,
-                                   std::numeric_limits<int>::max());
+  auto timeout_ms =
+      std::chrono::duration_cast<milliseconds>(opts.busy_timeout).count();
+  timeout_ms =
+      std::clamp<int64_t>(timeout_ms, 0, std::numeric_limits<int>::max());
   sqlite3_busy_timeout(db.get(), static_cast<int>(timeout_ms));
   // The first read of the file: fails on a file that is not a database. The
   // version is checked before anything writes to the file.
   int64_t version = 0;
-  if (rc = query_int(db.get(), "PRAGMA user_version", version);
-      rc != SQLITE_OK)
+  if (rc = query_int(db.get(), "PRAGMA user_version", version); rc != SQLITE_OK)
     return open_error(path, db.get(), rc);
   if (version > format_version)
     return version_error(path, version);
@@ -288,8 +285,8 @@ sqlite_journal::open(const std::string& dir, sqlite_options opts) {
       rc != SQLITE_OK)
     return open_error(path, db.get(), rc);
   if (mode != "wal")
-    return open_error(path, "cannot switch to WAL mode (journal mode is "
-                              + mode + ")");
+    return open_error(path, "cannot switch to WAL mode (journal mode is " +
+                                mode + ")");
   if (rc = exec(db.get(), sync); rc != SQLITE_OK)
     return open_error(path, db.get(), rc);
   if (opts.cache_mib < 0 || opts.checkpoint_pages < 1)
@@ -300,26 +297,25 @@ sqlite_journal::open(const std::string& dir, sqlite_options opts) {
   if (rc = exec(db.get(), cache); rc != SQLITE_OK)
     return open_error(path, db.get(), rc);
   if (!opts.background_checkpoints) {
-    auto checkpoint = "PRAGMA wal_autocheckpoint = "
-                      + std::to_string(opts.checkpoint_pages);
+    auto checkpoint =
+        "PRAGMA wal_autocheckpoint = " + std::to_string(opts.checkpoint_pages);
     if (rc = exec(db.get(), checkpoint); rc != SQLITE_OK)
       return open_error(path, db.get(), rc);
   }
   if (opts.max_page_count > 0) {
-    auto sql = "PRAGMA max_page_count = "
-               + std::to_string(opts.max_page_count);
+    auto sql = "PRAGMA max_page_count = " + std::to_string(opts.max_page_count);
     if (rc = exec(db.get(), sql); rc != SQLITE_OK)
       return open_error(path, db.get(), rc);
   }
   if (auto err = init_schema(path, db.get()))
     return err;
   std::unique_ptr<sqlite_journal> result{
-    new sqlite_journal(std::move(path), std::move(db))};
+      new sqlite_journal(std::move(path), std::move(db))};
   if (auto err = result->prepare_statements())
     return err;
   if (opts.background_checkpoints) {
-    auto checkpointer = sqlite_checkpointer::start(result->path_, sync,
-                                                   static_cast<int>(timeout_ms));
+    auto checkpointer = sqlite_checkpointer::start(
+        result->path_, sync, static_cast<int>(timeout_ms));
     if (!checkpointer)
       return std::move(checkpointer.error());
     result->checkpointer_ = std::move(*checkpointer);
@@ -375,39 +371,38 @@ caf::error sqlite_journal::prepare_statements() {
     const char* sql;
   };
   entry entries[] = {
-    {&begin_read_, "BEGIN"},
-    {&begin_write_, "BEGIN IMMEDIATE"},
-    {&commit_, "COMMIT"},
-    {&rollback_, "ROLLBACK"},
-    {&last_event_,
-     "SELECT seq, tag FROM events WHERE stream = ?1 ORDER BY seq DESC "
-     "LIMIT 1"},
-    {&insert_event_,
-     "INSERT INTO events (stream, seq, payload, recorded_at, "
-     "idempotency_key, request_digest, response, tag) "
-     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
-    {&upsert_snapshot_,
-     "INSERT INTO snapshots (stream, seq, state, recorded_at) "
-     "VALUES (?1, ?2, ?3, ?4) "
-     "ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, "
-     "state = excluded.state, recorded_at = excluded.recorded_at"},
-    // With the tag of the event the snapshot ends with, the stream's last
-    // one when no event follows (events are never deleted).
-    {&select_snapshot_,
-     "SELECT s.seq, s.state, e.tag FROM snapshots AS s "
-     "LEFT JOIN events AS e ON e.stream = s.stream AND e.seq = s.seq "
-     "WHERE s.stream = ?1"},
-    {&select_events_,
-     "SELECT seq, payload, tag FROM events WHERE stream = ?1 AND seq > ?2 "
-     "ORDER BY seq"},
-    // Without ANALYZE statistics the planner would walk the stream's whole
-    // history by primary key (ORDER BY seq tempts it); the partial index
-    // reads only the keyed events within retention.
-    {&select_keys_,
-     "SELECT idempotency_key, request_digest, response, seq, recorded_at "
-     "FROM events INDEXED BY events_idempotency "
-     "WHERE stream = ?1 AND idempotency_key IS NOT NULL "
-     "AND recorded_at >= ?2 ORDER BY seq"},
+      {&begin_read_, "BEGIN"},
+      {&begin_write_, "BEGIN IMMEDIATE"},
+      {&commit_, "COMMIT"},
+      {&rollback_, "ROLLBACK"},
+      {&last_event_,
+       "SELECT seq, tag FROM events WHERE stream = ?1 ORDER BY seq DESC "
+       "LIMIT 1"},
+      {&insert_event_, "INSERT INTO events (stream, seq, payload, recorded_at, "
+                       "idempotency_key, request_digest, response, tag) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+      {&upsert_snapshot_,
+       "INSERT INTO snapshots (stream, seq, state, recorded_at) "
+       "VALUES (?1, ?2, ?3, ?4) "
+       "ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, "
+       "state = excluded.state, recorded_at = excluded.recorded_at"},
+      // With the tag of the event the snapshot ends with, the stream's last
+      // one when no event follows (events are never deleted).
+      {&select_snapshot_,
+       "SELECT s.seq, s.state, e.tag FROM snapshots AS s "
+       "LEFT JOIN events AS e ON e.stream = s.stream AND e.seq = s.seq "
+       "WHERE s.stream = ?1"},
+      {&select_events_,
+       "SELECT seq, payload, tag FROM events WHERE stream = ?1 AND seq > ?2 "
+       "ORDER BY seq"},
+      // Without ANALYZE statistics the planner would walk the stream's whole
+      // history by primary key (ORDER BY seq tempts it); the partial index
+      // reads only the keyed events within retention.
+      {&select_keys_,
+       "SELECT idempotency_key, request_digest, response, seq, recorded_at "
+       "FROM events INDEXED BY events_idempotency "
+       "WHERE stream = ?1 AND idempotency_key IS NOT NULL "
+       "AND recorded_at >= ?2 ORDER BY seq"},
   };
   for (auto& x : entries) {
     sqlite3_stmt* stmt = nullptr;
@@ -445,8 +440,8 @@ sqlite_journal::append_batch(const std::vector<journal_append>& batch) {
   if (!sqlite3_get_autocommit(db_.get()))
     run(rollback_.get());
   auto err = make_error(journal_errc::unavailable,
-                        "cannot commit " + std::to_string(batch.size())
-                          + " appends to " + path_ + ": " + why);
+                        "cannot commit " + std::to_string(batch.size()) +
+                            " appends to " + path_ + ": " + why);
   result.clear();
   for (size_t i = 0; i < batch.size(); ++i)
     result.emplace_back(err);
@@ -470,9 +465,9 @@ int sqlite_journal::write_batch(const std::vector<journal_append>& batch,
       return rc;
     // The one rule (journal_backend::append_batch).
     if (seq != req.expected_seq || (seq > 0 && tag != req.expected_tag)) {
-      result.emplace_back(make_error(journal_errc::conflict,
-                                     req.stream + " is at "
-                                       + std::to_string(seq)));
+      result.emplace_back(
+          make_error(journal_errc::conflict,
+                     req.stream + " is at " + std::to_string(seq)));
       continue;
     }
     bool keyed = !req.idempotency_key.empty();
@@ -551,7 +546,7 @@ namespace {
 class read_transaction {
 public:
   read_transaction(sqlite3* db, sqlite3_stmt* begin, sqlite3_stmt* end)
-    : db_(db), end_(end) {
+      : db_(db), end_(end) {
     rc_ = run(begin);
   }
 
@@ -564,9 +559,7 @@ public:
   }
 
   /// SQLITE_DONE when the transaction began.
-  int rc() const noexcept {
-    return rc_;
-  }
+  int rc() const noexcept { return rc_; }
 
 private:
   sqlite3* db_;
@@ -602,9 +595,9 @@ sqlite_journal::recover(const std::string& stream, int64_t keys_since_ms) {
       rc != SQLITE_DONE) {
     if (rc == gap_found)
       return make_error(journal_errc::corrupt,
-                        "events of " + stream + " in " + path_
-                          + " have a gap after sequence number "
-                          + std::to_string(result.snapshot_seq));
+                        "events of " + stream + " in " + path_ +
+                            " have a gap after sequence number " +
+                            std::to_string(result.snapshot_seq));
     return read_error(rc, "recover");
   }
   auto* stmt = select_keys_.get();
@@ -614,8 +607,8 @@ sqlite_journal::recover(const std::string& stream, int64_t keys_since_ms) {
     return read_error(rc, "recover");
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
     result.idempotency.push_back(idempotency_record{
-      column_text(stmt, 0), column_text(stmt, 1), column_text(stmt, 2),
-      column_seq(stmt, 3), sqlite3_column_int64(stmt, 4)});
+        column_text(stmt, 0), column_text(stmt, 1), column_text(stmt, 2),
+        column_seq(stmt, 3), sqlite3_column_int64(stmt, 4)});
   if (rc != SQLITE_DONE)
     return read_error(rc, "recover");
   return result;
@@ -632,9 +625,9 @@ sqlite_journal::replay(const std::string& stream, uint64_t after_seq) {
   if (auto rc = read_events(stream, after_seq, result); rc != SQLITE_DONE) {
     if (rc == gap_found)
       return make_error(journal_errc::corrupt,
-                        "events of " + stream + " in " + path_
-                          + " have a gap after sequence number "
-                          + std::to_string(after_seq));
+                        "events of " + stream + " in " + path_ +
+                            " have a gap after sequence number " +
+                            std::to_string(after_seq));
     return read_error(rc, "replay");
   }
   return result;
@@ -669,10 +662,10 @@ int sqlite_journal::read_events(const std::string& stream, uint64_t after_seq,
 caf::error sqlite_journal::read_error(int rc, const char* what) const {
   auto primary = rc & 0xff;
   auto code = primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB
-                ? journal_errc::corrupt
-                : journal_errc::unavailable;
-  return make_error(code, std::string{"cannot "} + what + " from " + path_
-                            + ": " + describe(db_.get(), rc));
+                  ? journal_errc::corrupt
+                  : journal_errc::unavailable;
+  return make_error(code, std::string{"cannot "} + what + " from " + path_ +
+                              ": " + describe(db_.get(), rc));
 }
 
 } // namespace cartd

@@ -17,7 +17,6 @@ namespace {
 
 namespace http = boost::beast::http;
 
-
 std::string add_body(std::string_view item, int64_t quantity) {
   return json{{"item", std::string{item}}, {"quantity", quantity}}.dump();
 }
@@ -695,15 +694,27 @@ BOOST_AUTO_TEST_CASE(help_lists_every_option_and_exits_0) {
   BOOST_REQUIRE_MESSAGE(res.status, "cartd --help did not exit within 10 s");
   BOOST_TEST(res.status->code == 0);
   auto text = res.out + res.err;
-  for (auto option :
-       {"http.port", "http.host", "http.port-file", "http.idle-timeout",
-        "http.max-connections", "http.max-header-size", "http.max-body-size",
-        "http.max-uri-size", "http.request-timeout", "http.cart-cache",
-        "carts.max-lines",
-        "carts.shards", "carts.idle-timeout", "supervisor.max-restarts",
-        "supervisor.restart-period", "debug.fault-injection", "storage.backend",
-        "storage.cache-mib", "storage.checkpoint-pages", "process.sched-batch",
-        "log.level"})
+  for (auto option : {"http.port",
+                      "http.host",
+                      "http.port-file",
+                      "http.idle-timeout",
+                      "http.max-connections",
+                      "http.max-header-size",
+                      "http.max-body-size",
+                      "http.max-uri-size",
+                      "http.request-timeout",
+                      "http.cart-cache",
+                      "carts.max-lines",
+                      "carts.shards",
+                      "carts.idle-timeout",
+                      "supervisor.max-restarts",
+                      "supervisor.restart-period",
+                      "debug.fault-injection",
+                      "storage.backend",
+                      "storage.cache-mib",
+                      "storage.checkpoint-pages",
+                      "process.sched-batch",
+                      "log.level"})
     BOOST_TEST(text.find(std::string{"--"} + option) != std::string::npos,
                "--help does not mention --" << option);
 }

@@ -44,7 +44,6 @@ std::string add_body(std::string_view item, int64_t quantity = 1) {
   return json{{"item", std::string{item}}, {"quantity", quantity}}.dump();
 }
 
-
 /// Sends `sig` and waits (generously) for the node to end.
 std::optional<exit_status> stop(test_node& node, int sig) {
   node.proc().kill(sig);

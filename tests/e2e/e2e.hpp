@@ -34,7 +34,8 @@ using json = nlohmann::json;
 
 using namespace std::chrono_literals;
 
-// -- requests and nodes --------------------------------------------------------
+// -- requests and nodes
+// --------------------------------------------------------
 
 inline std::string cart_path(std::string_view cart) {
   return "/carts/" + std::string{cart};
@@ -50,9 +51,9 @@ inline std::string item_path(std::string_view cart, std::string_view item) {
 
 /// Options of a node journaling to `data` with SQLite, with
 /// `--storage.sync=<sync>` unless `extra` sets it, plus `extra`.
-inline std::vector<std::string>
-sqlite_node_args(const temp_dir& data, std::vector<std::string> extra,
-                 const std::string& sync) {
+inline std::vector<std::string> sqlite_node_args(const temp_dir& data,
+                                                 std::vector<std::string> extra,
+                                                 const std::string& sync) {
   std::vector<std::string> result{"--storage.backend=sqlite",
                                   "--storage.path=" + data.path()};
   auto sets_sync = std::any_of(extra.begin(), extra.end(), [](auto& x) {

@@ -45,7 +45,6 @@ using std::chrono::steady_clock;
 
 // -- requests -----------------------------------------------------------------
 
-
 std::string crash_path(std::string_view cart) {
   return "/debug/carts/" + std::string{cart} + "/crash";
 }
@@ -74,8 +73,7 @@ struct cart_model {
   explicit cart_model(std::string cart_id) : id(std::move(cart_id)) {}
 
   json items_json() const {
-    std::vector<std::pair<std::string, int64_t>> xs(lines.begin(),
-                                                    lines.end());
+    std::vector<std::pair<std::string, int64_t>> xs(lines.begin(), lines.end());
     return items(std::move(xs));
   }
 
@@ -121,8 +119,7 @@ json expect_get(uint16_t port, const cart_model& m) {
 /// The quantity of `item` in a cart body (0 without such a line, -1 if the
 /// body is no cart).
 int64_t quantity_of(const json& cart, std::string_view item) {
-  if (!cart.is_object() || !cart.contains("items") ||
-      !cart["items"].is_array())
+  if (!cart.is_object() || !cart.contains("items") || !cart["items"].is_array())
     return -1;
   for (auto& line : cart["items"])
     if (line.value("item", "") == item)
@@ -231,7 +228,8 @@ BOOST_AUTO_TEST_CASE(every_kind_of_change_is_visible_to_the_next_get) {
   step("PUT set of a new line",
        call(port, "PUT", item_path(m.id, "kiwi"), set_body(4)));
   m.set("apple", 0);
-  step("PUT set to 0", call(port, "PUT", item_path(m.id, "apple"), set_body(0)));
+  step("PUT set to 0",
+       call(port, "PUT", item_path(m.id, "apple"), set_body(0)));
   m.remove("kiwi");
   step("DELETE item", call(port, "DELETE", item_path(m.id, "kiwi")));
   m.clear();
@@ -274,23 +272,23 @@ BOOST_AUTO_TEST_CASE(changes_on_one_connection_are_seen_on_another) {
     auto item = "i" + std::to_string(i % 7);
     http_response res;
     switch (i % 4) {
-      case 0:
-      case 1:
-        m.add(item, i + 1);
-        res = writer.exchange("POST", items_path(m.id), add_body(item, i + 1));
-        break;
-      case 2:
-        m.set(item, i);
-        res = writer.exchange("PUT", item_path(m.id, item), set_body(i));
-        break;
-      default:
-        if (m.lines.count(item) > 0) {
-          m.remove(item);
-          res = writer.exchange("DELETE", item_path(m.id, item));
-        } else {
-          m.clear();
-          res = writer.exchange("DELETE", cart_path(m.id));
-        }
+    case 0:
+    case 1:
+      m.add(item, i + 1);
+      res = writer.exchange("POST", items_path(m.id), add_body(item, i + 1));
+      break;
+    case 2:
+      m.set(item, i);
+      res = writer.exchange("PUT", item_path(m.id, item), set_body(i));
+      break;
+    default:
+      if (m.lines.count(item) > 0) {
+        m.remove(item);
+        res = writer.exchange("DELETE", item_path(m.id, item));
+      } else {
+        m.clear();
+        res = writer.exchange("DELETE", cart_path(m.id));
+      }
     }
     BOOST_TEST_CONTEXT("change #" << i) {
       expect_cart(res, m);
@@ -308,8 +306,7 @@ BOOST_AUTO_TEST_CASE(a_replayed_idempotent_response_does_not_roll_back_reads) {
   expect_get(port, m);
   header_list key{{"Idempotency-Key", "ryw-idem-1"}};
   m.add("fig", 2);
-  auto original =
-      call(port, "POST", items_path(m.id), add_body("fig", 2), key);
+  auto original = call(port, "POST", items_path(m.id), add_body("fig", 2), key);
   expect_cart(original, m);
   expect_get(port, m);
   m.add("kiwi", 1);
@@ -328,8 +325,9 @@ BOOST_AUTO_TEST_CASE(changes_through_the_seed_api_are_visible) {
   auto version = current.value("version", uint64_t{0});
   auto before = quantity_of(current, "ryw-seed");
   BOOST_REQUIRE(before >= 0);
-  BOOST_TEST(call(port, "POST", "/cart", R"({"item":"ryw-seed"})")
-                 .result_int() == 200u);
+  BOOST_TEST(
+      call(port, "POST", "/cart", R"({"item":"ryw-seed"})").result_int() ==
+      200u);
   auto after_add = cart_of(call(port, "GET", "/carts/default"));
   BOOST_TEST(quantity_of(after_add, "ryw-seed") == before + 1);
   BOOST_TEST(after_add.value("version", uint64_t{0}) == version + 1);
@@ -416,9 +414,9 @@ BOOST_AUTO_TEST_CASE(a_passivated_cart_shows_changes_the_broker_never_saw) {
   cart_model both{"pas-both"};
   expect_get(a.port(), watched);
   written.add("a-item", 1);
-  expect_cart(call(a.port(), "POST", items_path(written.id),
-                   add_body("a-item")),
-              written);
+  expect_cart(
+      call(a.port(), "POST", items_path(written.id), add_body("a-item")),
+      written);
   expect_get(a.port(), both);
   both.add("a-item", 1);
   expect_cart(call(a.port(), "POST", items_path(both.id), add_body("a-item")),
@@ -430,9 +428,8 @@ BOOST_AUTO_TEST_CASE(a_passivated_cart_shows_changes_the_broker_never_saw) {
   for (auto* m : {&watched, &written, &both}) {
     BOOST_TEST_CONTEXT("cart " << m->id) {
       m->add("b-item", 2);
-      expect_cart(call(b.port(), "POST", items_path(m->id),
-                       add_body("b-item", 2)),
-                  *m);
+      expect_cart(
+          call(b.port(), "POST", items_path(m->id), add_body("b-item", 2)), *m);
     }
   }
   // Poll rather than assume how long the passivation takes; a stale copy
@@ -447,9 +444,8 @@ BOOST_AUTO_TEST_CASE(a_passivated_cart_shows_changes_the_broker_never_saw) {
       expect_get(a.port(), *m);
       // And a continues from b's version.
       m->add("a-again", 1);
-      expect_cart(call(a.port(), "POST", items_path(m->id),
-                       add_body("a-again")),
-                  *m);
+      expect_cart(
+          call(a.port(), "POST", items_path(m->id), add_body("a-again")), *m);
       expect_get(a.port(), *m);
     }
   }
@@ -540,28 +536,26 @@ BOOST_AUTO_TEST_CASE(a_crashed_cart_shows_changes_the_broker_never_saw) {
   cart_model written{"crash-written"};
   expect_get(a.port(), watched);
   watched.add("a-item", 1);
-  expect_cart(call(a.port(), "POST", items_path(watched.id),
-                   add_body("a-item")),
-              watched);
+  expect_cart(
+      call(a.port(), "POST", items_path(watched.id), add_body("a-item")),
+      watched);
   expect_get(a.port(), watched);
   written.add("a-item", 1);
-  expect_cart(call(a.port(), "POST", items_path(written.id),
-                   add_body("a-item")),
-              written);
+  expect_cart(
+      call(a.port(), "POST", items_path(written.id), add_body("a-item")),
+      written);
   for (auto* m : {&watched, &written}) {
     BOOST_TEST_CONTEXT("cart " << m->id) {
       m->add("b-item", 3);
-      expect_cart(call(b.port(), "POST", items_path(m->id),
-                       add_body("b-item", 3)),
-                  *m);
+      expect_cart(
+          call(b.port(), "POST", items_path(m->id), add_body("b-item", 3)), *m);
       check_error(call(a.port(), "POST", crash_path(m->id)), 500, "crashed");
       // The restarted incarnation recovered b's change from the journal.
       expect_get(a.port(), *m);
       expect_get(a.port(), *m);
       m->add("a-again", 1);
-      expect_cart(call(a.port(), "POST", items_path(m->id),
-                       add_body("a-again")),
-                  *m);
+      expect_cart(
+          call(a.port(), "POST", items_path(m->id), add_body("a-again")), *m);
       expect_get(a.port(), *m);
     }
   }
@@ -591,8 +585,8 @@ BOOST_AUTO_TEST_CASE(every_get_is_right_with_a_cache_smaller_than_the_carts) {
         expect_cart(conn.exchange("GET", cart_path(m.id)), m);
         auto item = "item-" + std::to_string(round);
         m.add(item, round + 1);
-        auto res = conn.exchange("POST", items_path(m.id),
-                                 add_body(item, round + 1));
+        auto res =
+            conn.exchange("POST", items_path(m.id), add_body(item, round + 1));
         expect_cart(res, m);
         expect_cart(conn.exchange("GET", cart_path(m.id)), m);
         expect_cart(call(a.port(), "GET", cart_path(m.id)), m);
@@ -754,7 +748,8 @@ void check_fresh_node_agrees(test_node& node, const temp_dir& data,
 
 } // namespace
 
-BOOST_AUTO_TEST_CASE(a_change_answered_503_but_committed_later_becomes_visible) {
+BOOST_AUTO_TEST_CASE(
+    a_change_answered_503_but_committed_later_becomes_visible) {
   temp_dir data;
   test_node node{late_commit_args(data)};
   auto port = node.port();
@@ -782,11 +777,11 @@ BOOST_AUTO_TEST_CASE(a_change_answered_503_but_committed_later_becomes_visible) 
     // after it was answered.
     auto check_read = [&](int i) {
       auto during = http_call(port, "GET", cart_path(m.id));
-      BOOST_TEST_CONTEXT("GET #" << i << " while locked: "
-                                 << during.result_int() << " "
-                                 << during.body()) {
-        BOOST_TEST((during.result_int() == 200u ||
-                    during.result_int() == 503u));
+      BOOST_TEST_CONTEXT("GET #"
+                         << i << " while locked: " << during.result_int() << " "
+                         << during.body()) {
+        BOOST_TEST(
+            (during.result_int() == 200u || during.result_int() == 503u));
         if (during.result_int() == 200u)
           BOOST_TEST(during.body() == before.body());
       }
@@ -840,8 +835,8 @@ BOOST_AUTO_TEST_CASE(changes_of_two_carts_answered_503_agree_with_the_journal) {
     std::string first_error;
     std::thread t{[&] {
       try {
-        first = http_call(port, "POST", items_path(models[0].id),
-                          add_body("pear"));
+        first =
+            http_call(port, "POST", items_path(models[0].id), add_body("pear"));
       } catch (const std::exception& ex) {
         first_error = ex.what();
       }
@@ -1015,8 +1010,8 @@ void run_client(uint16_t port, int me, int clients, int ops,
         auto body = cart_of(res);
         auto v = body.is_object() ? body.value("version", uint64_t{0}) : 0;
         if (v != version + 1)
-          fail("change acknowledged version " + std::to_string(v) +
-               " after " + std::to_string(version) + ": " + res.body());
+          fail("change acknowledged version " + std::to_string(v) + " after " +
+               std::to_string(version) + ": " + res.body());
         expected = res.body();
         version = v;
         acked[me].store(v);

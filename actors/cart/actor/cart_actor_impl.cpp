@@ -79,13 +79,13 @@ struct cart_extra {
 
 int64_t retention_ms(const cart_settings& settings) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-           settings.idempotency_retention)
-    .count();
+             settings.idempotency_retention)
+      .count();
 }
 
 bool is_journal_error(const caf::error& err, journal_errc code) {
-  return err.category() == caf::atom("journal")
-         && err.code() == static_cast<uint8_t>(code);
+  return err.category() == caf::atom("journal") &&
+         err.code() == static_cast<uint8_t>(code);
 }
 
 /// How a journal append ended, for the write pipeline. The journal said no
@@ -113,7 +113,6 @@ write_request to_write_request(cart_mutation& m) {
   return result;
 }
 
-
 /// What a cart answers: the front end's interface and its shard's.
 using cart_impl_actor = cart_actor::extend_with<cart_control_actor>;
 
@@ -138,9 +137,8 @@ uint64_t draw_incarnation() {
 
 struct cart_spawner::shared : caf::ref_counted {
   shared(journal_actor journal, std::shared_ptr<const cart_settings> settings)
-    : journal(std::move(journal)),
-      settings(std::move(settings)),
-      behavior(make_cart_behavior()) {
+      : journal(std::move(journal)), settings(std::move(settings)),
+        behavior(make_cart_behavior()) {
     // nop
   }
 
@@ -166,25 +164,19 @@ public:
 
   cart_impl(caf::actor_config& cfg, std::string id,
             caf::intrusive_ptr<const cart_spawner::shared> shared)
-    : super(cfg),
-      id_(std::move(id)),
-      shared_(std::move(shared)),
-      incarnation_(draw_incarnation()) {
+      : super(cfg), id_(std::move(id)), shared_(std::move(shared)),
+        incarnation_(draw_incarnation()) {
     set_exception_handler(
-      [](caf::scheduled_actor* ptr, std::exception_ptr& ep) -> caf::error {
-        return static_cast<cart_impl*>(ptr)->on_exception(ep);
-      });
+        [](caf::scheduled_actor* ptr, std::exception_ptr& ep) -> caf::error {
+          return static_cast<cart_impl*>(ptr)->on_exception(ep);
+        });
   }
 
-  const char* name() const override {
-    return "cartd.cart";
-  }
+  const char* name() const override { return "cartd.cart"; }
 
   /// This incarnation's id: carried by every view it produces and by its
   /// gone_atom, and the tag of its journal appends.
-  uint64_t incarnation() const noexcept {
-    return incarnation_;
-  }
+  uint64_t incarnation() const noexcept { return incarnation_; }
 
   /// The cart whose message CAF is handling on this thread. Only valid in
   /// the handlers of the shared behavior.
@@ -213,8 +205,8 @@ public:
     touch();
     if (watcher) {
       auto& watchers = extra().watchers;
-      if (std::find(watchers.begin(), watchers.end(), watcher)
-          == watchers.end())
+      if (std::find(watchers.begin(), watchers.end(), watcher) ==
+          watchers.end())
         watchers.push_back(std::move(watcher));
     }
     return make_view(id_, pipeline_.state());
@@ -254,8 +246,8 @@ public:
   /// within the idle timeout or something is in flight. True: quitting.
   bool on_idle_check() {
     auto idle = settings().idle_timeout;
-    if (idle.count() > 0 && idle_for(clock_type::now()) >= idle
-        && pipeline_.idle(*this)) {
+    if (idle.count() > 0 && idle_for(clock_type::now()) >= idle &&
+        pipeline_.idle(*this)) {
       quit();
       return true;
     }
@@ -273,19 +265,19 @@ protected:
     auto keys_since = journal_now_ms() - retention_ms(settings());
     request(shared_->journal, settings().journal_timeout, recover_atom::value,
             id_, keys_since)
-      .await(
-        [this](journal_recovery& stored) {
-          forget_request_timeout();
-          if (!recover(stored))
-            quit(make_error(cart_errc::storage_failure, "corrupt"));
-          trim();
-        },
-        [this](caf::error& err) {
-          forget_request_timeout(err);
-          log().warn("cart {}: recovery failed: {}", id_,
-                     system().render(err));
-          quit(std::move(err));
-        });
+        .await(
+            [this](journal_recovery& stored) {
+              forget_request_timeout();
+              if (!recover(stored))
+                quit(make_error(cart_errc::storage_failure, "corrupt"));
+              trim();
+            },
+            [this](caf::error& err) {
+              forget_request_timeout(err);
+              log().warn("cart {}: recovery failed: {}", id_,
+                         system().render(err));
+              quit(std::move(err));
+            });
     return shared_->behavior;
   }
 
@@ -311,13 +303,11 @@ private:
   template <class>
   friend class cartd::write_pipeline;
 
-  const cart_settings& settings() const {
-    return *shared_->settings;
-  }
+  const cart_settings& settings() const { return *shared_->settings; }
 
   clock_type::time_point last_active() const {
     return clock_type::time_point{
-      clock_type::duration{last_active_.load(std::memory_order_relaxed)}};
+        clock_type::duration{last_active_.load(std::memory_order_relaxed)}};
   }
 
   void touch() {
@@ -333,17 +323,15 @@ private:
 
   /// Frees `extra_` once it holds nothing.
   void trim() {
-    if (extra_ != nullptr && extra_->writes.empty()
-        && extra_->watchers.empty() && extra_->replies.empty()
-        && !extra_->crash_request.pending())
+    if (extra_ != nullptr && extra_->writes.empty() &&
+        extra_->watchers.empty() && extra_->replies.empty() &&
+        !extra_->crash_request.pending())
       extra_.reset();
   }
 
   /// Called in a journal response handler: CAF 0.17 would keep the
   /// request's timeout until it is due (see "Memory" above).
-  void forget_request_timeout() {
-    caf_shims::cancel_request_timeout(this);
-  }
+  void forget_request_timeout() { caf_shims::cancel_request_timeout(this); }
 
   void forget_request_timeout(const caf::error& err) {
     caf_shims::cancel_request_timeout(this, err);
@@ -361,21 +349,15 @@ private:
 
   // -- the write pipeline's host ----------------------------------------------
 
-  write_queues<promise_type>& queues() {
-    return extra().writes;
-  }
+  write_queues<promise_type>& queues() { return extra().writes; }
 
   write_queues<promise_type>* queues_if_any() {
     return extra_ != nullptr ? &extra_->writes : nullptr;
   }
 
-  const cart_limits& limits() const {
-    return settings().limits;
-  }
+  const cart_limits& limits() const { return settings().limits; }
 
-  size_t max_pending() const {
-    return settings().max_pending;
-  }
+  size_t max_pending() const { return settings().max_pending; }
 
   bool replay(write_request& req, promise_type& promise) {
     if (extra_ == nullptr)
@@ -411,8 +393,8 @@ private:
       append.payloads.push_back(encode_event(ev));
     auto every = settings().snapshot_every;
     bool keyed = req.keyed();
-    bool snapshot = every > 0
-                    && plan.next.version / every > plan.expected_seq / every;
+    bool snapshot =
+        every > 0 && plan.next.version / every > plan.expected_seq / every;
     std::string encoded;
     if (keyed || snapshot)
       encoded = encode_state(plan.next);
@@ -425,26 +407,26 @@ private:
     }
     request(shared_->journal, settings().journal_timeout, append_atom::value,
             std::move(append))
-      .then(
-        [this, key = std::move(req.idempotency_key),
-         digest = std::move(req.request_digest),
-         encoded = std::move(encoded)](uint64_t) mutable {
-          forget_request_timeout();
-          if (!key.empty())
-            remember(key, remembered_reply{std::move(digest),
-                                           std::move(encoded),
-                                           journal_now_ms()});
-          pipeline_.stored(*this);
-          trim();
-        },
-        [this](caf::error& err) {
-          forget_request_timeout(err);
-          if (!pipeline_.behind_failure(*this))
-            log().warn("cart {}: write failed: {}", id_,
-                       system().render(err));
-          pipeline_.failed(failure_of(err), system().render(err), *this);
-          trim();
-        });
+        .then(
+            [this, key = std::move(req.idempotency_key),
+             digest = std::move(req.request_digest),
+             encoded = std::move(encoded)](uint64_t) mutable {
+              forget_request_timeout();
+              if (!key.empty())
+                remember(key,
+                         remembered_reply{std::move(digest), std::move(encoded),
+                                          journal_now_ms()});
+              pipeline_.stored(*this);
+              trim();
+            },
+            [this](caf::error& err) {
+              forget_request_timeout(err);
+              if (!pipeline_.behind_failure(*this))
+                log().warn("cart {}: write failed: {}", id_,
+                           system().render(err));
+              pipeline_.failed(failure_of(err), system().render(err), *this);
+              trim();
+            });
   }
 
   void stored(promise_type& promise, const cart& state) {
@@ -467,9 +449,7 @@ private:
     quit(make_error(code, std::move(detail)));
   }
 
-  void passivate() {
-    quit();
-  }
+  void passivate() { quit(); }
 
   // Adopts what the journal holds for this cart; false if it is unreadable.
   bool recover(journal_recovery& stored) {
@@ -494,9 +474,9 @@ private:
     pipeline_.recovered(std::move(current), stored.last_tag);
     for (auto& record : stored.idempotency)
       extra().replies.insert_or_assign(
-        record.key,
-        remembered_reply{std::move(record.request_digest),
-                         std::move(record.response), record.recorded_at_ms});
+          record.key,
+          remembered_reply{std::move(record.request_digest),
+                           std::move(record.response), record.recorded_at_ms});
     return true;
   }
 
@@ -523,7 +503,7 @@ private:
   /// When the cart was activated or last handled a get or a change
   /// (steady_clock ticks); also read by the shard's idle sweep.
   std::atomic<clock_type::rep> last_active_{
-    clock_type::now().time_since_epoch().count()};
+      clock_type::now().time_since_epoch().count()};
   /// Present while any of its parts is in use.
   std::unique_ptr<cart_extra> extra_;
   /// The acknowledged state and the write path; its jobs in extra_->writes.
@@ -534,18 +514,18 @@ private:
 
 cart_impl_actor::behavior_type make_cart_behavior() {
   return {
-    [](caf::get_atom) -> cart_view { return cart_impl::current().on_get(); },
-    [](watch_atom, cart_watcher_actor& watcher) -> cart_view {
-      return cart_impl::current().on_watch(watcher);
-    },
-    [](cart_mutation& m) -> caf::result<cart_view> {
-      return cart_impl::current().on_mutation(m);
-    },
-    [](crash_atom) -> caf::result<cart_view> {
-      return cart_impl::current().on_crash_request();
-    },
-    [](passivate_atom) { return cart_impl::current().on_passivate(); },
-    [](idle_check_atom) { return cart_impl::current().on_idle_check(); },
+      [](caf::get_atom) -> cart_view { return cart_impl::current().on_get(); },
+      [](watch_atom, cart_watcher_actor& watcher) -> cart_view {
+        return cart_impl::current().on_watch(watcher);
+      },
+      [](cart_mutation& m) -> caf::result<cart_view> {
+        return cart_impl::current().on_mutation(m);
+      },
+      [](crash_atom) -> caf::result<cart_view> {
+        return cart_impl::current().on_crash_request();
+      },
+      [](passivate_atom) { return cart_impl::current().on_passivate(); },
+      [](idle_check_atom) { return cart_impl::current().on_idle_check(); },
   };
 }
 
@@ -555,8 +535,8 @@ cart_impl_actor::behavior_type make_cart_behavior() {
 
 cart_spawner::cart_spawner(journal_actor journal,
                            std::shared_ptr<const cart_settings> settings)
-  : shared_(caf::make_counted<shared>(std::move(journal),
-                                      std::move(settings))) {
+    : shared_(
+          caf::make_counted<shared>(std::move(journal), std::move(settings))) {
   // nop
 }
 
@@ -587,8 +567,8 @@ bool cart_spawner::looks_idle(const caf::actor& cart) const {
   if (idle.count() <= 0 || !cart)
     return false;
   // Only carts spawned by a cart_spawner come here; last_active_ is atomic.
-  return caf_shims::local_actor<cart_impl>(cart).idle_for(clock_type::now())
-         >= idle;
+  return caf_shims::local_actor<cart_impl>(cart).idle_for(clock_type::now()) >=
+         idle;
 }
 
 } // namespace cartd

@@ -75,8 +75,8 @@ using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
 ///                               are done; false: refused, the cart was used
 ///                               within min_residency (the shard asks to
 ///                               keep its resident cap)
-using cart_control_actor
-  = caf::typed_actor<caf::replies_to<idle_check_atom>::with<bool>,
+using cart_control_actor =
+    caf::typed_actor<caf::replies_to<idle_check_atom>::with<bool>,
                      caf::replies_to<passivate_atom>::with<bool>>;
 
 /// Spawns carts. Every cart it spawns shares one copy of what all carts of a

@@ -47,26 +47,26 @@ std::string encode_event(const cart_event& ev) {
   std::string out;
   out.reserve(64);
   std::visit(overload{
-               [&](const item_added& x) {
-                 append_item_event(out, "item_added", x.item);
-                 append_quantity(out, x.quantity);
-                 out += '}';
-               },
-               [&](const item_quantity_set& x) {
-                 append_item_event(out, "item_quantity_set", x.item);
-                 append_quantity(out, x.quantity);
-                 out += '}';
-               },
-               [&](const item_removed& x) {
-                 append_item_event(out, "item_removed", x.item);
-                 out += '}';
-               },
-               [&](const cart_cleared&) {
-                 out += R"({"v":1,"type":"cart_cleared"})";
-               },
-               [&](const cart_checked_out&) {
-                 out += R"({"v":1,"type":"cart_checked_out"})";
-               },
+                 [&](const item_added& x) {
+                   append_item_event(out, "item_added", x.item);
+                   append_quantity(out, x.quantity);
+                   out += '}';
+                 },
+                 [&](const item_quantity_set& x) {
+                   append_item_event(out, "item_quantity_set", x.item);
+                   append_quantity(out, x.quantity);
+                   out += '}';
+                 },
+                 [&](const item_removed& x) {
+                   append_item_event(out, "item_removed", x.item);
+                   out += '}';
+                 },
+                 [&](const cart_cleared&) {
+                   out += R"({"v":1,"type":"cart_cleared"})";
+                 },
+                 [&](const cart_checked_out&) {
+                   out += R"({"v":1,"type":"cart_checked_out"})";
+                 },
              },
              ev);
   return out;
@@ -78,8 +78,8 @@ std::optional<cart_event> decode_event(const std::string& payload) {
     return std::nullopt;
   auto v = j.find("v");
   auto type = j.find("type");
-  if (v == j.end() || *v != format_version || type == j.end()
-      || !type->is_string())
+  if (v == j.end() || *v != format_version || type == j.end() ||
+      !type->is_string())
     return std::nullopt;
   auto item = [&]() -> std::optional<std::string> {
     auto i = j.find("item");
@@ -136,10 +136,10 @@ std::optional<cart> decode_state(const std::string& payload) {
   auto lines = j.find("lines");
   auto checked_out = j.find("checked_out");
   auto version = j.find("version");
-  if (v == j.end() || *v != format_version || lines == j.end()
-      || !lines->is_object() || checked_out == j.end()
-      || !checked_out->is_boolean() || version == j.end()
-      || !version->is_number_unsigned())
+  if (v == j.end() || *v != format_version || lines == j.end() ||
+      !lines->is_object() || checked_out == j.end() ||
+      !checked_out->is_boolean() || version == j.end() ||
+      !version->is_number_unsigned())
     return std::nullopt;
   cart result;
   for (auto& [item, quantity] : lines->items()) {

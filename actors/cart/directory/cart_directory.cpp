@@ -1,7 +1,7 @@
 #include "actors/cart/directory/cart_directory.hpp"
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <list>
 #include <optional>
@@ -37,7 +37,7 @@ using supervision::supervisor_core;
 ///     the running cart `cart_id`, activated if needed; cart_errc::unavailable
 ///     while it is given up or cannot be activated
 using cart_shard_actor = caf::typed_actor<
-  caf::replies_to<resolve_atom, std::string>::with<cart_actor>>;
+    caf::replies_to<resolve_atom, std::string>::with<cart_actor>>;
 
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 
@@ -69,7 +69,7 @@ struct shard_state {
   /// only bounce requests, starting a second one would make two writers.
   std::unordered_map<std::string,
                      std::vector<caf::typed_response_promise<cart_actor>>>
-    passivating;
+      passivating;
 
   void forget(const std::string& id) {
     auto i = lru_pos.find(id);
@@ -95,18 +95,17 @@ void check_idle_carts(shard_self self) {
     st.idle_backlog.pop_back();
     ++st.idle_checks;
     // No timeout: the cart answers, or CAF does when it is gone.
-    self
-      ->request(caf::actor_cast<cart_control_actor>(cart), caf::infinite,
-                idle_check_atom::value)
-      .then(
-        [self](bool) {
-          --self->state.idle_checks;
-          check_idle_carts(self);
-        },
-        [self](caf::error&) {
-          --self->state.idle_checks;
-          check_idle_carts(self);
-        });
+    self->request(caf::actor_cast<cart_control_actor>(cart), caf::infinite,
+                  idle_check_atom::value)
+        .then(
+            [self](bool) {
+              --self->state.idle_checks;
+              check_idle_carts(self);
+            },
+            [self](caf::error&) {
+              --self->state.idle_checks;
+              check_idle_carts(self);
+            });
   }
 }
 
@@ -156,21 +155,20 @@ caf::expected<cart_actor> activate(shard_self self, const std::string& id) {
       st.forget(victim);
       if (auto cart = st.core->find_dynamic(victim)) {
         st.passivating[victim];
-        self
-          ->request(caf::actor_cast<cart_control_actor>(cart),
-                    std::chrono::seconds{5}, passivate_atom::value)
-          .then(
-            [self, victim](bool stopping) {
-              // Under a resident cap a shard passivates many carts: do not
-              // keep each request's timeout for 5 s (see caf_shims).
-              caf_shims::cancel_request_timeout(self);
-              if (!stopping)
-                on_passivation_refused(self, victim);
-            },
-            [self](caf::error& err) {
-              caf_shims::cancel_request_timeout(self, err);
-              // Gone already: on_stopped serves whoever waits.
-            });
+        self->request(caf::actor_cast<cart_control_actor>(cart),
+                      std::chrono::seconds{5}, passivate_atom::value)
+            .then(
+                [self, victim](bool stopping) {
+                  // Under a resident cap a shard passivates many carts: do not
+                  // keep each request's timeout for 5 s (see caf_shims).
+                  caf_shims::cancel_request_timeout(self);
+                  if (!stopping)
+                    on_passivation_refused(self, victim);
+                },
+                [self](caf::error& err) {
+                  caf_shims::cancel_request_timeout(self, err);
+                  // Gone already: on_stopped serves whoever waits.
+                });
       }
     }
   }
@@ -179,8 +177,8 @@ caf::expected<cart_actor> activate(shard_self self, const std::string& id) {
 
 // Activates `id` and answers every resolve that waited for it.
 void activate_for(
-  shard_self self, const std::string& id,
-  std::vector<caf::typed_response_promise<cart_actor>>& waiting) {
+    shard_self self, const std::string& id,
+    std::vector<caf::typed_response_promise<cart_actor>>& waiting) {
   for (auto& promise : waiting) {
     auto result = activate(self, id);
     if (result)
@@ -234,9 +232,9 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
   // One spawner per shard: its carts share the journal handle, the settings
   // and their behavior.
   self->state.spawner.emplace(std::move(journal), std::move(carts));
-  carts_template.start = [spawner = *self->state.spawner](
-                           caf::event_based_actor* sup,
-                           const std::string& id) {
+  carts_template.start = [spawner =
+                              *self->state.spawner](caf::event_based_actor* sup,
+                                                    const std::string& id) {
     return caf::actor_cast<caf::actor>(spawner.spawn(sup, id));
   };
   carts_template.restart = supervision::restart_type::transient;
@@ -245,11 +243,11 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
   auto unavailable_for = settings.unavailable_for;
   hooks.on_give_up = [self, unavailable_for](const std::string& id,
                                              const caf::error& reason) {
-    log().warn("cart {} crashed too often ({}); unavailable for {} ms", id,
-               self->system().render(reason),
-               std::chrono::duration_cast<std::chrono::milliseconds>(
-                 unavailable_for)
-                 .count());
+    log().warn(
+        "cart {} crashed too often ({}); unavailable for {} ms", id,
+        self->system().render(reason),
+        std::chrono::duration_cast<std::chrono::milliseconds>(unavailable_for)
+            .count());
     self->state.unavailable_until[id] = clock_type::now() + unavailable_for;
     on_cart_stopped(self, id);
   };
@@ -263,15 +261,15 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
       self->send(self, wake_atom::value, id);
   };
   if (settings.max_resident > 0)
-    self->state.max_resident
-      = std::max<size_t>(1, (settings.max_resident + settings.shards - 1)
-                              / std::max<size_t>(settings.shards, 1));
+    self->state.max_resident =
+        std::max<size_t>(1, (settings.max_resident + settings.shards - 1) /
+                                std::max<size_t>(settings.shards, 1));
   supervision::supervisor_flags flags;
   flags.how = supervision::strategy::one_for_one;
   flags.limit = settings.shard_intensity;
   self->state.core = std::make_unique<supervisor_core>(
-    flags, std::vector<supervision::child_spec>{}, std::move(carts_template),
-    std::move(hooks));
+      flags, std::vector<supervision::child_spec>{}, std::move(carts_template),
+      std::move(hooks));
   self->state.core->init(self);
   // Idle passivation: carts do not time themselves out, the shard sweeps.
   auto sweep_every = self->state.spawner->sweep_interval();
@@ -279,7 +277,7 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
     self->delayed_send(self, sweep_every, sweep_atom::value);
   // The interface is checked against cart_shard_actor at compile time; the
   // shard's messages to itself come first.
-  cart_shard_actor::behavior_type interface{
+  cart_shard_actor::behavior_type interface {
     [self](resolve_atom, const std::string& id) -> caf::result<cart_actor> {
       auto& st = self->state;
       if (auto i = st.passivating.find(id); i != st.passivating.end()) {
@@ -294,20 +292,20 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
     },
   };
   caf::message_handler own{
-    [self, sweep_every](sweep_atom) {
-      sweep_idle_carts(self);
-      if (!self->state.core->shutting_down())
-        self->delayed_send(self, sweep_every, sweep_atom::value);
-    },
-    [self](wake_atom, const std::string& id) {
-      auto& st = self->state;
-      auto i = st.passivating.find(id);
-      if (i == st.passivating.end())
-        return;
-      auto waiting = std::move(i->second);
-      st.passivating.erase(i);
-      activate_for(self, id, waiting);
-    },
+      [self, sweep_every](sweep_atom) {
+        sweep_idle_carts(self);
+        if (!self->state.core->shutting_down())
+          self->delayed_send(self, sweep_every, sweep_atom::value);
+      },
+      [self](wake_atom, const std::string& id) {
+        auto& st = self->state;
+        auto i = st.passivating.find(id);
+        if (i == st.passivating.end())
+          return;
+        auto waiting = std::move(i->second);
+        st.passivating.erase(i);
+        activate_for(self, id, waiting);
+      },
   };
   return own.or_else(interface.unbox());
 }
@@ -322,20 +320,20 @@ struct directory_state {
 };
 
 caf::behavior directory_impl(caf::stateful_actor<directory_state>* self,
-                             directory_settings settings,
-                             journal_actor journal,
+                             directory_settings settings, journal_actor journal,
                              std::shared_ptr<const cart_settings> carts) {
   std::vector<supervision::child_spec> shards;
   for (size_t i = 0; i < settings.shards; ++i) {
     supervision::child_spec spec;
     spec.id = "shard-" + std::to_string(i);
-    spec.start = [settings, journal, carts](caf::event_based_actor* sup,
-                                            const supervision::children_view&)
-      -> supervision::child_handle {
+    spec.start =
+        [settings, journal, carts](
+            caf::event_based_actor* sup,
+            const supervision::children_view&) -> supervision::child_handle {
       // A shard hosts a supervisor_core, which needs an event_based_actor;
       // its behavior is checked against cart_shard_actor (see shard_impl).
       return caf::actor_cast<cart_shard_actor>(
-        sup->spawn(shard_impl, settings, journal, carts));
+          sup->spawn(shard_impl, settings, journal, carts));
     };
     spec.restart = supervision::restart_type::permanent;
     // A shard is a supervisor: it stops its carts itself, killing those not
@@ -349,22 +347,21 @@ caf::behavior directory_impl(caf::stateful_actor<directory_state>* self,
   supervision::supervisor_flags flags;
   flags.how = supervision::strategy::one_for_one;
   flags.limit = settings.shard_intensity;
-  self->state.core = std::make_unique<supervisor_core>(flags,
-                                                       std::move(shards));
+  self->state.core =
+      std::make_unique<supervisor_core>(flags, std::move(shards));
   self->state.core->init(self);
   // Checked against cart_directory_actor at compile time.
   cart_directory_actor::behavior_type result{
-    [self](resolve_atom,
-           const std::string& id) -> caf::result<cart_actor> {
-      if (!valid_cart_id(id))
-        return make_error(cart_errc::invalid_cart_id);
-      auto& st = self->state;
-      auto index = std::hash<std::string>{}(id) % st.shard_ids.size();
-      auto shard = st.core->find<cart_shard_actor>(st.shard_ids[index]);
-      if (!shard)
-        return make_error(cart_errc::unavailable, "shard is restarting");
-      return self->delegate(shard, resolve_atom::value, id);
-    },
+      [self](resolve_atom, const std::string& id) -> caf::result<cart_actor> {
+        if (!valid_cart_id(id))
+          return make_error(cart_errc::invalid_cart_id);
+        auto& st = self->state;
+        auto index = std::hash<std::string>{}(id) % st.shard_ids.size();
+        auto shard = st.core->find<cart_shard_actor>(st.shard_ids[index]);
+        if (!shard)
+          return make_error(cart_errc::unavailable, "shard is restarting");
+        return self->delegate(shard, resolve_atom::value, id);
+      },
   };
   return std::move(result.unbox());
 }
@@ -378,7 +375,7 @@ spawn_cart_directory(caf::event_based_actor* parent,
   // The directory hosts a supervisor_core, which needs an event_based_actor;
   // its behavior is checked against cart_directory_actor (directory_impl).
   return caf::actor_cast<cart_directory_actor>(parent->spawn(
-    directory_impl, settings, std::move(journal), std::move(carts)));
+      directory_impl, settings, std::move(journal), std::move(carts)));
 }
 
 } // namespace cartd

@@ -24,36 +24,36 @@ cart_view make_view(const std::string& id, const cart& state,
 
 const char* to_string(mutation_kind x) noexcept {
   switch (x) {
-    case mutation_kind::add_item:
-      return "add_item";
-    case mutation_kind::set_item_quantity:
-      return "set_item_quantity";
-    case mutation_kind::remove_item:
-      return "remove_item";
-    case mutation_kind::remove_one_unit:
-      return "remove_one_unit";
-    case mutation_kind::clear_cart:
-      return "clear_cart";
-    case mutation_kind::checkout:
-      return "checkout";
+  case mutation_kind::add_item:
+    return "add_item";
+  case mutation_kind::set_item_quantity:
+    return "set_item_quantity";
+  case mutation_kind::remove_item:
+    return "remove_item";
+  case mutation_kind::remove_one_unit:
+    return "remove_one_unit";
+  case mutation_kind::clear_cart:
+    return "clear_cart";
+  case mutation_kind::checkout:
+    return "checkout";
   }
   return "unknown";
 }
 
 cart_command to_command(const cart_mutation& x) {
   switch (x.kind) {
-    case mutation_kind::add_item:
-      return add_item{x.item, x.quantity};
-    case mutation_kind::set_item_quantity:
-      return set_item_quantity{x.item, x.quantity};
-    case mutation_kind::remove_item:
-      return remove_item{x.item};
-    case mutation_kind::remove_one_unit:
-      return remove_one_unit{x.item};
-    case mutation_kind::clear_cart:
-      return clear_cart{};
-    case mutation_kind::checkout:
-      return checkout{};
+  case mutation_kind::add_item:
+    return add_item{x.item, x.quantity};
+  case mutation_kind::set_item_quantity:
+    return set_item_quantity{x.item, x.quantity};
+  case mutation_kind::remove_item:
+    return remove_item{x.item};
+  case mutation_kind::remove_one_unit:
+    return remove_one_unit{x.item};
+  case mutation_kind::clear_cart:
+    return clear_cart{};
+  case mutation_kind::checkout:
+    return checkout{};
   }
   return clear_cart{}; // unreachable: every kind is handled above
 }
@@ -85,20 +85,19 @@ cart_errc to_cart_errc(const caf::error& x) noexcept {
     return cart_errc::storage_failure;
   if (x == caf::sec::request_timeout)
     return cart_errc::timeout;
-  if (x == caf::sec::runtime_error
-      || x == caf::exit_reason::unhandled_exception)
+  if (x == caf::sec::runtime_error ||
+      x == caf::exit_reason::unhandled_exception)
     return cart_errc::crashed;
   return cart_errc::unavailable;
 }
 
 void add_cart_error_category(caf::actor_system_config& cfg) {
-  cfg.add_error_category(
-    caf::atom("cart"),
-    [](uint8_t code, caf::atom_value, const caf::message& context) {
-      return std::string{"cart_error("}
-             + to_string(static_cast<cart_errc>(code)) + ", "
-             + to_string(context) + ")";
-    });
+  cfg.add_error_category(caf::atom("cart"), [](uint8_t code, caf::atom_value,
+                                               const caf::message& context) {
+    return std::string{"cart_error("} +
+           to_string(static_cast<cart_errc>(code)) + ", " + to_string(context) +
+           ")";
+  });
 }
 
 } // namespace cartd

@@ -146,18 +146,18 @@ std::string request_digest(const cart_mutation& x);
 
 // -- interfaces ---------------------------------------------------------------
 
-using cart_watcher_actor
-  = caf::typed_actor<caf::reacts_to<changed_atom, cart_view>,
+using cart_watcher_actor =
+    caf::typed_actor<caf::reacts_to<changed_atom, cart_view>,
                      caf::reacts_to<gone_atom, std::string, uint64_t>>;
 
 using cart_actor = caf::typed_actor<
-  caf::replies_to<caf::get_atom>::with<cart_view>,
-  caf::replies_to<cart_mutation>::with<cart_view>,
-  caf::replies_to<crash_atom>::with<cart_view>,
-  caf::replies_to<watch_atom, cart_watcher_actor>::with<cart_view>>;
+    caf::replies_to<caf::get_atom>::with<cart_view>,
+    caf::replies_to<cart_mutation>::with<cart_view>,
+    caf::replies_to<crash_atom>::with<cart_view>,
+    caf::replies_to<watch_atom, cart_watcher_actor>::with<cart_view>>;
 
 using cart_directory_actor = caf::typed_actor<
-  caf::replies_to<resolve_atom, std::string>::with<cart_actor>>;
+    caf::replies_to<resolve_atom, std::string>::with<cart_actor>>;
 
 // -- errors -------------------------------------------------------------------
 

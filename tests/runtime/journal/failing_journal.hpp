@@ -41,14 +41,14 @@ public:
     }
     holding = false;
     auto largest = largest_batch.load();
-    while (batch.size() > largest
-           && !largest_batch.compare_exchange_weak(largest, batch.size())) {
+    while (batch.size() > largest &&
+           !largest_batch.compare_exchange_weak(largest, batch.size())) {
       // retry with the value another thread stored
     }
     if (fail_commits) {
       ++failed_commits;
       return std::vector<caf::expected<uint64_t>>(
-        batch.size(), make_error(journal_errc::unavailable, "disk stalled"));
+          batch.size(), make_error(journal_errc::unavailable, "disk stalled"));
     }
     ++commits;
     return store_.append_batch(batch);
@@ -64,13 +64,9 @@ public:
     return store_.replay(stream, after_seq);
   }
 
-  const char* name() const noexcept override {
-    return "failing";
-  }
+  const char* name() const noexcept override { return "failing"; }
 
-  bool blocks() const noexcept override {
-    return blocking;
-  }
+  bool blocks() const noexcept override { return blocking; }
 
 private:
   memory_journal store_;

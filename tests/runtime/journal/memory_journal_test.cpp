@@ -7,8 +7,8 @@ using namespace cartd;
 namespace {
 
 bool is_conflict(const caf::error& err) {
-  return err.category() == caf::atom("journal")
-         && err.code() == static_cast<uint8_t>(journal_errc::conflict);
+  return err.category() == caf::atom("journal") &&
+         err.code() == static_cast<uint8_t>(journal_errc::conflict);
 }
 
 } // namespace
@@ -46,7 +46,8 @@ BOOST_AUTO_TEST_CASE(replay_starts_after_the_given_sequence_number) {
   BOOST_CHECK_EQUAL(events->front().seq, 3u);
 }
 
-BOOST_AUTO_TEST_CASE(of_two_writers_extending_the_same_sequence_number_one_wins) {
+BOOST_AUTO_TEST_CASE(
+    of_two_writers_extending_the_same_sequence_number_one_wins) {
   memory_journal journal;
   BOOST_REQUIRE(journal.append("c1", 0, {"a"}));
   auto winner = journal.append("c1", 1, {"from-writer-1"});

@@ -27,8 +27,8 @@ namespace {
 // -- helpers ------------------------------------------------------------------
 
 bool has_code(const caf::error& err, journal_errc code) {
-  return err.category() == caf::atom("journal")
-         && err.code() == static_cast<uint8_t>(code);
+  return err.category() == caf::atom("journal") &&
+         err.code() == static_cast<uint8_t>(code);
 }
 
 std::string message_of(const caf::error& err) {
@@ -50,8 +50,7 @@ bool contains(const std::string& text, const std::string& part) {
 /// A fresh directory per test, removed afterwards.
 struct temp_dir {
   temp_dir() {
-    auto pattern = (fs::temp_directory_path() / "cartd-sqlite-XXXXXX")
-                     .string();
+    auto pattern = (fs::temp_directory_path() / "cartd-sqlite-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr)
       throw std::runtime_error("mkdtemp failed for " + pattern);
     path = pattern;
@@ -63,9 +62,7 @@ struct temp_dir {
   }
 
   /// The journal directory of most tests.
-  std::string dir() const {
-    return (path / "journal").string();
-  }
+  std::string dir() const { return (path / "journal").string(); }
 
   std::string db_file() const {
     return (path / "journal" / sqlite_journal::file_name).string();
@@ -86,18 +83,16 @@ std::unique_ptr<sqlite_journal> open_journal(const std::string& dir,
 class raw_db {
 public:
   explicit raw_db(const std::string& file) {
-    auto rc = sqlite3_open_v2(file.c_str(), &db_,
-                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                              nullptr);
+    auto rc =
+        sqlite3_open_v2(file.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
     BOOST_REQUIRE_MESSAGE(rc == SQLITE_OK, sqlite3_errmsg(db_));
   }
 
   raw_db(const raw_db&) = delete;
   raw_db& operator=(const raw_db&) = delete;
 
-  ~raw_db() {
-    sqlite3_close_v2(db_);
-  }
+  ~raw_db() { sqlite3_close_v2(db_); }
 
   void exec(const std::string& sql) {
     char* msg = nullptr;
@@ -172,55 +167,55 @@ using seqs = std::vector<uint64_t>;
 // The v1 schema as sqlite_master shows it (type, name, sql; ordered by name).
 // Changing it means a new format version: see docs/journal-format.md.
 const std::vector<std::string> schema_v1 = {
-  "table|events|CREATE TABLE events (\n"
-  "  stream TEXT NOT NULL,\n"
-  "  seq INTEGER NOT NULL,\n"
-  "  payload TEXT NOT NULL,\n"
-  "  recorded_at INTEGER NOT NULL,\n"
-  "  idempotency_key TEXT,\n"
-  "  request_digest TEXT,\n"
-  "  response TEXT,\n"
-  "  PRIMARY KEY (stream, seq)\n"
-  ") WITHOUT ROWID",
-  "index|events_idempotency|CREATE INDEX events_idempotency ON events "
-  "(stream, recorded_at)\n"
-  "  WHERE idempotency_key IS NOT NULL",
-  "table|snapshots|CREATE TABLE snapshots (\n"
-  "  stream TEXT PRIMARY KEY,\n"
-  "  seq INTEGER NOT NULL,\n"
-  "  state TEXT NOT NULL,\n"
-  "  recorded_at INTEGER NOT NULL\n"
-  ")",
-  "index|sqlite_autoindex_snapshots_1|NULL",
+    "table|events|CREATE TABLE events (\n"
+    "  stream TEXT NOT NULL,\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  payload TEXT NOT NULL,\n"
+    "  recorded_at INTEGER NOT NULL,\n"
+    "  idempotency_key TEXT,\n"
+    "  request_digest TEXT,\n"
+    "  response TEXT,\n"
+    "  PRIMARY KEY (stream, seq)\n"
+    ") WITHOUT ROWID",
+    "index|events_idempotency|CREATE INDEX events_idempotency ON events "
+    "(stream, recorded_at)\n"
+    "  WHERE idempotency_key IS NOT NULL",
+    "table|snapshots|CREATE TABLE snapshots (\n"
+    "  stream TEXT PRIMARY KEY,\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  state TEXT NOT NULL,\n"
+    "  recorded_at INTEGER NOT NULL\n"
+    ")",
+    "index|sqlite_autoindex_snapshots_1|NULL",
 };
 
 // The v2 schema: v1's with the tag column where `ALTER TABLE ... ADD COLUMN`
 // puts it, whether the database was created as v2 or upgraded from v1.
 const std::vector<std::string> schema_v2 = {
-  "table|events|CREATE TABLE events (\n"
-  "  stream TEXT NOT NULL,\n"
-  "  seq INTEGER NOT NULL,\n"
-  "  payload TEXT NOT NULL,\n"
-  "  recorded_at INTEGER NOT NULL,\n"
-  "  idempotency_key TEXT,\n"
-  "  request_digest TEXT,\n"
-  "  response TEXT, tag INTEGER NOT NULL DEFAULT 0,\n"
-  "  PRIMARY KEY (stream, seq)\n"
-  ") WITHOUT ROWID",
-  "index|events_idempotency|CREATE INDEX events_idempotency ON events "
-  "(stream, recorded_at)\n"
-  "  WHERE idempotency_key IS NOT NULL",
-  "table|snapshots|CREATE TABLE snapshots (\n"
-  "  stream TEXT PRIMARY KEY,\n"
-  "  seq INTEGER NOT NULL,\n"
-  "  state TEXT NOT NULL,\n"
-  "  recorded_at INTEGER NOT NULL\n"
-  ")",
-  "index|sqlite_autoindex_snapshots_1|NULL",
+    "table|events|CREATE TABLE events (\n"
+    "  stream TEXT NOT NULL,\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  payload TEXT NOT NULL,\n"
+    "  recorded_at INTEGER NOT NULL,\n"
+    "  idempotency_key TEXT,\n"
+    "  request_digest TEXT,\n"
+    "  response TEXT, tag INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY (stream, seq)\n"
+    ") WITHOUT ROWID",
+    "index|events_idempotency|CREATE INDEX events_idempotency ON events "
+    "(stream, recorded_at)\n"
+    "  WHERE idempotency_key IS NOT NULL",
+    "table|snapshots|CREATE TABLE snapshots (\n"
+    "  stream TEXT PRIMARY KEY,\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  state TEXT NOT NULL,\n"
+    "  recorded_at INTEGER NOT NULL\n"
+    ")",
+    "index|sqlite_autoindex_snapshots_1|NULL",
 };
 
-const char* schema_query
-  = "SELECT type, name, sql FROM sqlite_master ORDER BY name";
+const char* schema_query =
+    "SELECT type, name, sql FROM sqlite_master ORDER BY name";
 
 // -- the v1 fixture (fixtures/journal-v1, see fixtures/README.md) -------------
 
@@ -230,28 +225,28 @@ struct fixture_cart {
 };
 
 const std::vector<fixture_cart> fixture_carts = {
-  {"cart-1",
-   {R"({"v":1,"type":"item_added","item":"apple","quantity":2})",
-    R"({"v":1,"type":"item_added","item":"pear","quantity":1})",
-    R"({"v":1,"type":"item_removed","item":"pear"})",
-    R"({"v":1,"type":"item_quantity_set","item":"apple","quantity":5})"}},
-  {"cart-2",
-   {R"({"v":1,"type":"item_added","item":"banana","quantity":3})",
-    R"({"v":1,"type":"cart_checked_out"})"}},
-  {"cart-3",
-   {R"({"v":1,"type":"item_added","item":"cherry","quantity":1})",
-    R"({"v":1,"type":"cart_cleared"})"}},
+    {"cart-1",
+     {R"({"v":1,"type":"item_added","item":"apple","quantity":2})",
+      R"({"v":1,"type":"item_added","item":"pear","quantity":1})",
+      R"({"v":1,"type":"item_removed","item":"pear"})",
+      R"({"v":1,"type":"item_quantity_set","item":"apple","quantity":5})"}},
+    {"cart-2",
+     {R"({"v":1,"type":"item_added","item":"banana","quantity":3})",
+      R"({"v":1,"type":"cart_checked_out"})"}},
+    {"cart-3",
+     {R"({"v":1,"type":"item_added","item":"cherry","quantity":1})",
+      R"({"v":1,"type":"cart_cleared"})"}},
 };
 
 // cart-1's snapshot after its third event.
-const char* fixture_snapshot
-  = R"({"v":1,"lines":{"apple":2},"checked_out":false,"version":3})";
+const char* fixture_snapshot =
+    R"({"v":1,"lines":{"apple":2},"checked_out":false,"version":3})";
 
 // cart-1's fourth event came from a request with an Idempotency-Key.
 const char* fixture_key = "0b6f3c1e-5d7a-4f1e-9c52-2a8e7d4b9f10";
 const char* fixture_digest = "set_item_quantity|5|3|apple";
-const char* fixture_response
-  = R"({"v":1,"lines":{"apple":5},"checked_out":false,"version":4})";
+const char* fixture_response =
+    R"({"v":1,"lines":{"apple":5},"checked_out":false,"version":4})";
 
 // When the generator committed the keyed append (Unix ms); fixed in the file.
 constexpr int64_t fixture_key_recorded_at = 1795319500921;
@@ -266,8 +261,8 @@ constexpr uint64_t fixture_tag_3 = 0x27d4eb2f165667c5;
 constexpr uint64_t fixture_tag_4 = 0x9e3779b97f4a7c15;
 
 // cart-2's snapshot covers its last event.
-const char* fixture_v2_snapshot_2
-  = R"({"v":1,"lines":{"banana":3},"checked_out":true,"version":2})";
+const char* fixture_v2_snapshot_2 =
+    R"({"v":1,"lines":{"banana":3},"checked_out":true,"version":2})";
 
 // When the v2 generator committed the keyed append (Unix ms).
 constexpr int64_t fixture_v2_key_recorded_at = 1795790055546;
@@ -368,16 +363,15 @@ BOOST_AUTO_TEST_CASE(streams_are_independent) {
 
 BOOST_AUTO_TEST_CASE(a_batch_applies_two_appends_to_one_stream_in_order) {
   auto journal = open_journal(dir());
-  auto results = journal->append_batch(
-    {make_append("c1", 0, {"a", "b"}), make_append("c2", 0, {"x"}),
-     make_append("c1", 2, {"c"})});
+  auto results = journal->append_batch({make_append("c1", 0, {"a", "b"}),
+                                        make_append("c2", 0, {"x"}),
+                                        make_append("c1", 2, {"c"})});
   BOOST_REQUIRE_EQUAL(results.size(), 3u);
   BOOST_REQUIRE(results[0] && results[1] && results[2]);
   BOOST_TEST(*results[0] == 2u);
   BOOST_TEST(*results[1] == 1u);
   BOOST_TEST(*results[2] == 3u);
-  BOOST_TEST(payloads_of(*journal->replay("c1", 0))
-               == (strings{"a", "b", "c"}),
+  BOOST_TEST(payloads_of(*journal->replay("c1", 0)) == (strings{"a", "b", "c"}),
              boost::test_tools::per_element());
 }
 
@@ -385,8 +379,8 @@ BOOST_AUTO_TEST_CASE(a_conflict_in_a_batch_skips_only_that_append) {
   auto journal = open_journal(dir());
   BOOST_REQUIRE(journal->append("c1", 0, {"a"}));
   auto results = journal->append_batch(
-    {make_append("c2", 0, {"x"}), make_append("c1", 0, {"stale"}),
-     make_append("c1", 1, {"b"}), make_append("c3", 7, {"ahead"})});
+      {make_append("c2", 0, {"x"}), make_append("c1", 0, {"stale"}),
+       make_append("c1", 1, {"b"}), make_append("c3", 7, {"ahead"})});
   BOOST_REQUIRE_EQUAL(results.size(), 4u);
   BOOST_REQUIRE(results[0]);
   BOOST_TEST(*results[0] == 1u);
@@ -603,8 +597,9 @@ BOOST_AUTO_TEST_CASE(events_survive_many_background_checkpoints) {
       BOOST_REQUIRE_EQUAL(events->size(), last[s]);
       for (size_t i = 0; i < events->size(); ++i) {
         BOOST_REQUIRE_EQUAL((*events)[i].seq, i + 1);
-        BOOST_REQUIRE_EQUAL((*events)[i].payload,
-                            "e" + std::to_string(s) + "-" + std::to_string(i + 1));
+        BOOST_REQUIRE_EQUAL((*events)[i].payload, "e" + std::to_string(s) +
+                                                      "-" +
+                                                      std::to_string(i + 1));
       }
     }
   };
@@ -617,8 +612,8 @@ BOOST_AUTO_TEST_CASE(events_survive_many_background_checkpoints) {
         auto s = (next++ * 7919) % last.size();
         req.stream = "c" + std::to_string(s);
         req.expected_seq = last[s]++;
-        req.payloads.assign(1, "e" + std::to_string(s) + "-"
-                                 + std::to_string(last[s]));
+        req.payloads.assign(1, "e" + std::to_string(s) + "-" +
+                                   std::to_string(last[s]));
       }
       for (auto& r : journal->append_batch(batch))
         BOOST_REQUIRE(r);
@@ -668,8 +663,8 @@ BOOST_AUTO_TEST_CASE(a_closed_journal_keeps_its_events_snapshots_and_keys) {
   BOOST_TEST(state->idempotency[0].request_digest == "d1");
   BOOST_TEST(state->idempotency[0].response == "r1");
   BOOST_TEST(state->idempotency[0].seq == 3u);
-  BOOST_TEST(payloads_of(*journal->replay("c1", 0))
-               == (strings{"a", "b", "c", "d"}),
+  BOOST_TEST(payloads_of(*journal->replay("c1", 0)) ==
+                 (strings{"a", "b", "c", "d"}),
              boost::test_tools::per_element());
   BOOST_TEST(payloads_of(*journal->replay("c2", 0)) == (strings{"x"}),
              boost::test_tools::per_element());
@@ -693,8 +688,8 @@ BOOST_AUTO_TEST_CASE(of_two_journals_on_one_directory_one_extends_a_stream) {
   BOOST_REQUIRE(!loser);
   BOOST_TEST(has_code(loser.error(), journal_errc::conflict));
   for (auto* journal : {first.get(), second.get()})
-    BOOST_TEST(payloads_of(*journal->replay("c1", 0))
-                 == (strings{"a", "from-second"}),
+    BOOST_TEST(payloads_of(*journal->replay("c1", 0)) ==
+                   (strings{"a", "from-second"}),
                boost::test_tools::per_element());
 }
 
@@ -805,7 +800,7 @@ BOOST_AUTO_TEST_CASE(a_locked_database_fails_the_whole_batch_as_unavailable) {
   raw_db other{db_file()};
   other.exec("BEGIN IMMEDIATE");
   auto results = journal->append_batch(
-    {make_append("c1", 1, {"b"}), make_append("c2", 0, {"x"})});
+      {make_append("c1", 1, {"b"}), make_append("c2", 0, {"x"})});
   BOOST_REQUIRE_EQUAL(results.size(), 2u);
   for (auto& result : results) {
     BOOST_REQUIRE(!result);
@@ -826,17 +821,17 @@ BOOST_AUTO_TEST_CASE(a_full_disk_fails_appends_and_keeps_earlier_data_intact) {
   auto journal = open_journal(dir(), opts);
   const std::vector<std::string> streams{"s0", "s1", "s2"};
   auto payload = [](const std::string& stream, size_t batch, int i) {
-    return stream + "/" + std::to_string(batch) + "/" + std::to_string(i)
-           + "/" + std::string(600, 'x');
+    return stream + "/" + std::to_string(batch) + "/" + std::to_string(i) +
+           "/" + std::string(600, 'x');
   };
   size_t committed = 0;
   std::vector<caf::expected<uint64_t>> failed;
   for (size_t batch = 0; batch < 1000 && failed.empty(); ++batch) {
     std::vector<journal_append> reqs;
     for (auto& stream : streams) {
-      auto req = make_append(stream, 2 * batch,
-                             {payload(stream, batch, 0),
-                              payload(stream, batch, 1)});
+      auto req =
+          make_append(stream, 2 * batch,
+                      {payload(stream, batch, 0), payload(stream, batch, 1)});
       req.idempotency_key = "key-" + std::to_string(batch);
       req.snapshot = "state-" + std::to_string(2 * batch + 2);
       reqs.push_back(std::move(req));
@@ -864,13 +859,12 @@ BOOST_AUTO_TEST_CASE(a_full_disk_fails_appends_and_keeps_earlier_data_intact) {
         // Every committed batch, and not one event of the failed one.
         BOOST_REQUIRE_EQUAL(all->size(), 2 * committed);
         for (size_t i = 0; i < all->size(); ++i)
-          BOOST_TEST((*all)[i].payload
-                     == payload(stream, i / 2, static_cast<int>(i % 2)));
+          BOOST_TEST((*all)[i].payload ==
+                     payload(stream, i / 2, static_cast<int>(i % 2)));
         auto state = reader.recover(stream, 0);
         BOOST_REQUIRE(state);
         BOOST_TEST(state->snapshot_seq == 2 * committed);
-        BOOST_TEST(state->snapshot
-                   == "state-" + std::to_string(2 * committed));
+        BOOST_TEST(state->snapshot == "state-" + std::to_string(2 * committed));
         BOOST_TEST(state->events.empty());
         BOOST_TEST(state->idempotency.size() == committed);
       }
@@ -885,8 +879,8 @@ BOOST_AUTO_TEST_CASE(a_full_disk_fails_appends_and_keeps_earlier_data_intact) {
   // Without the cap (more disk space), the same file takes appends again.
   auto reopened = open_journal(dir());
   check_intact(*reopened);
-  BOOST_TEST(seq_of(reopened->append("s0", 2 * committed, {"more"}))
-             == 2 * committed + 1);
+  BOOST_TEST(seq_of(reopened->append("s0", 2 * committed, {"more"})) ==
+             2 * committed + 1);
 }
 
 // Checks what every format version's fixture holds (fixtures/README.md):
@@ -963,11 +957,11 @@ BOOST_AUTO_TEST_CASE(a_v1_database_reads_back_exactly) {
   // A writer that recovered a v1 event expects tag 0 there.
   auto fig = R"({"v":1,"type":"item_added","item":"fig","quantity":1})"s;
   auto wrong = journal->append_batch(
-    {make_append("cart-3", 2, {fig}, fixture_tag_1, fixture_tag_1)});
+      {make_append("cart-3", 2, {fig}, fixture_tag_1, fixture_tag_1)});
   BOOST_REQUIRE(!wrong.front());
   BOOST_TEST(has_code(wrong.front().error(), journal_errc::conflict));
   auto more = journal->append_batch(
-    {make_append("cart-3", 2, {fig}, 0, fixture_tag_1)});
+      {make_append("cart-3", 2, {fig}, 0, fixture_tag_1)});
   BOOST_TEST(seq_of(more.front()) == 3u);
   BOOST_TEST(journal->recover("cart-3", 0)->last_tag == fixture_tag_1);
   journal.reset();
@@ -991,13 +985,13 @@ BOOST_AUTO_TEST_CASE(a_v2_database_reads_back_exactly) {
     auto t2 = sql_int(fixture_tag_2);
     auto t3 = sql_int(fixture_tag_3);
     auto t4 = sql_int(fixture_tag_4);
-    BOOST_TEST(db.rows("SELECT stream, seq, tag FROM events "
-                       "ORDER BY stream, seq")
-                 == (strings{"cart-1|1|" + t1, "cart-1|2|" + t1,
-                             "cart-1|3|" + t2, "cart-1|4|" + t2,
-                             "cart-2|1|" + t3, "cart-2|2|" + t3,
-                             "cart-3|1|" + t4, "cart-3|2|" + t4}),
-               boost::test_tools::per_element());
+    BOOST_TEST(
+        db.rows("SELECT stream, seq, tag FROM events "
+                "ORDER BY stream, seq") ==
+            (strings{"cart-1|1|" + t1, "cart-1|2|" + t1, "cart-1|3|" + t2,
+                     "cart-1|4|" + t2, "cart-2|1|" + t3, "cart-2|2|" + t3,
+                     "cart-3|1|" + t4, "cart-3|2|" + t4}),
+        boost::test_tools::per_element());
   }
   auto journal = open_journal(dir());
   check_fixture_contents(*journal, fixture_v2_key_recorded_at);
@@ -1018,11 +1012,11 @@ BOOST_AUTO_TEST_CASE(a_v2_database_reads_back_exactly) {
   // The rule holds on the stored tags.
   auto fig = R"({"v":1,"type":"item_added","item":"fig","quantity":1})"s;
   auto wrong = journal->append_batch(
-    {make_append("cart-1", 4, {fig}, fixture_tag_1, fixture_tag_1)});
+      {make_append("cart-1", 4, {fig}, fixture_tag_1, fixture_tag_1)});
   BOOST_REQUIRE(!wrong.front());
   BOOST_TEST(has_code(wrong.front().error(), journal_errc::conflict));
   auto right = journal->append_batch(
-    {make_append("cart-1", 4, {fig}, fixture_tag_2, fixture_tag_1)});
+      {make_append("cart-1", 4, {fig}, fixture_tag_2, fixture_tag_1)});
   BOOST_TEST(seq_of(right.front()) == 5u);
 }
 
@@ -1041,28 +1035,28 @@ BOOST_AUTO_TEST_CASE(writes_the_v2_fixture, *boost::unit_test::disabled()) {
     // As the journal actor would have batched them, from carts that tag
     // their events and expect their own tag on the event they extend.
     auto first = journal->append_batch(
-      {make_append("cart-1", 0, {event(0, 0)}, 0, fixture_tag_1),
-       make_append("cart-2", 0, {event(1, 0)}, 0, fixture_tag_3),
-       make_append("cart-3", 0, {event(2, 0)}, 0, fixture_tag_4)});
-    auto covered = make_append("cart-2", 1, {event(1, 1)}, fixture_tag_3,
-                               fixture_tag_3);
+        {make_append("cart-1", 0, {event(0, 0)}, 0, fixture_tag_1),
+         make_append("cart-2", 0, {event(1, 0)}, 0, fixture_tag_3),
+         make_append("cart-3", 0, {event(2, 0)}, 0, fixture_tag_4)});
+    auto covered =
+        make_append("cart-2", 1, {event(1, 1)}, fixture_tag_3, fixture_tag_3);
     covered.snapshot = fixture_v2_snapshot_2;
     auto second = journal->append_batch(
-      {make_append("cart-1", 1, {event(0, 1)}, fixture_tag_1, fixture_tag_1),
-       covered});
+        {make_append("cart-1", 1, {event(0, 1)}, fixture_tag_1, fixture_tag_1),
+         covered});
     // cart-1's second incarnation recovered event 2 (tag_1).
-    auto with_snapshot = make_append("cart-1", 2, {event(0, 2)},
-                                     fixture_tag_1, fixture_tag_2);
+    auto with_snapshot =
+        make_append("cart-1", 2, {event(0, 2)}, fixture_tag_1, fixture_tag_2);
     with_snapshot.snapshot = fixture_snapshot;
-    auto keyed = make_append("cart-1", 3, {event(0, 3)}, fixture_tag_2,
-                             fixture_tag_2);
+    auto keyed =
+        make_append("cart-1", 3, {event(0, 3)}, fixture_tag_2, fixture_tag_2);
     keyed.idempotency_key = fixture_key;
     keyed.request_digest = fixture_digest;
     keyed.response = fixture_response;
     auto third = journal->append_batch(
-      {with_snapshot,
-       make_append("cart-3", 1, {event(2, 1)}, fixture_tag_4, fixture_tag_4),
-       keyed});
+        {with_snapshot,
+         make_append("cart-3", 1, {event(2, 1)}, fixture_tag_4, fixture_tag_4),
+         keyed});
     for (auto* results : {&first, &second, &third})
       for (auto& result : *results)
         if (!result)
@@ -1075,8 +1069,8 @@ BOOST_AUTO_TEST_CASE(writes_the_v2_fixture, *boost::unit_test::disabled()) {
     db.exec("VACUUM");
     auto recorded_at = db.value("SELECT recorded_at FROM events "
                                 "WHERE idempotency_key IS NOT NULL");
-    BOOST_TEST_MESSAGE("idempotency record committed at " << recorded_at
-                       << " (fixture_v2_key_recorded_at)");
+    BOOST_TEST_MESSAGE("idempotency record committed at "
+                       << recorded_at << " (fixture_v2_key_recorded_at)");
   }
   auto target = fs::path{out} / "cartd.db";
   fs::create_directories(out);

@@ -205,8 +205,8 @@ BOOST_AUTO_TEST_CASE(to_string_returns_the_name_of_each_error) {
       {cart_errc::timeout, "timeout"},
       {cart_errc::idempotency_key_reused, "idempotency_key_reused"},
   };
-  BOOST_TEST(names.size()
-             == static_cast<size_t>(cart_errc::idempotency_key_reused) + 1);
+  BOOST_TEST(names.size() ==
+             static_cast<size_t>(cart_errc::idempotency_key_reused) + 1);
   for (const auto& [code, name] : names)
     BOOST_TEST(to_string(code) == name);
 }
