@@ -74,6 +74,17 @@ std::string forbidden_edge(std::string_view from, std::string_view to,
       return "the cart model may include only actors/cart/model";
     return {};
   }
+  if (under(from, "actors/cart/actor/write_pipeline")) {
+    if (angled) {
+      if (under(to, "caf/") || under(to, "boost/"))
+        return "the write pipeline uses the C++ standard library only";
+      return {};
+    }
+    if (!under(to, "actors/cart/model/") &&
+        !under(to, "actors/cart/actor/write_pipeline"))
+      return "the write pipeline may include only itself and the model";
+    return {};
+  }
   if (angled)
     return {};
   if (under(to, "bindings/cartd/") && !under(from, "bindings/cartd/"))
@@ -248,6 +259,21 @@ BOOST_AUTO_TEST_CASE(the_cart_model_may_include_only_itself_and_the_stdlib) {
   BOOST_TEST(forbidden(from, "#include \"bindings/http/http.hpp\""));
   BOOST_TEST(forbidden(from, "#include <runtime/core/log.hpp>"));
   BOOST_TEST(forbidden(from, "#include \"actors/cart/model/../actor/a.hpp\""));
+}
+
+BOOST_AUTO_TEST_CASE(the_write_pipeline_is_caf_free) {
+  auto from = "actors/cart/actor/write_pipeline.hpp";
+  BOOST_TEST(!forbidden(from, "#include \"actors/cart/model/cart.hpp\""));
+  BOOST_TEST(!forbidden("actors/cart/actor/write_pipeline.cpp",
+                        "#include \"actors/cart/actor/write_pipeline.hpp\""));
+  BOOST_TEST(!forbidden(from, "#include <vector>"));
+  BOOST_TEST(forbidden(from, "#include <caf/all.hpp>"));
+  BOOST_TEST(forbidden(from, "#include \"runtime/core/caf_shims.hpp\""));
+  BOOST_TEST(forbidden(from, "#include \"runtime/journal/journal.hpp\""));
+  BOOST_TEST(forbidden(from, "#include \"actors/cart/protocol/p.hpp\""));
+  // The rest of the cart actor may use CAF.
+  BOOST_TEST(!forbidden("actors/cart/actor/cart_actor_impl.cpp",
+                        "#include <caf/all.hpp>"));
 }
 
 BOOST_AUTO_TEST_CASE(runtime_may_not_include_actors_or_bindings) {
