@@ -19,6 +19,7 @@
 
 #include "runtime/journal/memory_journal.hpp"
 #include "runtime/journal/sqlite_journal.hpp"
+#include "tests/runtime/journal/make_append.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cartd;
@@ -55,13 +56,8 @@ constexpr uint64_t tag_c = 0xfffffffffffffffe;
 journal_append append(std::string stream, uint64_t expected_seq,
                       uint64_t expected_tag, uint64_t tag,
                       std::vector<std::string> payloads) {
-  journal_append result;
-  result.stream = std::move(stream);
-  result.expected_seq = expected_seq;
-  result.expected_tag = expected_tag;
-  result.tag = tag;
-  result.payloads = std::move(payloads);
-  return result;
+  return test::make_append(std::move(stream), expected_seq, std::move(payloads),
+                           expected_tag, tag);
 }
 
 bool is_conflict(const caf::expected<uint64_t>& x) {

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "runtime/journal/memory_journal.hpp"
+#include "tests/runtime/journal/make_append.hpp"
 
 using namespace cartd;
 using namespace std::literals;
@@ -135,17 +136,7 @@ private:
   sqlite3* db_ = nullptr;
 };
 
-journal_append make_append(std::string stream, uint64_t expected_seq,
-                           std::vector<std::string> payloads,
-                           uint64_t expected_tag = 0, uint64_t tag = 0) {
-  journal_append result;
-  result.stream = std::move(stream);
-  result.expected_seq = expected_seq;
-  result.expected_tag = expected_tag;
-  result.tag = tag;
-  result.payloads = std::move(payloads);
-  return result;
-}
+using test::make_append;
 
 std::vector<std::string> payloads_of(const std::vector<journal_event>& xs) {
   std::vector<std::string> result;
