@@ -15,6 +15,8 @@ const char* to_string(journal_errc x) noexcept {
     return "unavailable";
   case journal_errc::corrupt:
     return "corrupt";
+  case journal_errc::unknown_outcome:
+    return "unknown_outcome";
   }
   return "unknown";
 }
@@ -45,6 +47,15 @@ journal_backend::append(const std::string& stream, uint64_t expected_seq,
   batch[0].expected_seq = expected_seq;
   batch[0].payloads = std::move(payloads);
   return std::move(append_batch(batch).front());
+}
+
+std::vector<caf::expected<uint64_t>>
+journal_backend::append_batch_again(const std::vector<journal_append>& batch) {
+  return append_batch(batch);
+}
+
+caf::expected<std::unique_ptr<journal_backend>> journal_backend::open_reader() {
+  return std::unique_ptr<journal_backend>{};
 }
 
 int64_t journal_now_ms() noexcept {

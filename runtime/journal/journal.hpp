@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ enum class journal_errc : uint8_t {
   unavailable,
   /// Stored data cannot be read back.
   corrupt,
+  /// The commit's outcome is not known (the connection to the store was lost
+  /// during COMMIT): the append may have been stored. Retrying it with the
+  /// same Idempotency-Key tells.
+  unknown_outcome,
 };
 
 const char* to_string(journal_errc x) noexcept;
@@ -78,6 +83,18 @@ public:
                                  uint64_t expected_seq,
                                  std::vector<std::string> payloads);
 
+  /// Sends `batch` again after append_batch answered
+  /// journal_errc::unknown_outcome for it. As append_batch, except that a
+  /// request whose events are already stored (event expected_seq + 1 exists
+  /// and carries the request's tag, which is not 0) is answered as stored
+  /// (expected_seq + its number of payloads) instead of conflict. Sound
+  /// because a writer never sends two different appends extending the same
+  /// event under one tag unless the first was refused for certain. The
+  /// default calls append_batch, for backends that never answer
+  /// unknown_outcome.
+  virtual std::vector<caf::expected<uint64_t>>
+  append_batch_again(const std::vector<journal_append>& batch);
+
   // -- inspectors -------------------------------------------------------------
 
   /// Returns the latest snapshot of `stream`, the events after it and the
@@ -98,6 +115,15 @@ public:
   /// Whether calls may block on I/O; then the journal actor gets a thread of
   /// its own instead of sharing the scheduler's.
   virtual bool blocks() const noexcept { return true; }
+
+  /// Opens a reader: another connection to the same store, whose recover
+  /// and replay run on a thread of their own while this object commits (so
+  /// an activation never waits behind a commit). It sees every commit of
+  /// this object that returned before the read started. nullptr: the
+  /// backend has no separate readers; reads then run on the writer, in turn
+  /// with its commits (the default). A reader's append_batch is never
+  /// called.
+  virtual caf::expected<std::unique_ptr<journal_backend>> open_reader();
 };
 
 /// Milliseconds since the Unix epoch, the journal's clock for records.

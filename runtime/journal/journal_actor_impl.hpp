@@ -13,6 +13,7 @@
 // every append of the batch gets journal_errc::unavailable. Nothing is ever
 // acknowledged that was not committed.
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 
@@ -25,12 +26,26 @@ namespace cartd {
 
 class journal_backend;
 
+/// What the journal actor tells the rest of the node about its store, read
+/// without a message (GET /ready asks on the I/O thread).
+struct journal_health {
+  /// False from a commit that failed (or whose outcome is unknown) until a
+  /// commit succeeds again.
+  std::atomic<bool> available{true};
+};
+
 /// How the journal actor batches and retries.
 struct journal_settings {
   /// Most appends per commit (1: one commit per append, no group commit).
   size_t max_batch = 512;
   /// How long a failing commit is retried before its appends fail.
   caf::timespan retry_for = caf::timespan{std::chrono::seconds{1}};
+  /// Readers (journal_backend::open_reader) serving recoveries while the
+  /// writer commits, each on a thread of its own; unused when the backend
+  /// has none.
+  size_t readers = 4;
+  /// Set by the journal actor when given (may be null).
+  std::shared_ptr<journal_health> health;
 };
 
 /// Spawns the journal actor over `backend` as a child of `parent`, on a
