@@ -18,8 +18,10 @@
 #include <caf/message.hpp>
 
 #include "runtime/journal/memory_journal.hpp"
+#include "runtime/journal/postgres/pg_journal.hpp"
 #include "runtime/journal/sqlite_journal.hpp"
 #include "tests/runtime/journal/make_append.hpp"
+#include "tests/runtime/journal/shared_postgres.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cartd;
@@ -46,7 +48,25 @@ struct sqlite_backend {
   journal_backend& get() { return *journal; }
 };
 
-using backends = boost::mpl::list<memory_backend, sqlite_backend>;
+// A schema of its own on the test binary's one server.
+struct postgres_backend {
+  std::unique_ptr<pg_journal> journal;
+
+  postgres_backend() {
+    pg_options opts;
+    opts.conninfo = test::shared_postgres().conninfo();
+    opts.schema = test::fresh_schema();
+    auto opened = pg_journal::open(opts);
+    if (!opened)
+      BOOST_FAIL("open failed: " << caf::to_string(opened.error()));
+    journal = std::move(*opened);
+  }
+
+  journal_backend& get() { return *journal; }
+};
+
+using backends =
+    boost::mpl::list<memory_backend, sqlite_backend, postgres_backend>;
 
 // Tags as carts draw them: random 64-bit numbers, often above INT64_MAX.
 constexpr uint64_t tag_a = 0x9e3779b97f4a7c15;
