@@ -1,6 +1,7 @@
 #include "tests/support/postgres_server.hpp"
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -130,6 +132,7 @@ postgres_server::postgres_server() {
         throw std::runtime_error("chown " + dir_ +
                                  " failed: " + std::strerror(errno));
     }
+    start_watchdog();
     // No fsync during initdb: the directory is thrown away anyway. The
     // server itself keeps its default (fsync on, synchronous_commit on).
     run_or_throw({bin("initdb"), "-D", dir_ + "/data", "-A", "trust", "-U",
@@ -146,6 +149,10 @@ postgres_server::postgres_server() {
       }
     }
   } catch (...) {
+    if (watchdog_ > 0) {
+      ::kill(watchdog_, SIGKILL);
+      ::waitpid(watchdog_, nullptr, 0);
+    }
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
     throw;
@@ -153,10 +160,40 @@ postgres_server::postgres_server() {
 }
 
 postgres_server::~postgres_server() {
+  if (watchdog_ > 0) {
+    ::kill(watchdog_, SIGKILL);
+    ::waitpid(watchdog_, nullptr, 0);
+  }
   if (running_)
     run({bin("pg_ctl"), "-D", dir_ + "/data", "-m", "immediate", "-w", "stop"});
   std::error_code ignored;
   std::filesystem::remove_all(dir_, ignored);
+}
+
+void postgres_server::start_watchdog() {
+  auto parent = std::to_string(::getpid());
+  auto stop = (::geteuid() == 0 ? "runuser -u postgres -- " : "") +
+              shell_quote(bin("pg_ctl")) + " -D " +
+              shell_quote(dir_ + "/data") + " -m immediate -w stop";
+  auto script = "while kill -0 " + parent + " 2>/dev/null; do sleep 1; done; " +
+                stop + "; rm -rf " + shell_quote(dir_);
+  auto pid = ::fork();
+  if (pid < 0)
+    throw std::runtime_error("fork failed: " +
+                             std::string{std::strerror(errno)});
+  if (pid == 0) {
+    // Holds none of the test's descriptors (CTest waits for its output pipe
+    // to close).
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::closefrom(3);
+    ::setsid();
+    ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  watchdog_ = pid;
 }
 
 std::string postgres_server::conninfo() const {

@@ -30,7 +30,8 @@ public:
   postgres_server(const postgres_server&) = delete;
   postgres_server& operator=(const postgres_server&) = delete;
 
-  /// Stops the server (immediate mode) and removes its directory.
+  /// Stops the server (immediate mode) and removes its directory. Should
+  /// the test process be killed instead, a watchdog process does it.
   ~postgres_server();
 
   /// The TCP port on 127.0.0.1.
@@ -64,9 +65,14 @@ public:
 private:
   void start_on(uint16_t port);
 
+  /// Starts a process that stops the server and removes its directory once
+  /// this process is gone, also when it was killed (a test timeout).
+  void start_watchdog();
+
   std::string dir_;
   uint16_t port_ = 0;
   bool running_ = false;
+  int watchdog_ = 0;
 };
 
 } // namespace cartd::test
