@@ -105,6 +105,30 @@ BOOST_AUTO_TEST_CASE(the_schema_is_created_with_its_tables_and_version_1) {
                             "table_name) FROM information_schema.tables "
                             "WHERE table_schema = '" +
                             schema + "'") == "events,schema_version,snapshots");
+  // The columns as docs/journal-format.md shows them: a change here is a
+  // format change (a new schema_version).
+  auto columns = [&](const std::string& table) {
+    return server().query(
+        "SELECT string_agg(column_name || ' ' || data_type || ' ' || "
+        "is_nullable || coalesce(' ' || collation_name, ''), ', ' ORDER BY "
+        "ordinal_position) FROM information_schema.columns WHERE "
+        "table_schema = '" +
+        schema + "' AND table_name = '" + table + "'");
+  };
+  BOOST_TEST(columns("events") ==
+             "stream text NO C, seq bigint NO, payload text NO, recorded_at "
+             "bigint NO, idempotency_key text YES, request_digest text YES, "
+             "response text YES, tag bigint NO");
+  BOOST_TEST(columns("snapshots") == "stream text NO C, seq bigint NO, state "
+                                     "text NO, recorded_at bigint NO");
+  BOOST_TEST(server().query("SELECT string_agg(a.attname, ',' ORDER BY "
+                            "k.i) FROM pg_index x JOIN LATERAL "
+                            "unnest(x.indkey) WITH ORDINALITY AS k(n, i) ON "
+                            "true JOIN pg_attribute a ON a.attrelid = "
+                            "x.indrelid AND a.attnum = k.n WHERE x.indrelid = "
+                            "'" +
+                            schema + ".events'::regclass AND x.indisprimary") ==
+             "stream,seq");
   BOOST_TEST(server().query("SELECT string_agg(version::text, ',') FROM " +
                             schema + ".schema_version") == "1");
   BOOST_TEST(server()
@@ -519,6 +543,30 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(state->idempotency[0].key == req.idempotency_key);
   BOOST_TEST(state->idempotency[0].request_digest == "NULL");
   BOOST_TEST(state->idempotency[0].response == req.response);
+}
+
+// The second round of the batch (c1's second append) fails at the server:
+// text must be valid UTF-8. The first round's rows go with it, and the
+// connection is fine for the next batch.
+BOOST_AUTO_TEST_CASE(a_statement_the_server_refuses_fails_the_whole_batch) {
+  auto schema = test::fresh_schema();
+  auto journal = open_journal(schema);
+  auto got = journal->append_batch({append("c1", 0, 0, tag_a, {"a1"}),
+                                    append("c2", 0, 0, tag_a, {"b1"}),
+                                    append("c1", 1, tag_a, tag_a, {"\xff"})});
+  BOOST_REQUIRE_EQUAL(got.size(), 3u);
+  for (auto& x : got) {
+    BOOST_REQUIRE(!x);
+    BOOST_TEST(code_of(x.error()) == journal_errc::unavailable);
+  }
+  BOOST_TEST_INFO(message_of(got[0].error()));
+  BOOST_TEST(contains(message_of(got[0].error()), "UTF8"));
+  BOOST_TEST(payloads(*journal, "c1").empty());
+  BOOST_TEST(payloads(*journal, "c2").empty());
+  BOOST_TEST(journal->connected());
+  auto next = journal->append_batch({append("c1", 0, 0, tag_a, {"a1"})})[0];
+  BOOST_REQUIRE(next);
+  BOOST_TEST(*next == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_gap_in_a_stream_is_reported_as_corrupt) {
