@@ -66,6 +66,11 @@ http::response cart_routes::timeout_response() const {
   return error_reply(cart_errc::timeout);
 }
 
+bool cart_routes::ready() const {
+  return settings_.journal_available == nullptr ||
+         settings_.journal_available->load(std::memory_order_relaxed);
+}
+
 caf::message_handler cart_routes::messages(caf::io::broker*) {
   return {
       [this](changed_atom, const cart_view& view) { cache_.on_changed(view); },

@@ -26,6 +26,7 @@
 // linearizable and why only carts of this node are ever cached) holds a
 // watched copy, GET answers from it.
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -47,6 +48,10 @@ struct cart_routes_settings {
   /// Most carts (handle and rendered copy) cached by the routes (0: none;
   /// every request then resolves the cart and reads go to it).
   size_t cache_size = 128 * 1024;
+  /// Whether the journal can store changes now (the node passes its
+  /// journal_health::available); GET /ready answers 503 while it is false.
+  /// Null: the routes are always ready.
+  std::shared_ptr<const std::atomic<bool>> journal_available;
 };
 
 /// The cart routes as an http::handler.
@@ -60,6 +65,11 @@ public:
   caf::message_handler messages(caf::io::broker* self) override;
 
   http::response timeout_response() const override;
+
+  /// False while the journal is unavailable (a lost database): GET /ready
+  /// answers 503 then, so a load balancer stops sending writes here. Reads
+  /// of resident carts keep working.
+  bool ready() const override;
 
 private:
   /// One request on its way through a route's handler.

@@ -12,12 +12,23 @@
 #include <caf/settings.hpp>
 
 #include "actors/cart/subsystem.hpp"
+#include "bindings/cartd/conninfo.hpp"
 #include "bindings/http/http.hpp"
 #include "runtime/core/log.hpp"
 
 namespace cartd {
 
 namespace {
+
+/// A schema name that needs no quoting: [a-z_][a-z0-9_]*, at most 63 bytes
+/// (PostgreSQL's identifier length).
+bool valid_schema_name(const std::string& x) {
+  if (x.empty() || x.size() > 63 || (x[0] >= '0' && x[0] <= '9'))
+    return false;
+  return std::all_of(x.begin(), x.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
 
 /// CPUs this process may run on (taskset, cpusets), at least 1.
 size_t usable_cpus() {
@@ -103,7 +114,8 @@ cartd_config::cartd_config() {
            "window of the restart intensity; a cart that crashed too often "
            "stays unavailable this long");
   opt_group{custom_options_, "storage"}
-      .add(storage_backend, "backend", "journal backend: sqlite or memory")
+      .add(storage_backend, "backend",
+           "journal backend: sqlite, postgres or memory")
       .add(storage_path, "path", "directory of the SQLite journal (cartd.db)")
       .add(storage_sync, "sync",
            "full: fsync every commit (acknowledged = durable); normal; off")
@@ -117,7 +129,21 @@ cartd_config::cartd_config() {
            "cap the SQLite file at this many pages (0: no cap)")
       .add(storage_cache_mib, "cache-mib", "SQLite page cache in MiB")
       .add(storage_checkpoint_pages, "checkpoint-pages",
-           "checkpoint the SQLite WAL when it reaches this many pages");
+           "checkpoint the SQLite WAL when it reaches this many pages")
+      .add(storage_postgres, "postgres",
+           "PostgreSQL connection string, key=value or postgresql:// URI "
+           "(passwords: PGPASSWORD or ~/.pgpass)")
+      .add(storage_postgres_schema, "postgres-schema",
+           "the node's PostgreSQL schema (created on first start)")
+      .add(storage_readers, "readers",
+           "connections serving cart activations next to the writer's "
+           "(PostgreSQL)")
+      .add(storage_retry_for, "retry-for",
+           "retry a failing commit this long before answering 503; below "
+           "http.request-timeout (0s: 1s or half of it, whichever is less)")
+      .add(storage_import, "import",
+           "sqlite:PATH: copy the SQLite journal in PATH (a storage.path) "
+           "into the PostgreSQL schema and exit");
   opt_group{custom_options_, "process"}.add(
       process_sched_batch, "sched-batch",
       "run cartd's threads under SCHED_BATCH: a thread woken by another does "
@@ -187,6 +213,27 @@ caf::error cartd_config::parse_args(int argc, char** argv) {
   return err;
 }
 
+caf::timespan cartd_config::retry_for() const {
+  if (storage_retry_for.count() > 0)
+    return storage_retry_for;
+  return std::min(caf::timespan{std::chrono::seconds{1}},
+                  http_request_timeout / 2);
+}
+
+caf::settings cartd_config::dump_content() const {
+  auto result = actor_system_config::dump_content();
+  auto storage = result.find("storage");
+  if (storage == result.end() ||
+      !caf::holds_alternative<caf::settings>(storage->second))
+    return result;
+  auto& entries = caf::get<caf::settings>(storage->second);
+  auto conninfo = entries.find("postgres");
+  if (conninfo != entries.end() &&
+      caf::holds_alternative<std::string>(conninfo->second))
+    conninfo->second = mask_password(caf::get<std::string>(conninfo->second));
+  return result;
+}
+
 std::string cartd_config::validate() const {
   // CAF 0.17 drops unknown keys and ill-typed values of the INI file without
   // a word; read the file once more and refuse them.
@@ -208,8 +255,33 @@ std::string cartd_config::validate() const {
       }
     }
   }
-  if (storage_backend != "memory" && storage_backend != "sqlite")
-    return "storage.backend must be sqlite or memory, not " + storage_backend;
+  if (storage_backend != "memory" && storage_backend != "sqlite" &&
+      storage_backend != "postgres")
+    return "storage.backend must be sqlite, postgres or memory, not " +
+           storage_backend;
+  if (!valid_conninfo(storage_postgres))
+    return "storage.postgres is not a connection string libpq accepts "
+           "(key=value pairs or a postgresql:// URI): " +
+           mask_password(storage_postgres);
+  if (!valid_schema_name(storage_postgres_schema))
+    return "storage.postgres-schema must be 1 to 63 lower-case letters, "
+           "digits or underscores, starting with a letter or underscore, "
+           "not " +
+           storage_postgres_schema;
+  if (storage_retry_for.count() < 0)
+    return "storage.retry-for must not be negative";
+  if (storage_retry_for >= http_request_timeout)
+    return "storage.retry-for must be below http.request-timeout (no request "
+           "waits longer than the request timeout)";
+  if (!storage_import.empty()) {
+    if (storage_import.rfind("sqlite:", 0) != 0 || storage_import.size() == 7)
+      return "storage.import must be sqlite:PATH (the storage.path of a "
+             "SQLite node), not " +
+             storage_import;
+    if (storage_backend != "postgres")
+      return "storage.import copies into PostgreSQL: it needs "
+             "--storage.backend=postgres";
+  }
   if (storage_sync != "full" && storage_sync != "normal" &&
       storage_sync != "off")
     return "storage.sync must be full, normal or off, not " + storage_sync;

@@ -27,6 +27,15 @@ public:
   /// Returns a description of the first problem, or an empty string.
   std::string validate() const;
 
+  /// How long the journal retries a failing commit: storage.retry-for, or
+  /// when that is 0 the smaller of 1 s and half of http.request-timeout, so
+  /// that a change gets its 503 before the request times out.
+  caf::timespan retry_for() const;
+
+  /// What --dump-config prints: CAF's dump, with the password of
+  /// storage.postgres masked.
+  caf::settings dump_content() const override;
+
   // -- http -------------------------------------------------------------------
 
   // The server's options; their defaults are http::server_config's.
@@ -69,6 +78,15 @@ public:
   int64_t storage_max_pages = 0;
   size_t storage_cache_mib = 64;
   size_t storage_checkpoint_pages = 16384;
+  // libpq connection string (key=value or URI); passwords are masked in
+  // --dump-config and never logged.
+  std::string storage_postgres;
+  std::string storage_postgres_schema = "cartd";
+  size_t storage_readers = 4;
+  // 0: the smaller of 1 s and half of http.request-timeout (retry_for()).
+  caf::timespan storage_retry_for = caf::timespan{0};
+  // "sqlite:PATH": copy that SQLite journal into PostgreSQL, then exit.
+  std::string storage_import;
 
   // -- process ----------------------------------------------------------------
 

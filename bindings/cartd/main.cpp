@@ -68,10 +68,10 @@ int main(int argc, char** argv) {
   }
   auto& log = cartd::log();
   cartd::set_log_level(cfg.log_level);
-  log.info("cartd {} starting: http {}:{}, storage {}, {} shards, "
+  log.info("cartd {} starting: http {}:{}, storage {}{}, {} shards, "
            "max-lines {}, idle-timeout {} ms, fault-injection {}",
            CARTD_VERSION, cfg.http_host, cfg.http_port, cfg.storage_backend,
-           cfg.carts_shards, cfg.carts_max_lines,
+           cartd::storage_summary(cfg), cfg.carts_shards, cfg.carts_max_lines,
            std::chrono::duration_cast<std::chrono::milliseconds>(
                cfg.carts_idle_timeout)
                .count(),

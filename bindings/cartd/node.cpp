@@ -1,5 +1,6 @@
 #include "bindings/cartd/node.hpp"
 
+#include <atomic>
 #include <memory>
 
 #include <caf/actor_system.hpp>
@@ -7,6 +8,7 @@
 
 #include "actors/cart/subsystem.hpp"
 #include "bindings/cart_http/cart_routes.hpp"
+#include "bindings/cartd/conninfo.hpp"
 #include "bindings/http/server.hpp"
 #include "runtime/core/log.hpp"
 #include "runtime/journal/memory_journal.hpp"
@@ -26,10 +28,24 @@ supervision::intensity intensity_of(const cartd_config& cfg) {
 
 } // namespace
 
+std::string storage_summary(const cartd_config& cfg) {
+  if (cfg.storage_backend == "sqlite")
+    return " at " + cfg.storage_path + " (sync " + cfg.storage_sync + ")";
+  if (cfg.storage_backend == "postgres") {
+    auto where = describe_conninfo(cfg.storage_postgres);
+    return " at " + (where.empty() ? "libpq's defaults" : where) +
+           " schema=" + cfg.storage_postgres_schema;
+  }
+  return {};
+}
+
 caf::expected<std::shared_ptr<journal_backend>>
 open_journal_backend(const cartd_config& cfg) {
   if (cfg.storage_backend == "memory")
     return std::make_shared<memory_journal>();
+  if (cfg.storage_backend == "postgres")
+    return make_error(journal_errc::unavailable,
+                      "this cartd has no PostgreSQL backend yet");
   sqlite_options opts;
   opts.sync = cfg.storage_sync;
   opts.max_page_count = cfg.storage_max_pages;
@@ -43,13 +59,15 @@ open_journal_backend(const cartd_config& cfg) {
 
 caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
                       std::shared_ptr<journal_backend> backend) {
-  log().info("journal backend: {}{}", backend->name(),
-             cfg.storage_backend == "sqlite"
-                 ? " at " + cfg.storage_path + " (sync " + cfg.storage_sync +
-                       ")"
-                 : std::string{});
+  log().info("journal backend: {}{}", backend->name(), storage_summary(cfg));
+  // The journal actor sets it; GET /ready reads it (503 while the store is
+  // unavailable).
+  auto health = std::make_shared<journal_health>();
   cart_subsystem_settings subsystem;
   subsystem.journal.max_batch = cfg.storage_max_batch;
+  subsystem.journal.retry_for = cfg.retry_for();
+  subsystem.journal.readers = cfg.storage_readers;
+  subsystem.journal.health = health;
   auto& carts = subsystem.carts;
   carts.limits.max_lines = cfg.carts_max_lines;
   carts.idle_timeout = cfg.carts_idle_timeout;
@@ -79,6 +97,8 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   cart_routes_settings routes;
   routes.fault_injection = cfg.debug_fault_injection;
   routes.cache_size = cfg.http_cart_cache;
+  routes.journal_available =
+      std::shared_ptr<const std::atomic<bool>>{health, &health->available};
   auto children = cart_subsystem_specs(std::move(backend), subsystem);
   {
     supervision::child_spec spec;

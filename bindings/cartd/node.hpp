@@ -15,6 +15,7 @@
 // (they hold its handle); a restarted directory restarts the HTTP server.
 
 #include <memory>
+#include <string>
 
 #include <caf/actor.hpp>
 #include <caf/expected.hpp>
@@ -31,6 +32,11 @@ class journal_backend;
 /// a storage path that cannot be opened is a clear error at start.
 caf::expected<std::shared_ptr<journal_backend>>
 open_journal_backend(const cartd_config& cfg);
+
+/// Where the journal lives, for logs: " at PATH (sync full)" for SQLite,
+/// " at host=H port=P dbname=D schema=S" for PostgreSQL (never a password),
+/// "" for memory.
+std::string storage_summary(const cartd_config& cfg);
 
 /// Spawns the root supervisor of a node configured by `cfg` over `backend`.
 /// The root quits (with an error) if a child cannot start or restarts

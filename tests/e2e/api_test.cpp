@@ -713,6 +713,11 @@ BOOST_AUTO_TEST_CASE(help_lists_every_option_and_exits_0) {
                       "storage.backend",
                       "storage.cache-mib",
                       "storage.checkpoint-pages",
+                      "storage.postgres",
+                      "storage.postgres-schema",
+                      "storage.readers",
+                      "storage.retry-for",
+                      "storage.import",
                       "process.sched-batch",
                       "log.level"})
     BOOST_TEST(text.find(std::string{"--"} + option) != std::string::npos,
@@ -754,6 +759,33 @@ BOOST_AUTO_TEST_CASE(unknown_or_ill_typed_options_exit_non_zero) {
       BOOST_TEST(res.status->code != 0);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(dump_config_never_shows_a_postgres_password) {
+  for (auto conninfo : {"host=db password=s3cret dbname=shop",
+                        "postgresql://cart:s3cret@db/shop?password=s3cret"}) {
+    BOOST_TEST_CONTEXT(conninfo) {
+      auto res = cartd_process::run(
+          CARTD_BINARY,
+          {"--storage.backend=postgres",
+           std::string{"--storage.postgres="} + conninfo, "--dump-config"},
+          10s);
+      BOOST_REQUIRE_MESSAGE(res.status, "cartd --dump-config still ran");
+      BOOST_TEST(res.status->code == 0);
+      auto text = res.out + res.err;
+      BOOST_TEST(text.find("postgres") != std::string::npos, text);
+      BOOST_TEST(text.find("*****") != std::string::npos, text);
+      BOOST_TEST(text.find("s3cret") == std::string::npos, text);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_storage_backend_names_every_backend) {
+  auto res = cartd_process::run(CARTD_BINARY, {"--storage.backend=mysql"}, 10s);
+  BOOST_REQUIRE(res.status);
+  BOOST_TEST(res.status->code == 2);
+  BOOST_TEST(res.err.find("sqlite, postgres or memory") != std::string::npos,
+             res.err);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,127 @@
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+#include <vector>
+
+#include <caf/settings.hpp>
+
+#include "bindings/cartd/cartd_config.hpp"
+
+using namespace cartd;
+
+namespace {
+
+/// Parses `args` as a command line and returns validate()'s verdict ("" when
+/// the configuration is fine); a parse error is returned as "parse error".
+std::string verdict(std::vector<std::string> args) {
+  cartd_config cfg;
+  args.insert(args.begin(), "cartd");
+  std::vector<char*> argv;
+  for (auto& arg : args)
+    argv.push_back(arg.data());
+  if (cfg.parse_args(static_cast<int>(argv.size()), argv.data()))
+    return "parse error";
+  return cfg.validate();
+}
+
+bool starts_with(const std::string& x, const std::string& prefix) {
+  return x.rfind(prefix, 0) == 0;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(sqlite_stays_the_default_backend) {
+  cartd_config cfg;
+  BOOST_TEST(cfg.storage_backend == "sqlite");
+  BOOST_TEST(cfg.storage_postgres_schema == "cartd");
+  BOOST_TEST(cfg.storage_readers == 4u);
+  BOOST_TEST(verdict({}) == "");
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_backend_is_refused_naming_all_three) {
+  auto problem = verdict({"--storage.backend=mysql"});
+  BOOST_TEST(problem ==
+             "storage.backend must be sqlite, postgres or memory, not mysql");
+  BOOST_TEST(verdict({"--storage.backend=postgres",
+                      "--storage.postgres=host=db dbname=shop"}) == "");
+  BOOST_TEST(verdict({"--storage.backend=postgres",
+                      "--storage.postgres=postgresql://cart@db/shop"}) == "");
+}
+
+BOOST_AUTO_TEST_CASE(a_connection_string_libpq_refuses_is_refused_masked) {
+  auto problem = verdict({"--storage.backend=postgres",
+                          "--storage.postgres=host=db password=s3cret x"});
+  BOOST_TEST(starts_with(problem, "storage.postgres is not a connection"),
+             problem);
+  BOOST_TEST(problem.find("s3cret") == std::string::npos, problem);
+  problem = verdict({"--storage.backend=postgres",
+                     "--storage.postgres=host=db password=s3cret bogus=1"});
+  BOOST_TEST(starts_with(problem, "storage.postgres is not a connection"),
+             problem);
+  BOOST_TEST(problem.find("s3cret") == std::string::npos, problem);
+}
+
+BOOST_AUTO_TEST_CASE(schema_names_must_need_no_quoting) {
+  BOOST_TEST(verdict({"--storage.postgres-schema=cart_2"}) == "");
+  BOOST_TEST(verdict({"--storage.postgres-schema=_x"}) == "");
+  for (auto bad : {"Cart", "2cart", "cart-x", "a;drop", "c\"x",
+                   "a123456789012345678901234567890123456789012345678901234567"
+                   "890123"}) {
+    auto problem = verdict({std::string{"--storage.postgres-schema="} + bad});
+    BOOST_TEST(starts_with(problem, "storage.postgres-schema must be"),
+               bad << ": " << problem);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(retries_must_end_before_the_request_timeout) {
+  BOOST_TEST(verdict({"--storage.retry-for=4s"}) == "");
+  BOOST_TEST(starts_with(verdict({"--storage.retry-for=5s"}),
+                         "storage.retry-for must be below"));
+  BOOST_TEST(starts_with(
+      verdict({"--storage.retry-for=3s", "--http.request-timeout=2s"}),
+      "storage.retry-for must be below"));
+}
+
+BOOST_AUTO_TEST_CASE(retries_default_to_1s_or_half_the_request_timeout) {
+  using std::chrono::milliseconds;
+  auto ms = [](caf::timespan x) {
+    return std::chrono::duration_cast<milliseconds>(x).count();
+  };
+  cartd_config cfg;
+  BOOST_TEST(ms(cfg.retry_for()) == 1000);
+  cfg.http_request_timeout = milliseconds{500};
+  BOOST_TEST(ms(cfg.retry_for()) == 250);
+  BOOST_TEST(cfg.validate() == "");
+  cfg.storage_retry_for = milliseconds{100};
+  BOOST_TEST(ms(cfg.retry_for()) == 100);
+}
+
+BOOST_AUTO_TEST_CASE(an_import_needs_a_sqlite_path_and_the_postgres_backend) {
+  BOOST_TEST(verdict({"--storage.backend=postgres",
+                      "--storage.import=sqlite:/var/lib/cartd"}) == "");
+  BOOST_TEST(starts_with(verdict({"--storage.backend=postgres",
+                                  "--storage.import=/var/lib/cartd"}),
+                         "storage.import must be sqlite:PATH"));
+  BOOST_TEST(starts_with(
+      verdict({"--storage.backend=postgres", "--storage.import=sqlite:"}),
+      "storage.import must be sqlite:PATH"));
+  BOOST_TEST(starts_with(verdict({"--storage.import=sqlite:/var/lib/cartd"}),
+                         "storage.import copies into PostgreSQL"));
+}
+
+BOOST_AUTO_TEST_CASE(dumped_configuration_masks_the_password) {
+  cartd_config cfg;
+  std::vector<std::string> args{
+      "cartd", "--storage.backend=postgres",
+      "--storage.postgres=host=db password=s3cret dbname=shop"};
+  std::vector<char*> argv;
+  for (auto& arg : args)
+    argv.push_back(arg.data());
+  BOOST_REQUIRE(!cfg.parse_args(static_cast<int>(argv.size()), argv.data()));
+  BOOST_TEST(cfg.storage_postgres == "host=db password=s3cret dbname=shop");
+  auto dump = cfg.dump_content();
+  auto text = caf::to_string(caf::config_value{dump});
+  BOOST_TEST(text.find("s3cret") == std::string::npos, text);
+  BOOST_TEST(text.find("password=*****") != std::string::npos, text);
+  BOOST_TEST(text.find("dbname=shop") != std::string::npos, text);
+}
