@@ -114,6 +114,8 @@ struct keyed_log {
   std::vector<std::string> server_errors;
   /// Logical adds that did not end in a 2xx (4xx, or no 2xx in time).
   std::vector<std::string> unsettled;
+  /// When each response came and its status.
+  std::vector<std::pair<steady_clock::time_point, unsigned>> answers;
 };
 
 /// Adds one "i" to random carts, each add with a key of its own, retrying
@@ -173,6 +175,7 @@ inline void drive_keyed_adds(const std::atomic<uint16_t>& port,
       if (!res->keep_alive())
         conn.reset();
       auto status = res->result_int();
+      log.answers.emplace_back(steady_clock::now(), status);
       if (status / 100 == 2) {
         auto parsed = json::parse(res->body(), nullptr, false);
         log.acked.emplace_back(cart, parsed.is_object()
@@ -189,6 +192,60 @@ inline void drive_keyed_adds(const std::atomic<uint16_t>& port,
       log.unsettled.push_back(key + ": " + std::to_string(status) + " " +
                               res->body());
       break;
+    }
+  }
+}
+
+/// Checks the carts the keyed clients `logs` added to on the node at `port`:
+/// every logical add is there exactly once and no add stayed unsettled, each
+/// settled by the response of its own event (acknowledged versions 1..n).
+inline void check_every_logical_add_once(uint16_t port,
+                                         const std::string& prefix,
+                                         const std::vector<keyed_log>& logs) {
+  std::vector<int64_t> logical(load_carts, 0);
+  std::vector<std::vector<uint64_t>> versions(load_carts);
+  int retries = 0;
+  for (size_t i = 0; i < logs.size(); ++i) {
+    auto& log = logs[i];
+    BOOST_TEST_CONTEXT("client #" << i) {
+      BOOST_TEST(log.unsettled.empty(),
+                 log.unsettled.size()
+                     << " adds not settled by a 2xx, first: "
+                     << (log.unsettled.empty() ? "" : log.unsettled.front()));
+      if (!log.server_errors.empty())
+        BOOST_TEST_MESSAGE("client #" << i << ": " << log.server_errors.size()
+                                      << " 5xx retried, first: "
+                                      << log.server_errors.front());
+    }
+    for (int c = 0; c < load_carts; ++c)
+      logical[c] += log.logical[c];
+    for (auto [cart, version] : log.acked)
+      versions[cart].push_back(version);
+    retries += log.retries;
+  }
+  BOOST_TEST_MESSAGE("retries: " << retries);
+  for (int cart = 0; cart < load_carts; ++cart) {
+    auto id = load_cart(prefix, cart);
+    auto res = call(port, "GET", "/carts/" + id);
+    auto body = body_json(res);
+    BOOST_TEST_CONTEXT("cart " << id << ": logical adds " << logical[cart]
+                               << ", recovered " << res.body()) {
+      BOOST_TEST(res.result_int() == 200u);
+      if (res.result_int() != 200u || !body.is_object())
+        continue;
+      auto quantity = quantity_of(body, "i");
+      BOOST_TEST(quantity == logical[cart],
+                 "not every logical add is there exactly once");
+      BOOST_TEST(body.value("version", uint64_t{0}) ==
+                 static_cast<uint64_t>(quantity));
+      // Each logical add was settled by the response of its own event.
+      auto& vs = versions[cart];
+      std::sort(vs.begin(), vs.end());
+      std::vector<uint64_t> expected(vs.size());
+      for (size_t i = 0; i < expected.size(); ++i)
+        expected[i] = i + 1;
+      BOOST_TEST((vs == expected),
+                 "acknowledged versions are not 1.." << vs.size());
     }
   }
 }
@@ -233,52 +290,7 @@ void check_keyed_retries_across_sigkill(const std::string& prefix,
                        << at_kill << ", after: " << acked.load());
     BOOST_TEST(acked.load() >= at_kill + 200);
   }
-  std::vector<int64_t> logical(load_carts, 0);
-  std::vector<std::vector<uint64_t>> versions(load_carts);
-  int retries = 0;
-  for (size_t i = 0; i < logs.size(); ++i) {
-    auto& log = logs[i];
-    BOOST_TEST_CONTEXT("client #" << i) {
-      BOOST_TEST(log.unsettled.empty(),
-                 log.unsettled.size()
-                     << " adds not settled by a 2xx, first: "
-                     << (log.unsettled.empty() ? "" : log.unsettled.front()));
-      if (!log.server_errors.empty())
-        BOOST_TEST_MESSAGE("client #" << i << ": " << log.server_errors.size()
-                                      << " 5xx retried, first: "
-                                      << log.server_errors.front());
-    }
-    for (int c = 0; c < load_carts; ++c)
-      logical[c] += log.logical[c];
-    for (auto [cart, version] : log.acked)
-      versions[cart].push_back(version);
-    retries += log.retries;
-  }
-  BOOST_TEST_MESSAGE("retries: " << retries);
-  for (int cart = 0; cart < load_carts; ++cart) {
-    auto id = load_cart(prefix, cart);
-    auto res = call(second->port(), "GET", "/carts/" + id);
-    auto body = body_json(res);
-    BOOST_TEST_CONTEXT("cart " << id << ": logical adds " << logical[cart]
-                               << ", recovered " << res.body()) {
-      BOOST_TEST(res.result_int() == 200u);
-      if (res.result_int() != 200u || !body.is_object())
-        continue;
-      auto quantity = quantity_of(body, "i");
-      BOOST_TEST(quantity == logical[cart],
-                 "not every logical add is there exactly once");
-      BOOST_TEST(body.value("version", uint64_t{0}) ==
-                 static_cast<uint64_t>(quantity));
-      // Each logical add was settled by the response of its own event.
-      auto& vs = versions[cart];
-      std::sort(vs.begin(), vs.end());
-      std::vector<uint64_t> expected(vs.size());
-      for (size_t i = 0; i < expected.size(); ++i)
-        expected[i] = i + 1;
-      BOOST_TEST((vs == expected),
-                 "acknowledged versions are not 1.." << vs.size());
-    }
-  }
+  check_every_logical_add_once(second->port(), prefix, logs);
 }
 
 } // namespace cartd::test
