@@ -3,7 +3,10 @@
 // The process: parse and validate the configuration, start the node's
 // supervision tree, then wait. SIGTERM/SIGINT stop the root supervisor in
 // order (the HTTP server drains first); the process exits 0 once the tree is
-// down, 1 if the tree died on its own, 2 for bad configuration.
+// down, 1 if the tree died on its own or the journal cannot be opened, 2 for
+// bad configuration. With --storage.import=sqlite:PATH it copies that SQLite
+// journal into PostgreSQL instead and exits (0: copied, 1: refused or
+// failed; nothing was stored then).
 
 #include <pthread.h>
 #include <sched.h>
@@ -13,6 +16,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -25,6 +30,7 @@
 #include "bindings/cartd/node.hpp"
 #include "runtime/core/log.hpp"
 #include "runtime/journal/journal.hpp"
+#include "runtime/journal/postgres/pg_import.hpp"
 
 #ifndef CARTD_VERSION
 #define CARTD_VERSION "unknown"
@@ -88,6 +94,23 @@ int main(int argc, char** argv) {
       log.warn("cannot switch to SCHED_BATCH ({}); running under the default "
                "scheduling policy",
                std::strerror(errno));
+  }
+  if (!cfg.storage_import.empty()) {
+    // validate() checked the form: "sqlite:PATH".
+    auto dir = cfg.storage_import.substr(std::string_view{"sqlite:"}.size());
+    auto summary = cartd::import_sqlite_journal(dir, cartd::pg_options_of(cfg));
+    if (!summary) {
+      log.error("import failed: {}", cfg.render(summary.error()));
+      return 1;
+    }
+    auto line = "imported " + std::to_string(summary->streams) + " streams, " +
+                std::to_string(summary->events) + " events, " +
+                std::to_string(summary->snapshots) + " snapshots, " +
+                std::to_string(summary->keys) + " idempotency keys from " +
+                dir + " into PostgreSQL" + cartd::storage_summary(cfg);
+    log.info("{}", line);
+    std::cout << line << std::endl;
+    return 0;
   }
   auto backend = cartd::open_journal_backend(cfg);
   if (!backend) {

@@ -12,6 +12,7 @@
 #include "bindings/http/server.hpp"
 #include "runtime/core/log.hpp"
 #include "runtime/journal/memory_journal.hpp"
+#include "runtime/journal/postgres/pg_journal.hpp"
 #include "runtime/journal/sqlite_journal.hpp"
 #include "runtime/supervision/supervisor.hpp"
 
@@ -28,6 +29,13 @@ supervision::intensity intensity_of(const cartd_config& cfg) {
 
 } // namespace
 
+pg_options pg_options_of(const cartd_config& cfg) {
+  pg_options result;
+  result.conninfo = cfg.storage_postgres;
+  result.schema = cfg.storage_postgres_schema;
+  return result;
+}
+
 std::string storage_summary(const cartd_config& cfg) {
   if (cfg.storage_backend == "sqlite")
     return " at " + cfg.storage_path + " (sync " + cfg.storage_sync + ")";
@@ -43,9 +51,12 @@ caf::expected<std::shared_ptr<journal_backend>>
 open_journal_backend(const cartd_config& cfg) {
   if (cfg.storage_backend == "memory")
     return std::make_shared<memory_journal>();
-  if (cfg.storage_backend == "postgres")
-    return make_error(journal_errc::unavailable,
-                      "this cartd has no PostgreSQL backend yet");
+  if (cfg.storage_backend == "postgres") {
+    auto db = pg_journal::open(pg_options_of(cfg));
+    if (!db)
+      return std::move(db.error());
+    return std::shared_ptr<journal_backend>{std::move(*db)};
+  }
   sqlite_options opts;
   opts.sync = cfg.storage_sync;
   opts.max_page_count = cfg.storage_max_pages;

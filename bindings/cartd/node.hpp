@@ -22,6 +22,7 @@
 #include <caf/fwd.hpp>
 
 #include "bindings/cartd/cartd_config.hpp"
+#include "runtime/journal/postgres/pg_journal.hpp"
 
 namespace cartd {
 
@@ -32,6 +33,10 @@ class journal_backend;
 /// a storage path that cannot be opened is a clear error at start.
 caf::expected<std::shared_ptr<journal_backend>>
 open_journal_backend(const cartd_config& cfg);
+
+/// The PostgreSQL journal's options from storage.postgres and
+/// storage.postgres-schema.
+pg_options pg_options_of(const cartd_config& cfg);
 
 /// Where the journal lives, for logs: " at PATH (sync full)" for SQLite,
 /// " at host=H port=P dbname=D schema=S" for PostgreSQL (never a password),
