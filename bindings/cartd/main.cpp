@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
     auto dir = cfg.storage_import.substr(std::string_view{"sqlite:"}.size());
     auto summary = cartd::import_sqlite_journal(dir, cartd::pg_options_of(cfg));
     if (!summary) {
-      log.error("import failed: {}", cfg.render(summary.error()));
+      log.error("import failed: {}", cartd::message_of(summary.error()));
       return 1;
     }
     auto line = "imported " + std::to_string(summary->streams) + " streams, " +
@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
   }
   auto backend = cartd::open_journal_backend(cfg);
   if (!backend) {
-    log.error("cannot open the journal: {}", cfg.render(backend.error()));
+    log.error("cannot open the journal: {}",
+              cartd::message_of(backend.error()));
     return 1;
   }
   int exit_code = 0;

@@ -5,6 +5,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/message.hpp>
 
 #include "actors/cart/subsystem.hpp"
 #include "bindings/cart_http/cart_routes.hpp"
@@ -28,6 +29,13 @@ supervision::intensity intensity_of(const cartd_config& cfg) {
 }
 
 } // namespace
+
+std::string message_of(const caf::error& err) {
+  auto& context = err.context();
+  if (context.match_elements<std::string>())
+    return context.get_as<std::string>(0);
+  return to_string(err);
+}
 
 pg_options pg_options_of(const cartd_config& cfg) {
   pg_options result;

@@ -34,6 +34,10 @@ class journal_backend;
 caf::expected<std::shared_ptr<journal_backend>>
 open_journal_backend(const cartd_config& cfg);
 
+/// The message a journal error carries (its context), for the start-up
+/// refusals; CAF's rendering of the whole error when it has none.
+std::string message_of(const caf::error& err);
+
 /// The PostgreSQL journal's options from storage.postgres and
 /// storage.postgres-schema.
 pg_options pg_options_of(const cartd_config& cfg);
