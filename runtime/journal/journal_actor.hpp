@@ -6,12 +6,13 @@
 //   (append_atom, journal_append) -> uint64_t last_seq
 //       answered only once the append is committed (and durable, as far as
 //       the backend is); errors: journal_errc::conflict,
-//       journal_errc::unavailable. The one rule: the append lands iff the
-//       stream's last event is expected_seq and (unless expected_seq is 0)
-//       carries expected_tag; each of its events is stored with its tag.
-//       Appends are judged in the order they arrive, so a writer may send
-//       appends to a stream before the earlier ones are answered: each one
-//       it sends ahead expects its own tag, so once one fails, the ones
+//       journal_errc::unavailable (nothing stored),
+//       journal_errc::unknown_outcome (it may be stored). The one rule: the
+//       append lands iff the stream's last event is expected_seq and (unless
+//       expected_seq is 0) carries expected_tag; each of its events is stored
+//       with its tag. Appends are judged in the order they arrive, so a writer
+//       may send appends to a stream before the earlier ones are answered: each
+//       one it sends ahead expects its own tag, so once one fails, the ones
 //       behind it fail too instead of landing on another writer's event. A
 //       writer that learns of a conflict starts over as a new actor (a cart
 //       restarts and recovers).

@@ -1,17 +1,31 @@
 #pragma once
 
-// The journal actor: the single writer of one journal_backend.
+// The journal actor: the single writer of one journal_backend, and a
+// coordinator that never blocks.
 //
 // Group commit: appends from all carts queue up while a commit is running;
 // the next commit takes all of them (at most `max_batch`) in one transaction.
 // With a backend that fsyncs per commit, durable writes/s thus scale with the
-// batch size instead of being capped at 1/fsync-latency. Over a backend that
-// blocks on I/O the actor runs on a thread of its own (CAF's `detached`), so
-// it never stalls the shared scheduler or the I/O thread.
+// batch size instead of being capped at 1/fsync-latency.
 //
-// A failed commit is retried with exponential backoff for `retry_for`; then
-// every append of the batch gets journal_errc::unavailable. Nothing is ever
-// acknowledged that was not committed.
+// Threads: the actor itself runs on the scheduler. Over a backend that blocks
+// on I/O, the backend commits on a worker of its own (CAF's `detached`), and
+// `readers` readers (journal_backend::open_reader, opened once at start on
+// the writer's thread) serve recoveries on workers of their own, the least
+// busy first, so that a cold cart never waits behind a commit. Without
+// readers, recoveries run on the writer, in turn with commits. A backend
+// that does not block runs on the scheduler: on workers there when it has
+// readers, else called by the actor itself. A recovery is answered after the
+// verdict on every append to its stream that reached the journal before it.
+//
+// A failed commit (unavailable, or unknown_outcome) is retried with
+// exponential backoff for `retry_for`; after an unknown outcome with
+// journal_backend::append_batch_again, as the first attempt may have landed.
+// Then every append of the batch gets the last error (unknown_outcome once
+// any attempt's outcome was unknown). Nothing is ever acknowledged that was
+// not committed. On shutdown, everything handed over is committed (one last
+// attempt, no backoff) or failed, and every recovery answered, before the
+// actor ends.
 
 #include <atomic>
 #include <cstddef>
@@ -30,7 +44,8 @@ class journal_backend;
 /// without a message (GET /ready asks on the I/O thread).
 struct journal_health {
   /// False from a commit that failed (or whose outcome is unknown) until a
-  /// commit succeeds again.
+  /// commit succeeds again, and from a read that failed (unavailable) until
+  /// a read or a commit succeeds.
   std::atomic<bool> available{true};
 };
 
@@ -48,9 +63,9 @@ struct journal_settings {
   std::shared_ptr<journal_health> health;
 };
 
-/// Spawns the journal actor over `backend` as a child of `parent`, on a
-/// thread of its own. The backend is shared so that a restarted journal
-/// actor keeps the same store.
+/// Spawns the journal actor over `backend` as a child of `parent` (its
+/// workers as its own children; see above). The backend is shared so that a
+/// restarted journal actor keeps the same store.
 journal_actor spawn_journal(caf::event_based_actor* parent,
                             std::shared_ptr<journal_backend> backend,
                             journal_settings settings = {});
