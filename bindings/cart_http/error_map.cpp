@@ -37,9 +37,9 @@ const char* message_for(cart_errc code) noexcept {
            "change in flight may or may not have been applied (retry with "
            "the same Idempotency-Key to find out)";
   case cart_errc::timeout:
-    return "the request did not complete in time; a change may or may not "
-           "have been applied (retry with the same Idempotency-Key to find "
-           "out)";
+    return "the request did not complete (no answer in time, or the store "
+           "lost the commit's outcome); a change may or may not have been "
+           "applied (retry with the same Idempotency-Key to find out)";
   case cart_errc::idempotency_key_reused:
     return "this Idempotency-Key was used for a different request";
   }

@@ -89,14 +89,18 @@ bool is_journal_error(const caf::error& err, journal_errc code) {
 }
 
 /// How a journal append ended, for the write pipeline. The journal said no
-/// (after its retries, or a conflict): nothing was stored. Anything else (no
-/// answer in time, the journal gone) leaves the outcome open: the write may
-/// still land.
+/// (after its retries, or a conflict): nothing was stored. The journal does
+/// not know (unknown_outcome: its store lost the commit's outcome), or
+/// anything else (no answer in time, the journal gone): the write may have
+/// landed or may still land; the cart stops and its next incarnation reads
+/// the journal.
 write_failure failure_of(const caf::error& err) {
   if (is_journal_error(err, journal_errc::unavailable))
     return write_failure::unavailable;
   if (is_journal_error(err, journal_errc::conflict))
     return write_failure::conflict;
+  if (is_journal_error(err, journal_errc::unknown_outcome))
+    return write_failure::unknown;
   return write_failure::unknown;
 }
 

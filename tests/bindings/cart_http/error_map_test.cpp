@@ -46,8 +46,9 @@ const std::map<cart_errc, row> expected = {
            "in flight may or may not have been applied (retry with the same "
            "Idempotency-Key to find out)"}},
     {cart_errc::timeout,
-     {503, "the request did not complete in time; a change may or may not have "
-           "been applied (retry with the same Idempotency-Key to find out)"}},
+     {503, "the request did not complete (no answer in time, or the store lost "
+           "the commit's outcome); a change may or may not have been applied "
+           "(retry with the same Idempotency-Key to find out)"}},
     {cart_errc::idempotency_key_reused,
      {422, "this Idempotency-Key was used for a different request"}},
 };

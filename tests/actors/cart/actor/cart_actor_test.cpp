@@ -22,6 +22,7 @@
 #include "actors/cart/directory/cart_directory.hpp"
 #include "actors/cart/protocol/cart_actor.hpp"
 #include "actors/cart/subsystem.hpp"
+#include "bindings/cart_http/error_map.hpp"
 #include "runtime/journal/journal.hpp"
 #include "runtime/journal/journal_actor_impl.hpp"
 #include "runtime/journal/memory_journal.hpp"
@@ -307,6 +308,39 @@ BOOST_AUTO_TEST_CASE(a_failed_write_is_an_error_and_changes_nothing) {
   BOOST_REQUIRE(retried);
   BOOST_CHECK_EQUAL(retried->total_quantity, 6);
   BOOST_CHECK_EQUAL(retried->version, 2u);
+}
+
+// The journal's store lost the commit's outcome (the connection died during
+// COMMIT) and the journal's retries did not settle it: the change may have
+// been applied. The client is told so (503: retry with the same
+// Idempotency-Key), and the cart stops, so that the next change is decided
+// on the journal's state, not on the state the cart held.
+BOOST_AUTO_TEST_CASE(
+    an_unknown_outcome_is_answered_as_such_and_reloads_the_cart) {
+  start();
+  BOOST_REQUIRE(add("c1", "apple", 1));
+  auto cart = resolve("c1");
+  self->monitor(cart);
+  backend->unknown_outcomes = true;
+  backend->store_unknown = true; // the COMMIT went through
+  auto unknown = call<cart_view>(cart, add_mutation("apple", 2));
+  BOOST_REQUIRE(!unknown);
+  auto code = errc_of(unknown.error());
+  BOOST_CHECK(code == cart_errc::timeout);
+  auto reply = error_reply(code, sys.render(unknown.error()));
+  BOOST_CHECK_EQUAL(reply.status, 503u);
+  BOOST_CHECK(reply.body.find("may or may not have been applied") !=
+              std::string::npos);
+  BOOST_CHECK(reply.body.find("retry with the same Idempotency-Key") !=
+              std::string::npos);
+  BOOST_CHECK(await_down()); // the cart stopped
+  backend->unknown_outcomes = false;
+  // A new incarnation reads the journal, which holds the change.
+  auto next = add("c1", "pear", 1);
+  BOOST_REQUIRE(next);
+  BOOST_CHECK_EQUAL(next->version, 3u);
+  BOOST_CHECK_EQUAL(next->total_quantity, 4);
+  BOOST_CHECK_EQUAL(backend->replay("c1", 0)->size(), 3u);
 }
 
 BOOST_AUTO_TEST_CASE(a_cart_restarted_after_a_crash_keeps_its_state) {
