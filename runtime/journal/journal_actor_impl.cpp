@@ -418,6 +418,14 @@ void start_read(journal_self self, std::string stream, int64_t keys_since_ms,
 void on_committed(journal_self self, results_type& results) {
   auto& st = self->state;
   st.committing = false;
+  if (results.size() != st.current_promises.size()) {
+    // A backend that breaks its contract: nobody knows what it stored.
+    log().error("journal: {} answered {} of {} appends", st.backend->name(),
+                results.size(), st.current_promises.size());
+    results.assign(st.current_promises.size(),
+                   make_error(journal_errc::unknown_outcome,
+                              "the journal backend answered a batch short"));
+  }
   if (commit_failed(results)) {
     st.commit_failing = true;
     update_health(st);

@@ -35,6 +35,9 @@ public:
   /// store_unknown is set (the COMMIT went through, its answer was lost).
   std::atomic<bool> unknown_outcomes{false};
   std::atomic<bool> store_unknown{true};
+  /// While set, a commit stores its batch and answers one result short (a
+  /// backend breaking its contract).
+  std::atomic<bool> answer_short{false};
   /// While set, a commit waits (a slow fsync); it then fails or succeeds
   /// as the flags say at that moment. Only with blocking (a real thread).
   std::atomic<bool> hold_commits{false};
@@ -164,6 +167,8 @@ private:
       auto results = store(batch, again);
       if (!unknown) {
         ++commits;
+        if (answer_short && !results.empty())
+          results.pop_back();
         return results;
       }
     }

@@ -564,6 +564,26 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(
   BOOST_TEST(available());
 }
 
+// A backend that answers a batch short broke its contract: nobody knows
+// what it stored, and every append of the batch is told so.
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_batch_answered_short_is_an_unknown_outcome,
+                              mode, modes) {
+  journal_settings settings;
+  settings.retry_for = caf::timespan{0};
+  start<mode>(settings);
+  backend->answer_short = true;
+  caf::scoped_actor self{sys, true};
+  self->send(journal, append_atom::value, append_to("a", 0, "e1"));
+  self->send(journal, append_atom::value, append_to("b", 0, "e1"));
+  sched.run();
+  for (int i = 0; i < 2; ++i) {
+    auto got = reply_of<uint64_t>(self);
+    BOOST_REQUIRE(got);
+    BOOST_REQUIRE(!*got);
+    BOOST_TEST(is_unknown_outcome(got->error()));
+  }
+}
+
 // Shutdown while a commit is being retried: the last attempt is made at
 // once, and everything handed over is answered before the journal ends.
 BOOST_AUTO_TEST_CASE_TEMPLATE(shutdown_commits_everything_handed_over, mode,
