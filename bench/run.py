@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+from harness import postgres as pg  # noqa: E402
 from harness import report  # noqa: E402
 from harness import servers as srv  # noqa: E402
 from harness import workloads as wl  # noqa: E402
@@ -68,7 +69,7 @@ def parse_args():
                    help="connection counts of the main mix (and of the "
                         "Flask peers' seed mix)")
     p.add_argument("--servers", default="cartd-sqlite,cartd-sqlite-batch1,"
-                   "cartd-memory,nginx,flask,gunicorn",
+                   "cartd-memory,cartd-postgres,pgbench,nginx,flask,gunicorn",
                    help="which servers, comma-separated")
     p.add_argument("--workloads", default="get_hot,add_many,get_many,mix,seed",
                    help="which workloads, comma-separated")
@@ -172,7 +173,11 @@ def git_commit():
     return (out + ("+dirty" if dirty else "")) if out else "?"
 
 
-def make_servers(args, server_cpus):
+# The servers that need the run's PostgreSQL server.
+POSTGRES_SERVERS = {"cartd-postgres", "pgbench"}
+
+
+def make_servers(args, server_cpus, client_cpus, postgres):
     cartd = os.path.join(args.bin_dir, "cartd")
     flask_script = os.path.join(HERE, "peers", "flask_cart.py")
     factories = {
@@ -184,6 +189,11 @@ def make_servers(args, server_cpus):
             routes={"add_many"}),
         "cartd-memory": lambda: srv.Cartd(cartd, "cartd-memory", "memory",
                                           cpus=server_cpus),
+        "cartd-postgres": lambda: srv.Cartd(cartd, "cartd-postgres",
+                                            "postgres", cpus=server_cpus,
+                                            postgres=postgres),
+        "pgbench": lambda: pg.Pgbench(postgres, clients=64,
+                                      cpus=client_cpus),
         "nginx": lambda: srv.Nginx(cpus=server_cpus),
         "flask": lambda: srv.FlaskDev(args.python, flask_script,
                                       cpus=server_cpus),
@@ -208,11 +218,11 @@ def conns_for(args, server, workload):
     return [args.conns]
 
 
-def http_phase(args, settings, server_cpus, doc):
+def http_phase(args, settings, server_cpus, doc, postgres):
     workloads = [w for w in wl.all_workloads(args.sweep)
                  if w.name in args.workloads]
     doc["workload_titles"] = {w.name: w.title for w in workloads}
-    factories = make_servers(args, server_cpus)
+    factories = make_servers(args, server_cpus, settings.cpus, postgres)
     raw = []
     failures = []
     described = {}
@@ -234,13 +244,21 @@ def http_phase(args, settings, server_cpus, doc):
                     if w.prepare:
                         w.prepare(server)
                     conns = conns_for(args, server, w)
-                    if args.warmup > 0:
+                    if args.warmup > 0 and isinstance(server, pg.Pgbench):
+                        server.run(args.warmup)
+                    elif args.warmup > 0:
                         wl.run_wrk(settings, server, w, args.conns,
                                    args.warmup, seed=1000 + rep)
+                    if isinstance(server, pg.Pgbench):
+                        # Its own load generator, its own connections.
+                        conns = [server.clients]
                     for c in conns:
-                        res = wl.run_wrk(settings, server, w, c,
-                                         args.duration, seed=rep + 1,
-                                         status=args.status_codes)
+                        if isinstance(server, pg.Pgbench):
+                            res = server.run(args.duration)
+                        else:
+                            res = wl.run_wrk(settings, server, w, c,
+                                             args.duration, seed=rep + 1,
+                                             status=args.status_codes)
                         errs = res["non2xx"] + res["socket_errors"]
                         log("  %-20s %-9s %5d conns %10s req/s  p99 %s ms%s"
                             % (name, w.name, c, report.fmt_rps(res["req_per_s"]),
@@ -263,7 +281,7 @@ def http_phase(args, settings, server_cpus, doc):
     return failures
 
 
-def micro_phase(args, doc):
+def micro_phase(args, doc, postgres):
     exe = os.path.join(args.bin_dir, "bench_micro")
     if not os.path.exists(exe):
         return ["bench_micro not found in %s" % args.bin_dir]
@@ -273,6 +291,9 @@ def micro_phase(args, doc):
                "--benchmark_out=%s" % out, "--benchmark_out_format=json"]
         log("micro: %s" % " ".join(cmd))
         env = dict(os.environ, TMPDIR=tmp)
+        if postgres is not None:
+            # The PostgreSQL activation benchmarks (skipped without it).
+            env["CARTD_BENCH_POSTGRES"] = postgres.conninfo()
         proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
         sys.stdout.write(proc.stdout.decode("utf-8", "replace"))
@@ -339,6 +360,12 @@ def check_quick(doc, args):
         if r["requests"] <= 0:
             problems.append("%s %s: no requests completed"
                             % (r["server"], r["workload"]))
+        if r["server"] == "pgbench":
+            # Not HTTP: pgbench's own count of failed transactions.
+            if r["non2xx"]:
+                problems.append("pgbench: %d failed transactions"
+                                % r["non2xx"])
+            continue
         bad = {c: n for c, n in r["codes"].items() if not c.startswith("2")}
         if r["non2xx"] or r["socket_errors"] or bad:
             problems.append("%s %s: %d non-2xx %s, %d socket errors"
@@ -424,15 +451,33 @@ def main():
     }
     failures = []
     started = time.monotonic()
+    postgres = None
     try:
+        wants_pg = ("micro" in args.phases or (
+            "http" in args.phases and POSTGRES_SERVERS & set(args.servers)))
+        if wants_pg:
+            try:
+                postgres = pg.PostgresServer().start()
+                doc["meta"]["postgres"] = postgres.settings()
+                log("postgres: %s on port %d"
+                    % (doc["meta"]["postgres"].get("server_version"),
+                       postgres.port))
+            except srv.ServerError as e:
+                postgres = None
+                failures.append("the PostgreSQL server did not start: %s" % e)
+                loud(failures[-1])
+                args.servers = [s for s in args.servers
+                                if s not in POSTGRES_SERVERS]
         if "http" in args.phases:
-            failures += http_phase(args, settings, server_cpus, doc)
+            failures += http_phase(args, settings, server_cpus, doc, postgres)
         if "micro" in args.phases:
-            failures += micro_phase(args, doc)
+            failures += micro_phase(args, doc, postgres)
         if "memory" in args.phases:
             failures += memory_phase(args, doc)
     finally:
         srv.stop_all()
+        if postgres is not None:
+            postgres.stop()
     doc["meta"]["loadavg_after"] = loadavg()
     doc["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
     doc["failures"] = failures

@@ -136,6 +136,11 @@ def targets(rows, memory, conns=64):
     add("p99 at %d conns vs nginx (GET hot cart)" % conns,
         div(c and c["p99_us"], n and n["p99_us"]), 2.0, "lower",
         "cartd-sqlite p99 / nginx p99, get_hot at %d conns" % conns)
+    add("durable adds on PostgreSQL vs pgbench one-row INSERT transactions "
+        "(64 clients, same server)",
+        div(rps("cartd-postgres", "add_many"), rps("pgbench", "add_many", 64)),
+        3.0, "higher",
+        "cartd-postgres add_many at %d conns / pgbench tps (issue 11)" % conns)
     per_cart = None
     detail = "not measured in this run"
     for m in memory or []:
@@ -198,6 +203,33 @@ def fmt_errors(r):
     return " ".join(parts)
 
 
+def durable_adds(rows, conns):
+    """(label, row, x pgbench, x cartd-sqlite) for the durable-adds table."""
+    pgb = find(rows, "pgbench", "add_many", 64)
+    sq = find(rows, "cartd-sqlite", "add_many", conns)
+    out = []
+    for server, label in (("cartd-memory", "cartd, memory journal"),
+                          ("cartd-sqlite", "cartd, SQLite sync=full"),
+                          ("cartd-sqlite-batch1",
+                           "cartd, SQLite, max-batch=1"),
+                          ("cartd-postgres", "cartd, PostgreSQL"),
+                          ("pgbench", "pgbench, 1-row INSERT, 64 clients")):
+        r = find(rows, server, "add_many", 64 if server == "pgbench"
+                 else conns)
+        if r is None:
+            continue
+
+        def x(other):
+            if other and other["req_per_s"] and r["req_per_s"] is not None:
+                return r["req_per_s"] / other["req_per_s"]
+            return None
+        out.append((label, r, x(pgb), x(sq)))
+    if not any(label.startswith("pgbench") or "PostgreSQL" in label
+               for label, _, _, _ in out):
+        return []
+    return out
+
+
 def rows_with_errors(rows):
     return [r for r in rows if r["non2xx"] or r["socket_errors"]]
 
@@ -257,6 +289,29 @@ def markdown(doc, chart_name):
             met = {True: "yes", False: "**no**", None: "–"}[t["met"]]
             lines.append("| %s | %s | %s | %s | %s |"
                          % (t["target"], goal, val, met, t["detail"]))
+        lines.append("")
+    durable = durable_adds(rows, meta.get("conns", 64))
+    if durable:
+        lines.append("## Durable adds by journal (issue 11)")
+        lines.append("")
+        lines.append("`add_many` (POST add item over 10,000 carts) with each "
+                     "journal, next to pgbench running one single-row INSERT "
+                     "per transaction with 64 clients against the same "
+                     "PostgreSQL server (%s; synchronous_commit=%s, "
+                     "fsync=%s). Every add is acknowledged only once "
+                     "committed (memory: never durable)."
+                     % (meta.get("postgres", {}).get("server_version", "?"),
+                        meta.get("postgres", {}).get("synchronous_commit",
+                                                     "?"),
+                        meta.get("postgres", {}).get("fsync", "?")))
+        lines.append("")
+        lines.append("| journal | adds or commits/s | p99 ms | × pgbench | "
+                     "× cartd-sqlite |")
+        lines.append("|---|--:|--:|--:|--:|")
+        for label, r, xpg, xsq in durable:
+            lines.append("| %s | %s | %s | %s | %s |"
+                         % (label, fmt_rps(r["req_per_s"]),
+                            fmt_ms(r["p99_us"]), fmt_x(xpg), fmt_x(xsq)))
         lines.append("")
     lines.append("## HTTP: every row")
     lines.append("")

@@ -165,16 +165,23 @@ def _read_port_file(path):
 
 
 class Cartd(Server):
-    """The real binary, with its durable SQLite journal or in memory."""
+    """The real binary, with its durable SQLite journal, in memory, or on
+    the run's PostgreSQL server (`postgres`: a harness.postgres server; each
+    start gets a schema of its own, so every start begins empty)."""
+
+    starts = 0
 
     def __init__(self, binary, name, backend="sqlite", extra=(), cpus=None,
-                 routes="all"):
+                 routes="all", postgres=None):
         super().__init__(cpus)
         self.binary = binary
         self.name = name
         self.backend = backend
         self.extra = list(extra)
         self.routes = routes
+        self.postgres = postgres
+        Cartd.starts += 1
+        self.schema = "bench_%d_%d" % (os.getpid(), Cartd.starts)
 
     def command(self):
         tmp = self.tmp or "$TMP"
@@ -184,6 +191,11 @@ class Cartd(Server):
         if self.backend == "sqlite":
             cmd += ["--storage.path=" + os.path.join(tmp, "data"),
                     "--storage.sync=full"]
+        if self.backend == "postgres":
+            conninfo = (self.postgres.conninfo() if self.postgres
+                        and self.postgres.port else "$CONNINFO")
+            cmd += ["--storage.postgres=" + conninfo,
+                    "--storage.postgres-schema=" + self.schema]
         return cmd + self.extra
 
     def prepare(self):

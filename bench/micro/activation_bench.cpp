@@ -120,8 +120,9 @@ constexpr uint64_t carts_per_iteration = 100;
 
 void activate(benchmark::State& state, const std::string& backend_name,
               size_t events, bool snapshots) {
-  if (backend_name == "sqlite" && !have_sqlite) {
-    state.SkipWithError("no SQLite journal in this build");
+  if (backend_name == "postgres" && postgres_conninfo().empty()) {
+    state.SkipWithError("no PostgreSQL server (bench/run.py sets "
+                        "CARTD_BENCH_POSTGRES)");
     return;
   }
   auto carts = static_cast<size_t>(state.max_iterations) * carts_per_iteration;
@@ -174,5 +175,22 @@ void BM_activation_sqlite_1000_snapshots(benchmark::State& state) {
   activate(state, "sqlite", 1000, true);
 }
 BENCHMARK(BM_activation_sqlite_1000_snapshots)->Iterations(5)->UseRealTime();
+
+// From PostgreSQL on this machine (bench/run.py starts the server): the
+// reads run on the journal's readers (other connections than the writer's).
+void BM_activation_postgres_10(benchmark::State& state) {
+  activate(state, "postgres", 10, false);
+}
+BENCHMARK(BM_activation_postgres_10)->Iterations(50)->UseRealTime();
+
+void BM_activation_postgres_1000_replay(benchmark::State& state) {
+  activate(state, "postgres", 1000, false);
+}
+BENCHMARK(BM_activation_postgres_1000_replay)->Iterations(5)->UseRealTime();
+
+void BM_activation_postgres_1000_snapshots(benchmark::State& state) {
+  activate(state, "postgres", 1000, true);
+}
+BENCHMARK(BM_activation_postgres_1000_snapshots)->Iterations(5)->UseRealTime();
 
 } // namespace

@@ -5,6 +5,8 @@
 //   memory          the in-memory backend
 //   sqlite/batch:1  one commit (one fsync, sync=full) per event
 //   sqlite/batch:N  group commit: N appends of N carts in one transaction
+//   postgres/batch:N  the same on PostgreSQL on this machine (bench/run.py
+//                   starts the server; skipped without one)
 
 #include <benchmark/benchmark.h>
 
@@ -58,16 +60,29 @@ BENCHMARK(BM_journal_append_memory)
     ->Arg(256);
 
 void BM_journal_append_sqlite_full(benchmark::State& state) {
-  if (!have_sqlite) {
-    state.SkipWithError("no SQLite journal in this build");
-    return;
-  }
   temp_dir dir;
   auto backend = open_backend("sqlite", dir.path(), "full");
   run_appends(state, *backend);
   state.SetLabel("sync=full, one transaction per batch");
 }
 BENCHMARK(BM_journal_append_sqlite_full)
+    ->ArgName("batch")
+    ->Arg(1)
+    ->Arg(64)
+    ->Arg(256)
+    ->UseRealTime();
+
+void BM_journal_append_postgres(benchmark::State& state) {
+  if (postgres_conninfo().empty()) {
+    state.SkipWithError("no PostgreSQL server (bench/run.py sets "
+                        "CARTD_BENCH_POSTGRES)");
+    return;
+  }
+  auto backend = open_backend("postgres");
+  run_appends(state, *backend);
+  state.SetLabel("synchronous_commit=on, one transaction per batch");
+}
+BENCHMARK(BM_journal_append_postgres)
     ->ArgName("batch")
     ->Arg(1)
     ->Arg(64)

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include <unistd.h>
+
 #include <caf/actor_cast.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/io/middleman.hpp>
@@ -13,9 +15,8 @@
 #include "runtime/journal/memory_journal.hpp"
 #include "runtime/supervision/supervisor.hpp"
 
-#if CARTD_BENCH_HAVE_SQLITE
+#include "runtime/journal/postgres/pg_journal.hpp"
 #include "runtime/journal/sqlite_journal.hpp"
-#endif
 
 namespace cartd::bench {
 
@@ -72,7 +73,6 @@ std::shared_ptr<journal_backend> open_backend(const std::string& name,
   if (name == "memory")
     return std::make_shared<memory_journal>();
   if (name == "sqlite") {
-#if CARTD_BENCH_HAVE_SQLITE
     sqlite_options opts;
     opts.sync = sync;
     auto db = sqlite_journal::open(dir, opts);
@@ -80,13 +80,28 @@ std::shared_ptr<journal_backend> open_backend(const std::string& name,
       throw std::runtime_error("cannot open the SQLite journal in " + dir +
                                ": " + caf::to_string(db.error()));
     return std::shared_ptr<journal_backend>{std::move(*db)};
-#else
-    (void)dir;
-    (void)sync;
-    throw std::runtime_error("this build has no SQLite journal yet");
-#endif
+  }
+  if (name == "postgres") {
+    static int schemas = 0;
+    pg_options opts;
+    opts.conninfo = postgres_conninfo();
+    if (opts.conninfo.empty())
+      throw std::runtime_error(
+          "no PostgreSQL server: set CARTD_BENCH_POSTGRES");
+    opts.schema =
+        "bench_" + std::to_string(::getpid()) + "_" + std::to_string(++schemas);
+    auto db = pg_journal::open(opts);
+    if (!db)
+      throw std::runtime_error("cannot open the PostgreSQL journal: " +
+                               caf::to_string(db.error()));
+    return std::shared_ptr<journal_backend>{std::move(*db)};
   }
   throw std::runtime_error("unknown journal backend: " + name);
+}
+
+std::string postgres_conninfo() {
+  const char* env = std::getenv("CARTD_BENCH_POSTGRES");
+  return env != nullptr ? env : "";
 }
 
 // -- memory -------------------------------------------------------------------

@@ -32,12 +32,6 @@
 #include "runtime/journal/journal.hpp"
 #include "runtime/journal/journal_actor_impl.hpp"
 
-#if __has_include("runtime/journal/sqlite_journal.hpp")
-#define CARTD_BENCH_HAVE_SQLITE 1
-#else
-#define CARTD_BENCH_HAVE_SQLITE 0
-#endif
-
 namespace cartd::bench {
 
 /// A journal that stores nothing: appends succeed at once (the stream's new
@@ -72,15 +66,18 @@ private:
   std::string path_;
 };
 
-/// Opens the journal backend `name` ("null", "memory" or, once it exists,
-/// "sqlite" under `dir` with `sync` = full, normal or off). Throws
-/// std::runtime_error when it cannot.
+/// Opens the journal backend `name`: "null", "memory", "sqlite" under
+/// `dir` with `sync` = full, normal or off, or "postgres" on the server
+/// postgres_conninfo() names, in a schema of its own (new for each call).
+/// Throws std::runtime_error when it cannot.
 std::shared_ptr<journal_backend> open_backend(const std::string& name,
                                               const std::string& dir = {},
                                               const std::string& sync = "full");
 
-/// Whether this build has the SQLite backend.
-constexpr bool have_sqlite = CARTD_BENCH_HAVE_SQLITE != 0;
+/// The PostgreSQL server for the "postgres" backend: $CARTD_BENCH_POSTGRES
+/// (bench/run.py starts a server and sets it); empty when unset, and then
+/// the PostgreSQL benchmarks are skipped.
+std::string postgres_conninfo();
 
 /// Resident set size of this process in bytes (VmRSS), 0 if unknown.
 size_t rss_bytes();
