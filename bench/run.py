@@ -65,6 +65,10 @@ def parse_args():
                    help="seconds of wrk warm-up per server and workload")
     p.add_argument("--conns", type=int, default=64,
                    help="connections for the workloads without a sweep")
+    p.add_argument("--add-conns", default="64,256",
+                   help="connection counts of add_many (durable adds: group "
+                        "commit batches what is in flight, so they depend "
+                        "on concurrency)")
     p.add_argument("--sweep", default="1,16,64,256,1024",
                    help="connection counts of the main mix (and of the "
                         "Flask peers' seed mix)")
@@ -101,11 +105,13 @@ def parse_args():
     if a.quick:
         a.reps, a.duration, a.warmup, a.conns = 1, 1, 0, 16
         a.sweep = "16"
+        a.add_conns = "16"
         a.status_codes = True
         a.phases = "http"
     a.bin_dir = os.path.abspath(a.bin_dir)
     a.out = os.path.abspath(a.out)
     a.sweep = [int(x) for x in a.sweep.split(",") if x]
+    a.add_conns = [int(x) for x in a.add_conns.split(",") if x]
     a.servers = [x for x in a.servers.split(",") if x]
     a.workloads = [x for x in a.workloads.split(",") if x]
     a.phases = [x for x in a.phases.split(",") if x]
@@ -219,7 +225,7 @@ def conns_for(args, server, workload):
 
 
 def http_phase(args, settings, server_cpus, doc, postgres):
-    workloads = [w for w in wl.all_workloads(args.sweep)
+    workloads = [w for w in wl.all_workloads(args.sweep, args.add_conns)
                  if w.name in args.workloads]
     doc["workload_titles"] = {w.name: w.title for w in workloads}
     factories = make_servers(args, server_cpus, settings.cpus, postgres)

@@ -33,14 +33,14 @@ def prepare_hot_cart(server):
                                       % (status, body))
 
 
-def all_workloads(sweep):
+def all_workloads(sweep, add_conns=None):
     """In the order they run against one server: adds fill the carts that
     the GETs then read."""
     return [
         Workload("get_hot", "get_hot.lua", ["cart=hot"],
                  "GET one hot cart", prepare=prepare_hot_cart),
         Workload("add_many", "add_many.lua", ["carts=10000", "items=8"],
-                 "POST add item, 10,000 carts (durable)"),
+                 "POST add item, 10,000 carts (durable)", conns=add_conns),
         Workload("get_many", "get_many.lua", ["carts=10000"],
                  "GET, 10,000 carts"),
         Workload("mix", "mix.lua", ["carts=100000", "read=80", "items=8"],
