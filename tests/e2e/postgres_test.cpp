@@ -253,63 +253,7 @@ BOOST_AUTO_TEST_CASE(a_stale_writer_loses_with_a_conflict_and_recovers) {
 }
 
 BOOST_AUTO_TEST_CASE(two_nodes_on_one_schema_never_both_append_to_a_cart) {
-  // Both nodes hammer one cart: every acknowledged add lands exactly once,
-  // every refusal is a 503 (a conflict restarts the loser's cart; one that
-  // restarts too often is unavailable for a while).
-  test_node a{pg_args("two_nodes")};
-  test_node b{pg_args("two_nodes")};
-  constexpr int clients = 6;
-  std::vector<int> acked(clients, 0);
-  std::vector<std::map<std::string, int>> refused(clients);
-  std::vector<std::string> broken(clients);
-  std::atomic<bool> stopping{false};
-  {
-    client_threads threads{stopping};
-    for (int i = 0; i < clients; ++i)
-      threads.start([&, i] {
-        try {
-          http_connection conn{i % 2 == 0 ? a.port() : b.port()};
-          while (!stopping.load()) {
-            auto res =
-                conn.exchange("POST", "/carts/two-shared/items", add_body("i"));
-            if (res.result_int() == 200u)
-              ++acked[i];
-            else
-              ++refused[i][std::to_string(res.result_int()) + " " + res.body()];
-          }
-        } catch (const std::exception& ex) {
-          broken[i] = ex.what();
-        }
-      });
-    std::this_thread::sleep_for(2s);
-  }
-  int64_t total = 0;
-  int64_t on_a = 0;
-  int64_t on_b = 0;
-  for (int i = 0; i < clients; ++i) {
-    BOOST_TEST(broken[i].empty(), "client #" << i << ": " << broken[i]);
-    total += acked[i];
-    (i % 2 == 0 ? on_a : on_b) += acked[i];
-    for (auto& [what, n] : refused[i]) {
-      BOOST_TEST_MESSAGE("client #" << i << ": " << n << " x " << what);
-      auto body = json::parse(what.substr(what.find(' ') + 1), nullptr, false);
-      auto code = body.is_object() ? body.value("error", "") : "";
-      BOOST_TEST((what.rfind("503 ", 0) == 0 &&
-                  (code == "storage_failure" || code == "unavailable")),
-                 "client #" << i << ": " << what);
-    }
-  }
-  BOOST_TEST_MESSAGE("acknowledged on a: " << on_a << ", on b: " << on_b);
-  BOOST_TEST(total > 0);
-  stop_gracefully(a);
-  stop_gracefully(b);
-  test_node again{pg_args("two_nodes")};
-  auto res = call(again.port(), "GET", "/carts/two-shared");
-  auto body = body_json(res);
-  BOOST_TEST_CONTEXT("acknowledged " << total << ", recovered " << res.body()) {
-    BOOST_TEST(quantity_of(body, "i") == total);
-    BOOST_TEST(body.value("version", int64_t{-1}) == total);
-  }
+  check_two_nodes_on_one_cart([] { return pg_args("two_nodes"); }, 2s);
 }
 
 // -- moving up from SQLite ----------------------------------------------------
