@@ -8,7 +8,6 @@
 #include <vector>
 
 #include <caf/actor_clock.hpp>
-#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
@@ -19,6 +18,7 @@
 
 #include "runtime/core/log.hpp"
 #include "runtime/journal/journal.hpp"
+#include "runtime/journal/journal_workers.hpp"
 
 // Who runs what. The journal actor is a coordinator on the scheduler: it
 // queues appends, decides what to commit and what to read when, and never
@@ -37,145 +37,24 @@ namespace {
 
 using clock_type = caf::actor_clock;
 using promise_type = caf::typed_response_promise<uint64_t>;
-using results_type = std::vector<caf::expected<uint64_t>>;
+using journal_workers::commit_atom;
+using journal_workers::commit_batch;
+using journal_workers::commit_on;
+using journal_workers::commit_outcome;
+using journal_workers::open_atom;
+using journal_workers::opened_readers;
+using journal_workers::read_on;
+using journal_workers::reader_actor;
+using journal_workers::reader_impl;
+using journal_workers::results_type;
+using journal_workers::writer_actor;
+using journal_workers::writer_impl;
 
-// Internal messages (never leave the node).
-using commit_atom = caf::atom_constant<caf::atom("jcommit")>;
+// The coordinator's own retry timer (never leaves the node).
 using retry_atom = caf::atom_constant<caf::atom("jretry")>;
-using open_atom = caf::atom_constant<caf::atom("jopen")>;
-
-/// A batch on its way to the writer: shared, so that the coordinator keeps
-/// it (to retry it, and to know which streams it holds) without a copy.
-struct commit_batch {
-  std::shared_ptr<const std::vector<journal_append>> appends;
-  /// An earlier attempt's outcome is unknown: use append_batch_again.
-  bool again = false;
-};
-
-/// The writer's answer to a commit_batch.
-struct commit_outcome {
-  results_type results;
-};
-
-/// Readers the writer opened (open_reader), to be run by workers.
-struct opened_readers {
-  std::vector<std::shared_ptr<journal_backend>> readers;
-};
-
-} // namespace
-
-} // namespace cartd
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cartd::commit_batch)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cartd::commit_outcome)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cartd::opened_readers)
-
-namespace cartd {
-
-namespace {
 
 constexpr auto first_backoff = std::chrono::milliseconds{5};
 constexpr auto max_backoff = std::chrono::milliseconds{200};
-
-// -- workers ------------------------------------------------------------------
-
-using reader_actor =
-    caf::typed_actor<caf::replies_to<recover_atom, std::string,
-                                     int64_t>::with<journal_recovery>>;
-
-using writer_actor = reader_actor::extend<
-    caf::replies_to<commit_atom, commit_batch>::with<commit_outcome>,
-    caf::replies_to<open_atom, uint64_t>::with<opened_readers>>;
-
-struct worker_state {
-  std::shared_ptr<journal_backend> backend;
-};
-
-struct writer_state : worker_state {
-  static inline const char* name = "cartd.journal.writer";
-};
-
-struct reader_state : worker_state {
-  static inline const char* name = "cartd.journal.reader";
-};
-
-// Backends report failures as values; an exception (a bug, or bad_alloc)
-// must not take the worker down with a commit whose outcome then nobody
-// knows, so it becomes one.
-results_type commit_on(journal_backend& backend, const commit_batch& batch) {
-  try {
-    return batch.again ? backend.append_batch_again(*batch.appends)
-                       : backend.append_batch(*batch.appends);
-  } catch (const std::exception& e) {
-    return results_type(batch.appends->size(),
-                        make_error(journal_errc::unknown_outcome, e.what()));
-  }
-}
-
-caf::expected<journal_recovery> read_on(journal_backend& backend,
-                                        const std::string& stream,
-                                        int64_t keys_since_ms) {
-  try {
-    return backend.recover(stream, keys_since_ms);
-  } catch (const std::exception& e) {
-    return make_error(journal_errc::unavailable, e.what());
-  }
-}
-
-caf::result<journal_recovery> answer(caf::expected<journal_recovery>&& result) {
-  if (!result)
-    return std::move(result.error());
-  return std::move(*result);
-}
-
-reader_actor::behavior_type
-reader_impl(reader_actor::stateful_pointer<reader_state> self,
-            std::shared_ptr<journal_backend> backend) {
-  self->state.backend = std::move(backend);
-  return {
-      [self](recover_atom, const std::string& stream,
-             int64_t keys_since_ms) -> caf::result<journal_recovery> {
-        return answer(read_on(*self->state.backend, stream, keys_since_ms));
-      },
-  };
-}
-
-writer_actor::behavior_type
-writer_impl(writer_actor::stateful_pointer<writer_state> self,
-            std::shared_ptr<journal_backend> backend) {
-  self->state.backend = std::move(backend);
-  return {
-      [self](recover_atom, const std::string& stream,
-             int64_t keys_since_ms) -> caf::result<journal_recovery> {
-        return answer(read_on(*self->state.backend, stream, keys_since_ms));
-      },
-      [self](commit_atom, const commit_batch& batch) {
-        return commit_outcome{commit_on(*self->state.backend, batch)};
-      },
-      [self](open_atom, uint64_t n) {
-        // Opening connects: on this thread, not the coordinator's.
-        opened_readers result;
-        for (uint64_t i = 0; i < n; ++i) {
-          caf::expected<std::unique_ptr<journal_backend>> reader{nullptr};
-          try {
-            reader = self->state.backend->open_reader();
-          } catch (const std::exception& e) {
-            reader = make_error(journal_errc::unavailable, e.what());
-          }
-          if (!reader) {
-            log().warn("journal: cannot open a reader ({}); {} open",
-                       self->system().render(reader.error()),
-                       result.readers.size());
-            break;
-          }
-          if (*reader == nullptr)
-            break;
-          result.readers.emplace_back(std::move(*reader));
-        }
-        return result;
-      },
-  };
-}
 
 // -- the coordinator ----------------------------------------------------------
 
