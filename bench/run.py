@@ -55,6 +55,12 @@ def parse_args():
                         "a run has errors")
     p.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"),
                    help="where cartd, bench_micro and bench_memory are")
+    p.add_argument("--base-bin-dir", default=None,
+                   help="another build's bin directory (e.g. the commit "
+                        "before a change): adds base-cartd-sqlite and "
+                        "base-cartd-memory, run with that build's cartd "
+                        "and interleaved with the others in every "
+                        "repetition (before/after in the same run)")
     p.add_argument("--out", default=os.path.join(HERE, "results"),
                    help="directory for <date>-<host>.{json,md,png}")
     p.add_argument("--reps", type=int, default=3,
@@ -207,6 +213,15 @@ def make_servers(args, server_cpus, client_cpus, postgres):
                                          threads=args.gunicorn_threads,
                                          cpus=server_cpus),
     }
+    if args.base_bin_dir:
+        base = os.path.join(os.path.abspath(args.base_bin_dir), "cartd")
+        factories["base-cartd-sqlite"] = lambda: srv.Cartd(
+            base, "base-cartd-sqlite", "sqlite", cpus=server_cpus)
+        factories["base-cartd-memory"] = lambda: srv.Cartd(
+            base, "base-cartd-memory", "memory", cpus=server_cpus)
+        for name in ("base-cartd-sqlite", "base-cartd-memory"):
+            if name not in args.servers:
+                args.servers.append(name)
     unknown = [s for s in args.servers if s not in factories]
     if unknown:
         sys.exit("bench: unknown servers %s (known: %s)"
