@@ -6,6 +6,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include "actors/cart/protocol/cart_actor.hpp"
+#include "actors/cart/protocol/cart_router.hpp"
 #include "runtime/core/type_ids.hpp"
 #include "runtime/journal/journal.hpp"
 
@@ -50,7 +51,9 @@ cart_subsystem_specs(std::shared_ptr<journal_backend> backend,
 
 void add_cartd_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::cartd_runtime>();
+  cfg.add_message_types<caf::id_block::cartd_cluster>();
   cfg.add_message_types<caf::id_block::cartd_cart>();
+  cfg.add_message_types<caf::id_block::cartd_router>();
   add_cart_error_category(cfg);
   add_journal_error_category(cfg);
   supervision::add_supervision_error_category(cfg);

@@ -4,7 +4,9 @@
 // one ID block per component (Zeek Broker's fwd.hh pattern). Blocks chain:
 //
 //   cartd_runtime   caf::first_custom_type_id ..  (this file)
-//   cartd_cart      cartd_runtime::end ..         (actors/cart/protocol)
+//   cartd_cluster   cartd_runtime::end ..         (runtime/cluster/cluster.hpp)
+//   cartd_cart      cartd_cluster::end ..         (actors/cart/protocol)
+//   cartd_router    cartd_cart::end ..            (actors/cart/protocol)
 //
 // Every node registers every block, so the names agree across a cluster.
 

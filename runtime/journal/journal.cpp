@@ -17,6 +17,8 @@ const char* to_string(journal_errc x) noexcept {
     return "corrupt";
   case journal_errc::unknown_outcome:
     return "unknown_outcome";
+  case journal_errc::fenced:
+    return "fenced";
   }
   return "unknown";
 }

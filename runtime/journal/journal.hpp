@@ -43,6 +43,10 @@ enum class journal_errc : uint8_t {
   /// during COMMIT): the append may have been stored. Retrying it with the
   /// same Idempotency-Key tells.
   unknown_outcome,
+  /// The writer is not a member of the cluster any more (its membership row,
+  /// which every append locks, is gone or names another incarnation):
+  /// nothing was stored, and this node must stop serving.
+  fenced,
 };
 
 const char* to_string(journal_errc x) noexcept;

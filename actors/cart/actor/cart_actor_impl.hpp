@@ -34,6 +34,7 @@
 
 #include "actors/cart/model/cart.hpp"
 #include "actors/cart/protocol/cart_actor.hpp"
+#include "runtime/cluster/cluster.hpp"
 #include "runtime/journal/journal_actor.hpp"
 
 namespace cartd {
@@ -58,6 +59,11 @@ struct cart_settings {
   caf::timespan min_residency = caf::timespan{std::chrono::seconds{1}};
   /// How long an Idempotency-Key is remembered.
   caf::timespan idempotency_retention = caf::timespan{std::chrono::hours{24}};
+  /// In a cluster, this node's lease: a cart answers nothing (every request
+  /// gets cart_errc::unavailable and the cart stops) once it is not valid,
+  /// so a node cut off from the membership table never serves a read its
+  /// successor could contradict. Null: one node, always valid.
+  std::shared_ptr<const cluster_lease> lease;
 };
 
 using idle_check_atom = caf::atom_constant<caf::atom("idle_check")>;

@@ -54,6 +54,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/cart/model/cart.hpp"
+#include "runtime/cluster/cluster.hpp"
 #include "runtime/core/type_ids.hpp"
 
 namespace caf {
@@ -175,7 +176,7 @@ void add_cart_error_category(caf::actor_system_config& cfg);
 
 } // namespace cartd
 
-CAF_BEGIN_TYPE_ID_BLOCK(cartd_cart, caf::id_block::cartd_runtime::end)
+CAF_BEGIN_TYPE_ID_BLOCK(cartd_cart, caf::id_block::cartd_cluster::end)
   CAF_ADD_TYPE_ID(cartd_cart, (cartd::cart_line))
   CAF_ADD_TYPE_ID(cartd_cart, (cartd::cart_view))
   CAF_ADD_TYPE_ID(cartd_cart, (cartd::cart_mutation))

@@ -11,6 +11,7 @@
 // database: of two appends extending one event, one stores its rows and the
 // other nothing (journal_errc::conflict).
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,19 @@
 
 namespace cartd {
 
+/// The cluster member a pg_journal writes as (cluster mode only). Every
+/// append transaction first locks this member's row of the membership table
+/// (`SELECT ... FOR KEY SHARE`, name and incarnation, lease not lapsed by the
+/// database's clock) and stores nothing unless it is there: so once another
+/// node removed this member (a DELETE, which waits for those locks), no
+/// append of this incarnation can commit. The membership worker sets
+/// `incarnation` at each join and 0 when the lease is lost; while it is 0
+/// appends fail at once with journal_errc::fenced.
+struct journal_fence {
+  std::string member;
+  std::atomic<uint64_t> incarnation{0};
+};
+
 /// How pg_journal::open reaches the database.
 struct pg_options {
   /// Anything libpq accepts: `host=... port=... dbname=... user=...` or a
@@ -34,6 +48,9 @@ struct pg_options {
   std::string schema = "cartd";
   /// Bounds every connect (the first and each reconnect).
   caf::timespan connect_timeout = std::chrono::seconds{2};
+  /// Null: appends are not fenced (one node). Otherwise every append checks
+  /// it (see journal_fence).
+  std::shared_ptr<const journal_fence> fence;
 };
 
 /// A journal_backend on PostgreSQL. Not thread-safe: one user (the journal
