@@ -261,6 +261,42 @@ bool closed_while_idle(PGconn* conn) {
   return PQstatus(conn) != CONNECTION_OK;
 }
 
+/// The membership table and the one-row view counter (schema version 2),
+/// exactly as docs/journal-format.md shows them. `s` is the quoted schema.
+std::vector<std::string> membership_tables(const std::string& s) {
+  return {
+      "CREATE TABLE " + s +
+          ".members (\n"
+          "  name text COLLATE \"C\" PRIMARY KEY,\n"
+          "  incarnation bigint NOT NULL,\n"
+          "  http text NOT NULL,\n"
+          "  cluster text NOT NULL,\n"
+          "  status text NOT NULL CHECK (status IN ('up', 'leaving')),\n"
+          "  since timestamptz NOT NULL,\n"
+          "  lease_expires timestamptz NOT NULL,\n"
+          "  view_seen bigint NOT NULL DEFAULT 0\n"
+          ")",
+      "CREATE TABLE " + s +
+          ".cluster_view (\n"
+          "  one_row boolean PRIMARY KEY DEFAULT true CHECK (one_row),\n"
+          "  number bigint NOT NULL\n"
+          ")",
+      "INSERT INTO " + s + ".cluster_view VALUES (true, 0)",
+  };
+}
+
+/// SQLSTATE of the fence statement when this node's row is not there
+/// (division_by_zero: 1 / the number of rows it locked).
+constexpr const char* fenced_sqlstate = "22012";
+
+/// How long a journal connection may sit inside a transaction without
+/// sending anything before the server ends it. Appends are pipelined with
+/// their COMMIT, so a healthy writer never idles inside one; a writer frozen
+/// halfway through sending a batch must not keep its member row locked (a
+/// survivor's DELETE waits for that lock) for longer than this.
+constexpr const char* idle_in_transaction_timeout =
+    "SET idle_in_transaction_session_timeout = 1000";
+
 } // namespace
 
 // -- the connection -----------------------------------------------------------
@@ -436,10 +472,23 @@ caf::error pg_journal::connection::init_schema(const pg_options& opts,
       return fail(err);
     auto version =
         PQgetisnull(res.get(), 0, 0) ? int64_t{0} : to_int(res.get(), 0, 0);
-    if (version != pg_journal::schema_version)
+    if (version == 1) {
+      // Version 2 adds the membership table and the view counter; the
+      // journal's tables stay as they are. Upgraded in place, under the
+      // lock every open takes, in the transaction that checked the version.
+      for (auto& sql : membership_tables(s))
+        if (auto [res, err] = exec(sql); !res)
+          return fail(err);
+      if (auto [res, err] =
+              exec("UPDATE " + s + ".schema_version SET version = " +
+                   std::to_string(pg_journal::schema_version));
+          !res)
+        return fail(err);
+    } else if (version != pg_journal::schema_version) {
       return fail("unsupported schema version " + std::to_string(version) +
                   " (this cartd reads version " +
                   std::to_string(pg_journal::schema_version) + ")");
+    }
   } else if (relations > 0) {
     return fail("not a cartd journal (the schema holds tables but no "
                 "schema_version)");
@@ -474,6 +523,9 @@ caf::error pg_journal::connection::init_schema(const pg_options& opts,
             std::to_string(pg_journal::schema_version) + ")",
     };
     for (auto& sql : statements)
+      if (auto [res, err] = exec(sql); !res)
+        return fail(err);
+    for (auto& sql : membership_tables(s))
       if (auto [res, err] = exec(sql); !res)
         return fail(err);
   }
@@ -565,7 +617,15 @@ caf::error pg_journal::connection::prepare(const pg_options& opts,
     std::string sql;
     std::vector<Oid> types;
   };
+  // The fence (see journal_fence): locks this member's row, which a
+  // survivor's DELETE of it waits for, and fails (1 / 0) when no row of this
+  // name and incarnation holds a lease by the database's clock, so the
+  // transaction stores nothing. $1 name, $2 incarnation.
+  auto fence_sql = "SELECT 1 / count(*) FROM (SELECT 1 FROM " + s +
+                   ".members WHERE name = $1 AND incarnation = $2 AND "
+                   "lease_expires >= now() FOR KEY SHARE) AS m";
   entry entries[] = {
+      {"fence", fence_sql, {text_oid, int8_oid}},
       {"append", append_sql, {}},
       // With the tag of the event the snapshot ends with.
       {"snapshot",
@@ -593,9 +653,12 @@ caf::error pg_journal::connection::prepare(const pg_options& opts,
   };
   // The statements' plans do not depend on their parameters: plan each once
   // instead of five custom plans first.
-  result_ptr set{PQexec(conn, "SET plan_cache_mode = force_generic_plan")};
-  if (PQresultStatus(set.get()) != PGRES_COMMAND_OK)
-    return open_error(where, last_error());
+  for (auto sql : {"SET plan_cache_mode = force_generic_plan",
+                   idle_in_transaction_timeout}) {
+    result_ptr set{PQexec(conn, sql)};
+    if (PQresultStatus(set.get()) != PGRES_COMMAND_OK)
+      return open_error(where, last_error());
+  }
   for (auto& x : entries) {
     result_ptr res{PQprepare(conn, x.name, x.sql.c_str(),
                              static_cast<int>(x.types.size()), x.types.data())};
@@ -684,6 +747,18 @@ pg_journal::write(const std::vector<journal_append>& batch, bool again) {
     if (req.expected_seq + req.payloads.size() > max_sql_int)
       return fail_all(make_error(journal_errc::unavailable,
                                  what + "sequence number out of range"));
+  auto& fence = opts_.fence;
+  auto incarnation =
+      fence != nullptr ? fence->incarnation.load(std::memory_order_acquire) : 0;
+  auto fenced = [&] {
+    return fail_all(make_error(
+        journal_errc::fenced,
+        what + "this node (" + fence->member + ", incarnation " +
+            std::to_string(incarnation) +
+            ") is no longer a member of the cluster; nothing was stored"));
+  };
+  if (fence != nullptr && incarnation == 0)
+    return fenced();
   if (auto err = ensure_connected())
     return fail_all(err);
   // Rounds: the k-th append to each stream goes into statement k, so no
@@ -704,8 +779,12 @@ pg_journal::write(const std::vector<journal_append>& batch, bool again) {
   }
   auto now = std::to_string(journal_now_ms());
   std::vector<call> calls;
-  calls.reserve(rounds.size() + 2);
+  calls.reserve(rounds.size() + 3);
   calls.push_back(call{nullptr, "BEGIN"});
+  if (fence != nullptr)
+    calls.push_back(
+        call{"fence", nullptr, {fence->member, std::to_string(incarnation)}});
+  auto first_append = calls.size();
   for (auto& round : rounds) {
     std::vector<std::optional<std::string>> streams, seqs, expected_tags, tags,
         counts, keys, digests, responses, snapshots, events;
@@ -757,6 +836,9 @@ pg_journal::write(const std::vector<journal_append>& batch, bool again) {
          (ex.sqlstate.rfind("57", 0) == 0 || ex.sqlstate.rfind("08", 0) == 0));
     if (broken)
       conn_.reset();
+    if (fence != nullptr && ex.status == exchange_result::server_error &&
+        ex.failed_at == 1 && ex.sqlstate == fenced_sqlstate)
+      return fenced();
     if (unknown)
       return fail_all(
           make_error(journal_errc::unknown_outcome,
@@ -775,7 +857,7 @@ pg_journal::write(const std::vector<journal_append>& batch, bool again) {
           make_error(journal_errc::unavailable, "an append with an idempotency "
                                                 "key needs at least one event");
   for (size_t k = 0; k < rounds.size(); ++k) {
-    auto* res = ex.results[k + 1].get();
+    auto* res = ex.results[k + first_append].get();
     if (PQntuples(res) != static_cast<int>(rounds[k].size()))
       return fail_all(make_error(journal_errc::unavailable,
                                  what + "unexpected answer to an append"));

@@ -17,6 +17,8 @@
 
 #include <caf/message.hpp>
 
+#include <libpq-fe.h>
+
 #include "tests/runtime/journal/make_append.hpp"
 #include "tests/runtime/journal/shared_postgres.hpp"
 
@@ -96,7 +98,7 @@ struct restart_guard {
 
 BOOST_AUTO_TEST_SUITE(pg_journal_tests)
 
-BOOST_AUTO_TEST_CASE(the_schema_is_created_with_its_tables_and_version_1) {
+BOOST_AUTO_TEST_CASE(the_schema_is_created_with_its_tables_and_version_2) {
   auto schema = test::fresh_schema();
   auto journal = open_journal(schema);
   BOOST_TEST(journal->name() == std::string{"postgres"});
@@ -104,7 +106,8 @@ BOOST_AUTO_TEST_CASE(the_schema_is_created_with_its_tables_and_version_1) {
   BOOST_TEST(server().query("SELECT string_agg(table_name, ',' ORDER BY "
                             "table_name) FROM information_schema.tables "
                             "WHERE table_schema = '" +
-                            schema + "'") == "events,schema_version,snapshots");
+                            schema + "'") ==
+             "cluster_view,events,members,schema_version,snapshots");
   // The columns as docs/journal-format.md shows them: a change here is a
   // format change (a new schema_version).
   auto columns = [&](const std::string& table) {
@@ -129,8 +132,15 @@ BOOST_AUTO_TEST_CASE(the_schema_is_created_with_its_tables_and_version_1) {
                             "'" +
                             schema + ".events'::regclass AND x.indisprimary") ==
              "stream,seq");
+  BOOST_TEST(columns("members") ==
+             "name text NO C, incarnation bigint NO, http text NO, cluster "
+             "text NO, status text NO, since timestamp with time zone NO, "
+             "lease_expires timestamp with time zone NO, view_seen bigint NO");
+  BOOST_TEST(columns("cluster_view") == "one_row boolean NO, number bigint NO");
+  BOOST_TEST(server().query("SELECT number FROM " + schema + ".cluster_view") ==
+             "0");
   BOOST_TEST(server().query("SELECT string_agg(version::text, ',') FROM " +
-                            schema + ".schema_version") == "1");
+                            schema + ".schema_version") == "2");
   BOOST_TEST(server()
                  .query("SELECT indexdef FROM pg_indexes WHERE "
                         "schemaname = '" +
@@ -150,13 +160,13 @@ BOOST_AUTO_TEST_CASE(the_schema_is_created_with_its_tables_and_version_1) {
 BOOST_AUTO_TEST_CASE(a_newer_schema_version_is_refused) {
   auto schema = test::fresh_schema();
   open_journal(schema);
-  server().query("UPDATE " + schema + ".schema_version SET version = 2");
+  server().query("UPDATE " + schema + ".schema_version SET version = 3");
   auto opened = pg_journal::open(options(schema));
   BOOST_REQUIRE(!opened);
   BOOST_TEST(code_of(opened.error()) == journal_errc::unavailable);
   auto msg = message_of(opened.error());
   BOOST_TEST_INFO(msg);
-  BOOST_TEST(contains(msg, "schema version 2"));
+  BOOST_TEST(contains(msg, "schema version 3"));
   BOOST_TEST(contains(msg, "schema=" + schema));
   BOOST_TEST(contains(msg, "port=" + std::to_string(server().port())));
 }
@@ -581,6 +591,251 @@ BOOST_AUTO_TEST_CASE(a_gap_in_a_stream_is_reported_as_corrupt) {
   auto events = journal->replay("c1", 0);
   BOOST_REQUIRE(!events);
   BOOST_TEST(code_of(events.error()) == journal_errc::corrupt);
+}
+
+// -- schema version 2: the upgrade and the fence ------------------------------
+
+BOOST_AUTO_TEST_CASE(
+    a_version_1_schema_is_upgraded_in_place_keeping_its_events) {
+  auto schema = test::fresh_schema();
+  // Version 1 exactly as cartd 1 created it (docs/journal-format.md).
+  server().query(
+      "CREATE SCHEMA " + schema + "; CREATE TABLE " + schema +
+      ".events (stream text COLLATE \"C\" NOT NULL, seq bigint NOT NULL, "
+      "payload text NOT NULL, recorded_at bigint NOT NULL, idempotency_key "
+      "text, request_digest text, response text, tag bigint NOT NULL DEFAULT "
+      "0, PRIMARY KEY (stream, seq)); CREATE INDEX events_idempotency ON " +
+      schema +
+      ".events (stream, recorded_at) WHERE idempotency_key IS NOT NULL; "
+      "CREATE TABLE " +
+      schema +
+      ".snapshots (stream text COLLATE \"C\" PRIMARY KEY, seq bigint NOT "
+      "NULL, state text NOT NULL, recorded_at bigint NOT NULL); CREATE TABLE " +
+      schema + ".schema_version (version integer NOT NULL); INSERT INTO " +
+      schema + ".schema_version VALUES (1); INSERT INTO " + schema +
+      ".events (stream, seq, payload, recorded_at) VALUES ('c1', 1, 'e1', 0)");
+  auto journal = open_journal(schema);
+  BOOST_TEST(server().query("SELECT string_agg(version::text, ',') FROM " +
+                            schema + ".schema_version") == "2");
+  BOOST_TEST(server().query("SELECT string_agg(table_name, ',' ORDER BY "
+                            "table_name) FROM information_schema.tables "
+                            "WHERE table_schema = '" +
+                            schema + "'") ==
+             "cluster_view,events,members,schema_version,snapshots");
+  BOOST_TEST(payloads(*journal, "c1") == (strings{"e1"}),
+             boost::test_tools::per_element());
+  // Opening it again finds version 2 and changes nothing.
+  journal.reset();
+  journal = open_journal(schema);
+  BOOST_TEST(server().query("SELECT count(*) FROM " + schema +
+                            ".cluster_view") == "1");
+}
+
+namespace {
+
+/// A libpq connection of the test's own, to hold locks and transactions
+/// open while the journal works.
+class raw_connection {
+public:
+  raw_connection() : conn_(PQconnectdb(server().conninfo().c_str())) {
+    BOOST_REQUIRE(PQstatus(conn_) == CONNECTION_OK);
+  }
+
+  ~raw_connection() { PQfinish(conn_); }
+
+  /// Runs `sql`, failing the test on an error; returns the first value.
+  std::string exec(const std::string& sql) {
+    auto* res = PQexec(conn_, sql.c_str());
+    auto status = PQresultStatus(res);
+    std::string result;
+    if (status == PGRES_TUPLES_OK && PQntuples(res) > 0)
+      result = PQgetvalue(res, 0, 0);
+    std::string err = PQresultErrorMessage(res);
+    PQclear(res);
+    BOOST_REQUIRE_MESSAGE(status == PGRES_COMMAND_OK ||
+                              status == PGRES_TUPLES_OK,
+                          sql << ": " << err);
+    return result;
+  }
+
+  /// Sends `sql` without waiting for its answer.
+  void send(const std::string& sql) {
+    BOOST_REQUIRE(PQsendQuery(conn_, sql.c_str()));
+  }
+
+  /// Whether the answer to what send() sent arrived.
+  bool answered() {
+    BOOST_REQUIRE(PQconsumeInput(conn_));
+    return !PQisBusy(conn_);
+  }
+
+  /// The answer to what send() sent: the number of rows it changed.
+  std::string finish() {
+    std::string result;
+    while (auto* res = PQgetResult(conn_)) {
+      BOOST_TEST(PQresultStatus(res) == PGRES_COMMAND_OK,
+                 PQresultErrorMessage(res));
+      result = PQcmdTuples(res);
+      PQclear(res);
+    }
+    return result;
+  }
+
+  int pid() const { return PQbackendPID(conn_); }
+
+private:
+  PGconn* conn_;
+};
+
+/// Waits (up to 30 s) until the backend `pid` waits for a lock.
+bool waits_for_a_lock(const std::string& pid_condition) {
+  for (int i = 0; i < 3000; ++i) {
+    if (server().query("SELECT count(*) FROM pg_stat_activity WHERE " +
+                       pid_condition + " AND wait_event_type = 'Lock'") != "0")
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  return false;
+}
+
+std::shared_ptr<journal_fence> make_fence(std::string member,
+                                          uint64_t incarnation) {
+  auto result = std::make_shared<journal_fence>();
+  result->member = std::move(member);
+  result->incarnation = incarnation;
+  return result;
+}
+
+std::unique_ptr<pg_journal> open_fenced(const std::string& schema,
+                                        std::shared_ptr<journal_fence> fence) {
+  auto opts = options(schema);
+  opts.fence = std::move(fence);
+  auto opened = pg_journal::open(opts);
+  if (!opened)
+    BOOST_FAIL("open failed: " << caf::to_string(opened.error()));
+  return std::move(*opened);
+}
+
+/// Inserts the member row (name, incarnation) with a lease of an hour.
+void add_member(const std::string& schema, const std::string& name,
+                uint64_t incarnation) {
+  server().query("INSERT INTO " + schema + ".members VALUES ('" + name + "', " +
+                 std::to_string(incarnation) +
+                 ", 'h:1', 'h:2', 'up', now(), now() + interval '1 hour', 0)");
+}
+
+void check_fenced(const std::vector<caf::expected<uint64_t>>& got, size_t n) {
+  BOOST_REQUIRE_EQUAL(got.size(), n);
+  for (auto& x : got) {
+    BOOST_REQUIRE(!x);
+    BOOST_TEST(code_of(x.error()) == journal_errc::fenced);
+    BOOST_TEST_INFO(message_of(x.error()));
+    BOOST_TEST(contains(message_of(x.error()), "no longer a member"));
+  }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_append_after_the_member_row_is_deleted_is_fenced) {
+  auto schema = test::fresh_schema();
+  open_journal(schema);
+  add_member(schema, "n1", 5);
+  auto fence = make_fence("n1", 5);
+  auto journal = open_fenced(schema, fence);
+  BOOST_REQUIRE(journal->append_batch({append("c1", 0, 0, tag_a, {"a1"})})[0]);
+  server().query("DELETE FROM " + schema + ".members WHERE name = 'n1'");
+  check_fenced(journal->append_batch({append("c1", 1, tag_a, tag_a, {"a2"}),
+                                      append("c2", 0, 0, tag_a, {"b1"})}),
+               2);
+  // Nothing of the batch was stored.
+  BOOST_TEST(payloads(*journal, "c1") == (strings{"a1"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(payloads(*journal, "c2").empty());
+  BOOST_TEST(journal->connected());
+}
+
+BOOST_AUTO_TEST_CASE(
+    an_append_under_another_incarnation_or_a_lapsed_lease_is_fenced) {
+  auto schema = test::fresh_schema();
+  open_journal(schema);
+  add_member(schema, "n1", 5);
+  auto fence = make_fence("n1", 4);
+  auto journal = open_fenced(schema, fence);
+  check_fenced(journal->append_batch({append("c1", 0, 0, tag_a, {"a1"})}), 1);
+  fence->incarnation = 5;
+  BOOST_REQUIRE(journal->append_batch({append("c1", 0, 0, tag_a, {"a1"})})[0]);
+  // The row is still there, but its lease lapsed by the database's clock.
+  server().query("UPDATE " + schema +
+                 ".members SET lease_expires = now() - interval '1 second'");
+  check_fenced(journal->append_batch({append("c1", 1, tag_a, tag_a, {"a2"})}),
+               1);
+  BOOST_TEST(payloads(*journal, "c1") == (strings{"a1"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(incarnation_0_is_fenced_without_asking_the_database) {
+  auto schema = test::fresh_schema();
+  open_journal(schema);
+  add_member(schema, "n1", 5);
+  auto fence = make_fence("n1", 5);
+  auto journal = open_fenced(schema, fence);
+  BOOST_REQUIRE(journal->append_batch({append("c1", 0, 0, tag_a, {"a1"})})[0]);
+  fence->incarnation = 0;
+  // With the server down, anything sent would fail as unavailable.
+  restart_guard guard;
+  server().crash();
+  check_fenced(journal->append_batch({append("c1", 1, tag_a, tag_a, {"a2"})}),
+               1);
+}
+
+// The fence's point: a survivor's DELETE of a member waits for every append
+// of that member still in flight. Here the append is held inside its
+// transaction (after its fence statement) by a row another connection
+// inserted and has not committed yet: the append waits on that key.
+BOOST_AUTO_TEST_CASE(a_delete_of_the_member_waits_for_its_append_in_flight) {
+  auto schema = test::fresh_schema();
+  open_journal(schema);
+  add_member(schema, "n1", 5);
+  auto journal = open_fenced(schema, make_fence("n1", 5));
+  raw_connection blocker;
+  blocker.exec("BEGIN");
+  blocker.exec("INSERT INTO " + schema +
+               ".events (stream, seq, payload, recorded_at) VALUES ('c1', 1, "
+               "'other', 0)");
+  std::vector<caf::expected<uint64_t>> got;
+  std::thread writer{[&] {
+    got = journal->append_batch({append("c1", 0, 0, tag_a, {"a1"})});
+  }};
+  // The append passed its fence and waits for the blocker's key.
+  BOOST_REQUIRE(waits_for_a_lock("application_name = 'cartd'"));
+  raw_connection survivor;
+  survivor.send("DELETE FROM " + schema +
+                ".members WHERE name = 'n1' AND incarnation = 5");
+  BOOST_REQUIRE(waits_for_a_lock("pid = " + std::to_string(survivor.pid())));
+  BOOST_TEST(!survivor.answered());
+  // The blocker gives up its row: the append commits, then the DELETE.
+  blocker.exec("ROLLBACK");
+  writer.join();
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_TEST(static_cast<bool>(got[0]));
+  BOOST_TEST(survivor.finish() == "1");
+  BOOST_TEST(payloads(*journal, "c1") == (strings{"a1"}),
+             boost::test_tools::per_element());
+  // From now on the member appends nothing.
+  check_fenced(journal->append_batch({append("c1", 1, tag_a, tag_a, {"a2"})}),
+               1);
+}
+
+BOOST_AUTO_TEST_CASE(an_unfenced_journal_appends_with_no_member_rows) {
+  auto schema = test::fresh_schema();
+  auto journal = open_journal(schema);
+  BOOST_TEST(server().query("SELECT count(*) FROM " + schema + ".members") ==
+             "0");
+  auto got = journal->append_batch({append("c1", 0, 0, tag_a, {"a1"}),
+                                    append("c1", 1, tag_a, tag_a, {"a2"})});
+  BOOST_REQUIRE(got[0]);
+  BOOST_REQUIRE(got[1]);
+  BOOST_TEST(*got[1] == 2u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
