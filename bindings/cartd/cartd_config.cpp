@@ -144,6 +144,22 @@ cartd_config::cartd_config() {
       .add(storage_import, "import",
            "sqlite:PATH: copy the SQLite journal in PATH (a storage.path) "
            "into the PostgreSQL schema and exit");
+  opt_group{custom_options_, "cluster"}
+      .add(cluster_enabled, "enabled",
+           "join a cluster of nodes sharing the PostgreSQL journal (needs "
+           "--storage.backend=postgres)")
+      .add(cluster_node, "node",
+           "this node's unique name in the cluster (default: "
+           "http.host:http.port)")
+      .add(cluster_host, "host", "address of the node-to-node endpoint")
+      .add(cluster_port, "port",
+           "port of the node-to-node endpoint (0: any free port)")
+      .add(cluster_lease, "lease",
+           "a node that could not renew its membership this long is dead; it "
+           "stops serving before that")
+      .add(cluster_heartbeat, "heartbeat",
+           "how often a node renews its lease and the nodes check each other "
+           "(below cluster.lease)");
   opt_group{custom_options_, "process"}.add(
       process_sched_batch, "sched-batch",
       "run cartd's threads under SCHED_BATCH: a thread woken by another does "
@@ -172,6 +188,35 @@ std::string check_entry(const caf::config_option_set& options,
 }
 
 } // namespace
+
+std::string cartd_config::validate_cluster() const {
+  if (!cluster_enabled)
+    return {};
+  if (storage_backend != "postgres")
+    return "cluster.enabled needs --storage.backend=postgres: the nodes of a "
+           "cluster share their journal and membership table in one "
+           "PostgreSQL database (storage.backend is " +
+           storage_backend + ")";
+  if (!storage_import.empty())
+    return "storage.import runs alone: drop --cluster.enabled";
+  auto name = cluster_node_name();
+  if (name.size() > 128)
+    return "cluster.node must be at most 128 bytes";
+  for (unsigned char c : name)
+    if (c < 0x21 || c == 0x7f)
+      return "cluster.node must not contain spaces or control characters";
+  if (cluster_node.empty() && http_port == 0)
+    return "cluster.node must be set when http.port is 0 (the default name "
+           "is http.host:http.port)";
+  if (cluster_host.empty())
+    return "cluster.host must not be empty";
+  if (cluster_heartbeat.count() <= 0)
+    return "cluster.heartbeat must be positive";
+  if (cluster_lease <= cluster_heartbeat)
+    return "cluster.heartbeat must be below cluster.lease (a node renews its "
+           "lease every heartbeat)";
+  return {};
+}
 
 caf::error cartd_config::parse_args(int argc, char** argv) {
   string_list args;
@@ -211,6 +256,12 @@ caf::error cartd_config::parse_args(int argc, char** argv) {
     for (auto* option : cleared_flags)
       option->store(caf::config_value{false});
   return err;
+}
+
+std::string cartd_config::cluster_node_name() const {
+  if (!cluster_node.empty())
+    return cluster_node;
+  return http_host + ":" + std::to_string(http_port);
 }
 
 caf::timespan cartd_config::retry_for() const {
@@ -303,6 +354,8 @@ std::string cartd_config::validate() const {
     return "http.idle-timeout must be positive";
   if (supervisor_restart_period.count() <= 0)
     return "supervisor.restart-period must be positive";
+  if (auto problem = validate_cluster(); !problem.empty())
+    return problem;
   auto level = spdlog::level::from_str(log_level);
   if (level == spdlog::level::off && log_level != "off")
     return "log.level must be trace, debug, info, warn, error or off";

@@ -27,6 +27,9 @@ public:
   /// Returns a description of the first problem, or an empty string.
   std::string validate() const;
 
+  /// The cluster options' problem, or an empty string (part of validate).
+  std::string validate_cluster() const;
+
   /// How long the journal retries a failing commit: storage.retry-for, or
   /// when that is 0 the smaller of 1 s and half of http.request-timeout, so
   /// that a change gets its 503 before the request times out.
@@ -87,6 +90,21 @@ public:
   caf::timespan storage_retry_for = caf::timespan{0};
   // "sqlite:PATH": copy that SQLite journal into PostgreSQL, then exit.
   std::string storage_import;
+
+  // -- cluster ----------------------------------------------------------------
+
+  bool cluster_enabled = false;
+  // Empty: http.host:http.port (cluster_node_name()).
+  std::string cluster_node;
+  std::string cluster_host = "127.0.0.1";
+  uint16_t cluster_port = 0;
+  caf::timespan cluster_lease = caf::timespan{std::chrono::seconds{2}};
+  caf::timespan cluster_heartbeat =
+      caf::timespan{std::chrono::milliseconds{500}};
+
+  /// This node's name in the cluster: cluster.node, or http.host:http.port
+  /// when that is empty.
+  std::string cluster_node_name() const;
 
   // -- process ----------------------------------------------------------------
 

@@ -125,3 +125,72 @@ BOOST_AUTO_TEST_CASE(dumped_configuration_masks_the_password) {
   BOOST_TEST(text.find("password=*****") != std::string::npos, text);
   BOOST_TEST(text.find("dbname=shop") != std::string::npos, text);
 }
+
+BOOST_AUTO_TEST_CASE(cluster_mode_is_off_by_default_with_the_issues_timing) {
+  cartd_config cfg;
+  BOOST_TEST(!cfg.cluster_enabled);
+  BOOST_TEST(cfg.cluster_port == 0u);
+  BOOST_CHECK(cfg.cluster_lease == caf::timespan{std::chrono::seconds{2}});
+  BOOST_CHECK(cfg.cluster_heartbeat ==
+              caf::timespan{std::chrono::milliseconds{500}});
+  // The name defaults to the HTTP address.
+  cfg.http_host = "10.0.0.7";
+  cfg.http_port = 8081;
+  BOOST_TEST(cfg.cluster_node_name() == "10.0.0.7:8081");
+  cfg.cluster_node = "cart-a";
+  BOOST_TEST(cfg.cluster_node_name() == "cart-a");
+}
+
+BOOST_AUTO_TEST_CASE(cluster_mode_refuses_any_journal_but_postgres) {
+  for (auto backend : {"sqlite", "memory"}) {
+    auto problem = verdict(
+        {"--cluster.enabled", std::string{"--storage.backend="} + backend});
+    BOOST_TEST(starts_with(problem, "cluster.enabled needs "
+                                    "--storage.backend=postgres"),
+               problem);
+    BOOST_TEST(problem.find(backend) != std::string::npos, problem);
+  }
+  // The default backend (sqlite) too, and --flag=true like --flag.
+  BOOST_TEST(starts_with(verdict({"--cluster.enabled=true"}),
+                         "cluster.enabled needs --storage.backend=postgres"));
+  BOOST_TEST(verdict({"--cluster.enabled", "--storage.backend=postgres"}) ==
+             "");
+  BOOST_TEST(verdict({"--cluster.enabled=false"}) == "");
+}
+
+BOOST_AUTO_TEST_CASE(cluster_heartbeat_must_be_below_the_lease) {
+  auto pg = std::string{"--storage.backend=postgres"};
+  BOOST_TEST(verdict({"--cluster.enabled", pg, "--cluster.lease=1s",
+                      "--cluster.heartbeat=250ms"}) == "");
+  for (auto heartbeat : {"1s", "2s"}) {
+    auto problem = verdict({"--cluster.enabled", pg, "--cluster.lease=1s",
+                            std::string{"--cluster.heartbeat="} + heartbeat});
+    BOOST_TEST(starts_with(problem, "cluster.heartbeat must be below "
+                                    "cluster.lease"),
+               heartbeat << ": " << problem);
+  }
+  BOOST_TEST(
+      starts_with(verdict({"--cluster.enabled", pg, "--cluster.heartbeat=0s"}),
+                  "cluster.heartbeat must be positive"));
+  // Outside cluster mode the cluster options are not checked.
+  BOOST_TEST(verdict({"--cluster.lease=1s", "--cluster.heartbeat=2s"}) == "");
+}
+
+BOOST_AUTO_TEST_CASE(cluster_node_names_are_checked) {
+  auto pg = std::string{"--storage.backend=postgres"};
+  BOOST_TEST(verdict({"--cluster.enabled", pg, "--cluster.node=a-1"}) == "");
+  BOOST_TEST(
+      starts_with(verdict({"--cluster.enabled", pg, "--cluster.node=a b"}),
+                  "cluster.node must not contain spaces"));
+  BOOST_TEST(starts_with(verdict({"--cluster.enabled", pg,
+                                  "--cluster.node=" + std::string(129, 'x')}),
+                         "cluster.node must be at most 128 bytes"));
+  // An ephemeral HTTP port gives no stable default name.
+  BOOST_TEST(starts_with(verdict({"--cluster.enabled", pg, "--http.port=0"}),
+                         "cluster.node must be set when http.port is 0"));
+  BOOST_TEST(verdict({"--cluster.enabled", pg, "--http.port=0",
+                      "--cluster.node=n1"}) == "");
+  BOOST_TEST(starts_with(
+      verdict({"--cluster.enabled", pg, "--storage.import=sqlite:/x"}),
+      "storage.import runs alone"));
+}
