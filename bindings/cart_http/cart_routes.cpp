@@ -4,10 +4,13 @@
 #include <string_view>
 
 #include <caf/actor_cast.hpp>
+#include <caf/duration.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/io/broker.hpp>
 #include <caf/sec.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bindings/cart_http/cluster_json.hpp"
 #include "bindings/cart_http/request_decoding.hpp"
 
 namespace cartd {
@@ -29,6 +32,30 @@ http::response method_not_allowed(std::string allow) {
 
 http::response not_found() {
   return http::error_response(404, "not_found", "no such route");
+}
+
+/// The 503 of a cart request while this node holds no valid lease.
+http::response no_lease_reply() {
+  return error_reply(cart_errc::unavailable,
+                     "this node holds no valid cluster lease");
+}
+
+/// Whether a request may be sent again when its node went down before it
+/// answered: anything but a change without an Idempotency-Key (it might
+/// have been applied; re-sending it could apply it twice).
+template <class... Ts>
+bool resendable(const Ts&...) {
+  return true;
+}
+
+bool resendable(const cart_mutation& m) {
+  return !m.idempotency_key.empty();
+}
+
+/// The cart's actor is gone: re-resolve and try again.
+bool receiver_gone(const caf::error& err) {
+  return err == caf::sec::request_receiver_down ||
+         err == caf::exit_reason::remote_link_unreachable;
 }
 
 http::response message_reply(const char* text) {
@@ -62,13 +89,39 @@ cart_routes::cart_routes(cart_directory_actor directory,
     routes_.add(verb::post, "/debug/carts/{cart}/crash", &cart_routes::crash);
 }
 
+cart_routes::cart_routes(cart_router_actor router,
+                         cart_routes_settings settings)
+    : cart_routes(caf::actor_cast<cart_directory_actor>(router),
+                  std::move(settings)) {
+  // The router answers the directory's resolve message.
+  router_ = std::move(router);
+  routes_.add(bhttp::verb::get, "/cluster", &cart_routes::get_cluster);
+}
+
+bool cart_routes::lease_valid() const noexcept {
+  return settings_.lease == nullptr || settings_.lease->valid();
+}
+
+std::string cart_routes::name_of(const caf::node_id& node) const {
+  auto i = names_.find(node);
+  return i != names_.end() ? i->second : to_string(node);
+}
+
 http::response cart_routes::timeout_response() const {
   return error_reply(cart_errc::timeout);
 }
 
 bool cart_routes::ready() const {
-  return settings_.journal_available == nullptr ||
-         settings_.journal_available->load(std::memory_order_relaxed);
+  return failing_check().empty();
+}
+
+std::string cart_routes::failing_check() const {
+  if (settings_.journal_available != nullptr &&
+      !settings_.journal_available->load(std::memory_order_relaxed))
+    return "journal";
+  if (clustered() && !lease_valid())
+    return "cluster lease";
+  return {};
 }
 
 caf::message_handler cart_routes::messages(caf::io::broker*) {
@@ -77,13 +130,117 @@ caf::message_handler cart_routes::messages(caf::io::broker*) {
       [this](gone_atom, const std::string& id, uint64_t incarnation) {
         cache_.on_gone(id, incarnation);
       },
+      // Cluster mode: the router's pushes.
+      [this](view_atom, const cluster_state& state) {
+        names_.clear();
+        for (auto& x : state.members)
+          if (x.node)
+            names_.emplace(x.node, x.member.name);
+      },
+      [this](peer_down_atom, const caf::node_id& node) {
+        // Handles of that node's carts are dead; requests in flight there
+        // are never answered: route them again now.
+        cache_.forget_if(
+            [&node](const cart_actor& cart) { return cart.node() == node; });
+        peers_.on_peer_down(node);
+      },
   };
+}
+
+template <class OnView, class... Ts>
+void cart_routes::ask_cluster(caf::io::broker* self, const std::string& id,
+                              int attempt, bool watch, OnView on_view,
+                              http::responder reply,
+                              std::shared_ptr<std::string> answered_by,
+                              Ts... xs) {
+  if (!lease_valid()) {
+    cache_.clear();
+    reply(no_lease_reply());
+    return;
+  }
+  if (auto cart = cache_.handle(id)) {
+    send_cluster(self, *cart, id, attempt, watch, on_view, reply, answered_by,
+                 xs...);
+    return;
+  }
+  self->request(router_, settings_.request_timeout, resolve_atom::value, id)
+      .then(
+          [=](cart_actor& cart) {
+            cache_.remember(id, cart);
+            send_cluster(self, cart, id, attempt, watch, on_view, reply,
+                         answered_by, xs...);
+          },
+          [reply](caf::error& err) { reply(error_reply(to_cart_errc(err))); });
+}
+
+template <class OnView, class... Ts>
+void cart_routes::send_cluster(caf::io::broker* self, const cart_actor& cart,
+                               const std::string& id, int attempt, bool watch,
+                               OnView on_view, http::responder reply,
+                               std::shared_ptr<std::string> answered_by,
+                               Ts... xs) {
+  auto node = cart.node();
+  bool local = node == self->node();
+  uint64_t token = 0;
+  if (!local) {
+    bool resend = resendable(xs...);
+    token = peers_.track(node, [=] {
+      if (resend) {
+        ask_cluster(self, id, attempt, watch, on_view, reply, answered_by,
+                    xs...);
+      } else {
+        // It may have been applied before the node went down.
+        reply(error_reply(cart_errc::timeout));
+      }
+    });
+  }
+  auto on_reply = [=](cart_view& view) {
+    if (!local && !peers_.settle(node, token))
+      return; // routed again meanwhile; that request answers
+    *answered_by = local ? settings_.node_name : name_of(node);
+    if (local && watch)
+      cache_.on_watched(cart, view);
+    else
+      cache_.on_view(cart, view);
+    on_view(view);
+  };
+  auto on_error = [=](caf::error& err) {
+    if (!local && !peers_.settle(node, token))
+      return;
+    auto code = to_cart_errc(err);
+    if (status_for(code) >= 500)
+      cache_.forget(id);
+    if (receiver_gone(err) && attempt + 1 < max_attempts) {
+      ask_cluster(self, id, attempt + 1, watch, on_view, reply, answered_by,
+                  xs...);
+      return;
+    }
+    if (err.category() == caf::atom("cart"))
+      *answered_by = local ? settings_.node_name : name_of(node);
+    reply(error_reply(code));
+  };
+  // A local cart always answers (or dies: request_receiver_down); a request
+  // to another node is never answered if that node dies or freezes.
+  auto timeout = local ? caf::duration{caf::infinite}
+                       : caf::duration{settings_.request_timeout};
+  if (watch && !local)
+    self->request(cart, timeout, caf::get_atom::value)
+        .then(std::move(on_reply), std::move(on_error));
+  else
+    self->request(cart, timeout, xs...)
+        .then(std::move(on_reply), std::move(on_error));
 }
 
 template <class OnView, class... Ts>
 void cart_routes::ask_cart(caf::io::broker* self, const std::string& id,
                            int attempt, bool watch, OnView on_view,
-                           http::responder reply, Ts... xs) {
+                           http::responder reply,
+                           std::shared_ptr<std::string> answered_by, Ts... xs) {
+  if (clustered()) {
+    ask_cluster(self, id, attempt, watch, on_view, reply,
+                std::move(answered_by), xs...);
+    return;
+  }
   auto send = [this, self, id, attempt, watch, on_view, reply,
                xs...](const cart_actor& cart) {
     self->request(cart, caf::infinite, xs...)
@@ -103,7 +260,8 @@ void cart_routes::ask_cart(caf::io::broker* self, const std::string& id,
                 cache_.forget(id);
               if (err == caf::sec::request_receiver_down &&
                   attempt + 1 < max_attempts) {
-                ask_cart(self, id, attempt + 1, watch, on_view, reply, xs...);
+                ask_cart(self, id, attempt + 1, watch, on_view, reply, nullptr,
+                         xs...);
                 return;
               }
               reply(error_reply(code));
@@ -131,7 +289,21 @@ void cart_routes::handle(caf::io::broker* self, http::request&& req,
       return reply(not_found());
     return reply(method_not_allowed(std::move(found.allow)));
   }
-  call c{self, req, reply, {}, {}};
+  std::shared_ptr<std::string> answered_by;
+  if (clustered() && found.hit->handler != &cart_routes::get_cluster) {
+    if (!lease_valid()) {
+      cache_.clear();
+      return reply(no_lease_reply());
+    }
+    // Cartd-Node: the node whose cart answered (set once it did).
+    answered_by = std::make_shared<std::string>();
+    reply = [inner = std::move(reply), answered_by](http::response res) {
+      if (!answered_by->empty())
+        res.headers.emplace_back("Cartd-Node", *answered_by);
+      inner(std::move(res));
+    };
+  }
+  call c{self, req, reply, {}, {}, answered_by};
   for (auto& p : found.hit->placeholders) {
     if (p.name == "cart") {
       auto id = decode_cart_id(path[p.index]);
@@ -165,11 +337,14 @@ void cart_routes::mutate(call& c, cart_mutation m) {
   auto as_cart = [this, reply = c.reply](cart_view& view) {
     reply(cache_.render(view));
   };
-  ask_cart(c.self, c.cart, 0, false, as_cart, c.reply, std::move(m));
+  ask_cart(c.self, c.cart, 0, false, as_cart, c.reply, c.answered_by,
+           std::move(m));
 }
 
 void cart_routes::get_cart(call& c) {
   if (auto copy = cache_.find(c.cart)) {
+    if (c.answered_by)
+      *c.answered_by = settings_.node_name; // only local carts are cached
     http::response res;
     res.body = copy->body;
     res.headers.emplace_back("ETag", copy->etag);
@@ -180,8 +355,8 @@ void cart_routes::get_cart(call& c) {
   };
   // A GET that misses the cache watches the cart: its copy is then kept
   // current here.
-  ask_cart(c.self, c.cart, 0, true, as_cart, c.reply, watch_atom::value,
-           caf::actor_cast<cart_watcher_actor>(c.self));
+  ask_cart(c.self, c.cart, 0, true, as_cart, c.reply, c.answered_by,
+           watch_atom::value, caf::actor_cast<cart_watcher_actor>(c.self));
 }
 
 void cart_routes::clear_cart(call& c) {
@@ -244,7 +419,8 @@ void cart_routes::seed_get(call& c) {
     res.body = body.dump();
     reply(std::move(res));
   };
-  ask_cart(c.self, seed_cart, 0, false, as_map, c.reply, caf::get_atom::value);
+  ask_cart(c.self, seed_cart, 0, false, as_map, c.reply, c.answered_by,
+           caf::get_atom::value);
 }
 
 void cart_routes::seed_add(call& c) {
@@ -262,7 +438,8 @@ void cart_routes::seed_add(call& c) {
   auto added = [reply = c.reply](cart_view&) {
     reply(message_reply("Added to cart"));
   };
-  ask_cart(c.self, seed_cart, 0, false, added, c.reply, std::move(m));
+  ask_cart(c.self, seed_cart, 0, false, added, c.reply, c.answered_by,
+           std::move(m));
 }
 
 void cart_routes::seed_remove(call& c) {
@@ -274,14 +451,31 @@ void cart_routes::seed_remove(call& c) {
   auto removed = [reply = c.reply](cart_view&) {
     reply(message_reply("Removed from cart"));
   };
-  ask_cart(c.self, seed_cart, 0, false, removed, c.reply, std::move(m));
+  ask_cart(c.self, seed_cart, 0, false, removed, c.reply, c.answered_by,
+           std::move(m));
+}
+
+void cart_routes::get_cluster(call& c) {
+  c.self
+      ->request(router_, settings_.request_timeout, caf::get_atom::value,
+                cluster_atom::value)
+      .then(
+          [reply = c.reply](cluster_state& state) {
+            http::response res;
+            res.body = cluster_json(state);
+            reply(std::move(res));
+          },
+          [reply = c.reply](caf::error& err) {
+            reply(error_reply(to_cart_errc(err)));
+          });
 }
 
 void cart_routes::crash(call& c) {
   auto as_cart = [this, reply = c.reply](cart_view& view) {
     reply(cache_.render(view));
   };
-  ask_cart(c.self, c.cart, 0, false, as_cart, c.reply, crash_atom::value);
+  ask_cart(c.self, c.cart, 0, false, as_cart, c.reply, c.answered_by,
+           crash_atom::value);
 }
 
 } // namespace cartd

@@ -25,16 +25,39 @@
 // cart, and while the read cache (read_cache.hpp, which says why this is
 // linearizable and why only carts of this node are ever cached) holds a
 // watched copy, GET answers from it.
+//
+// Cluster mode (constructed over the node's cart router instead of the
+// directory; docs/cluster.md, "Routing"):
+//   * carts are resolved through the router (the same resolve message), which
+//     answers a local cart or a proxy of the owner's; `handle.node() ==
+//     self->node()` tells which. Only local carts are watched and their copies
+//     cached; remote carts are read with get_atom (read_cache.hpp says why);
+//   * every cart response carries `Cartd-Node: NAME`, the node whose cart
+//     actor answered (names from the router's view pushes);
+//   * requests to remote carts are tracked per node (peer_requests.hpp) and
+//     routed again the moment the router reports that node down: reads and
+//     keyed changes are re-sent, an unkeyed change is answered 503 "may or
+//     may not have been applied"; cached handles of that node are dropped;
+//   * while this node's cluster lease is not valid every cart request gets
+//     503 and the cache is dropped (another node may own its carts by now);
+//   * requests to the router and to remote carts are bounded by the HTTP
+//     request timeout (one to a dead node is never answered); local carts
+//     always answer (a reply, or request_receiver_down when they die);
+//   * GET /cluster shows the router's cluster_state (cluster_json.hpp).
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 
+#include <caf/node_id.hpp>
 #include <caf/timespan.hpp>
 
 #include "actors/cart/protocol/cart_actor.hpp"
+#include "actors/cart/protocol/cart_router.hpp"
 #include "bindings/cart_http/cart_json.hpp"
 #include "bindings/cart_http/error_map.hpp"
+#include "bindings/cart_http/peer_requests.hpp"
 #include "bindings/cart_http/read_cache.hpp"
 #include "bindings/cart_http/route_table.hpp"
 #include "bindings/http/http.hpp"
@@ -52,12 +75,22 @@ struct cart_routes_settings {
   /// journal_health::available); GET /ready answers 503 while it is false.
   /// Null: the routes are always ready.
   std::shared_ptr<const std::atomic<bool>> journal_available;
+  /// Cluster mode: this node's name (--cluster.node).
+  std::string node_name;
+  /// Cluster mode: this node's lease (null: always valid).
+  std::shared_ptr<const cluster_lease> lease;
+  /// Cluster mode: bound of every request to the router or another node
+  /// (the HTTP request timeout).
+  caf::timespan request_timeout = caf::timespan{std::chrono::seconds{5}};
 };
 
 /// The cart routes as an http::handler.
 class cart_routes : public http::handler {
 public:
   cart_routes(cart_directory_actor directory, cart_routes_settings settings);
+
+  /// Cluster mode: resolves carts through the node's `router` (see above).
+  cart_routes(cart_router_actor router, cart_routes_settings settings);
 
   void handle(caf::io::broker* self, http::request&& req,
               http::responder reply) override;
@@ -71,6 +104,10 @@ public:
   /// of resident carts keep working.
   bool ready() const override;
 
+  /// "journal" while the journal is unavailable, "cluster lease" while this
+  /// node holds no valid lease (cluster mode), else empty.
+  std::string failing_check() const override;
+
 private:
   /// One request on its way through a route's handler.
   struct call {
@@ -80,6 +117,9 @@ private:
     /// The decoded `{cart}` and `{item}` of the path, if it has them.
     std::string cart;
     std::string item;
+    /// Cluster mode: the name of the node whose cart answered, which the
+    /// responder sends as Cartd-Node (null in single-node mode).
+    std::shared_ptr<std::string> answered_by;
   };
 
   using route_handler = void (cart_routes::*)(call&);
@@ -96,6 +136,7 @@ private:
   void seed_add(call& c);
   void seed_remove(call& c);
   void crash(call& c);
+  void get_cluster(call& c);
 
   // Reads If-Match and Idempotency-Key into `m` and sends it to the cart;
   // the reply renders the cart.
@@ -106,12 +147,40 @@ private:
   // request, so its reply makes the cached copy current.
   template <class OnView, class... Ts>
   void ask_cart(caf::io::broker* self, const std::string& id, int attempt,
-                bool watch, OnView on_view, http::responder reply, Ts... xs);
+                bool watch, OnView on_view, http::responder reply,
+                std::shared_ptr<std::string> answered_by, Ts... xs);
+
+  // Cluster mode: ask_cart through the router, knowing local from remote.
+  // `answered_by` receives the name of the node whose cart answered (the
+  // responder adds it as Cartd-Node).
+  template <class OnView, class... Ts>
+  void ask_cluster(caf::io::broker* self, const std::string& id, int attempt,
+                   bool watch, OnView on_view, http::responder reply,
+                   std::shared_ptr<std::string> answered_by, Ts... xs);
+
+  // Cluster mode: sends `xs...` to the resolved `cart`.
+  template <class OnView, class... Ts>
+  void send_cluster(caf::io::broker* self, const cart_actor& cart,
+                    const std::string& id, int attempt, bool watch,
+                    OnView on_view, http::responder reply,
+                    std::shared_ptr<std::string> answered_by, Ts... xs);
+
+  bool clustered() const noexcept { return router_ != nullptr; }
+
+  // Cluster mode: whether this node may serve carts now.
+  bool lease_valid() const noexcept;
+
+  // The name of the node `node` (its CAF node id rendered when unknown).
+  std::string name_of(const caf::node_id& node) const;
 
   cart_directory_actor directory_;
   cart_routes_settings settings_;
   route_table<route_handler> routes_;
   read_cache<cart_actor> cache_;
+  // -- cluster mode -----------------------------------------------------------
+  cart_router_actor router_;
+  std::map<caf::node_id, std::string> names_;
+  peer_requests<caf::node_id> peers_;
 };
 
 } // namespace cartd

@@ -161,6 +161,25 @@ public:
   /// Drops cart `id` (a request to it failed with a 5xx).
   void forget(const std::string& id) { entries_.erase(id); }
 
+  /// Drops every cart whose handle satisfies `pred` (cluster mode: the
+  /// handles of a node that went down). Returns how many.
+  template <class Pred>
+  size_t forget_if(Pred pred) {
+    size_t result = 0;
+    for (auto i = entries_.begin(); i != entries_.end();) {
+      if (pred(i->second.handle)) {
+        i = entries_.erase(i);
+        ++result;
+      } else {
+        ++i;
+      }
+    }
+    return result;
+  }
+
+  /// Drops everything (cluster mode: this node lost its lease).
+  void clear() { entries_.clear(); }
+
 private:
   // `asked`: the handle a reply came through (nullptr for a push).
   void learn(const Handle* asked, const cart_view& view, bool watched) {

@@ -18,6 +18,23 @@ caf::message_handler handler::messages(caf::io::broker*) {
   return {};
 }
 
+std::string handler::failing_check() const {
+  return ready() ? std::string{} : std::string{"service"};
+}
+
+response not_ready_response(std::string_view check) {
+  nlohmann::json body;
+  body["error"] = "not_ready";
+  body["check"] = std::string{check};
+  body["message"] =
+      "the service is not ready (check failed: " + std::string{check} + ")";
+  response result;
+  result.status = 503;
+  result.body =
+      body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return result;
+}
+
 response handler::timeout_response() const {
   return error_response(503, "timeout", "the request did not complete in time");
 }

@@ -90,6 +90,11 @@ public:
   /// Whether the service behind the handler is ready (GET /ready).
   virtual bool ready() const { return true; }
 
+  /// The name of the first readiness check that fails (e.g. "journal"),
+  /// which GET /ready's 503 names, or an empty string when ready. By
+  /// default "service" while `ready()` is false.
+  virtual std::string failing_check() const;
+
   /// The answer to a request still unanswered after the request timeout.
   virtual response timeout_response() const;
 
@@ -98,6 +103,10 @@ public:
   /// continuations apply. Empty by default; anything unmatched is dropped.
   virtual caf::message_handler messages(caf::io::broker* self);
 };
+
+/// GET /ready's 503: `{"error":"not_ready","check":CHECK,"message":...}`,
+/// naming the readiness check that failed (e.g. "journal", "draining").
+response not_ready_response(std::string_view check);
 
 /// Limits, timeouts and switches, each a config option (see bindings/cartd,
 /// which takes its defaults from here).

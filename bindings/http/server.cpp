@@ -232,8 +232,10 @@ bool serve_builtin(server_actor* self, const request& req, responder& reply) {
   response res;
   if (is_health) {
     res.body = R"({"status":"ok"})";
-  } else if (self->state.draining || !self->state.h->ready()) {
-    res = error_response(503, "not_ready", "the service is not ready");
+  } else if (self->state.draining) {
+    res = not_ready_response("draining");
+  } else if (auto check = self->state.h->failing_check(); !check.empty()) {
+    res = not_ready_response(check);
   } else {
     res.body = R"({"status":"ready"})";
   }

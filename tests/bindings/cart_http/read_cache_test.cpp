@@ -197,3 +197,27 @@ BOOST_AUTO_TEST_CASE(a_cache_of_capacity_zero_holds_nothing) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(forget_if_drops_exactly_the_handles_it_names) {
+  // Cluster mode: a node went down; its carts' handles (here: h2) go.
+  cache c{8};
+  c.remember("a", h1);
+  c.remember("b", h2);
+  c.remember("c", h2);
+  c.on_watched(h1, view("a", inc_a, 1, 1));
+  BOOST_TEST(c.forget_if([](int h) { return h == h2; }) == 2u);
+  BOOST_TEST(c.size() == 1u);
+  BOOST_TEST(c.handle("b") == nullptr);
+  BOOST_TEST(c.handle("c") == nullptr);
+  BOOST_TEST(served(c, "a") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(clear_drops_every_copy) {
+  // Cluster mode: this node lost its lease; no copy may be served.
+  cache c{8};
+  c.remember("a", h1);
+  c.on_watched(h1, view("a", inc_a, 1, 1));
+  c.clear();
+  BOOST_TEST(served(c, "a") == -1);
+  BOOST_TEST(c.size() == 0u);
+}

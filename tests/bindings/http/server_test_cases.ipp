@@ -129,6 +129,9 @@ BOOST_AUTO_TEST_CASE(ready_answers_503_while_the_handler_is_not_ready) {
   BOOST_REQUIRE(res);
   BOOST_TEST(res->status == 503u);
   BOOST_TEST(res->body.find(R"("error":"not_ready")") != std::string::npos);
+  // The body names the failing check (the handler's default: "service").
+  BOOST_TEST(res->body.find(R"("check":"service")") != std::string::npos,
+             res->body);
   handler->ready_flag = true;
   res = c.get("/ready");
   BOOST_REQUIRE(res);
