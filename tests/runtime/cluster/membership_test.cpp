@@ -1,0 +1,246 @@
+// The membership worker on real threads against the test binary's
+// PostgreSQL server: it joins, renews, reports views, removes a member that
+// stopped renewing, rejoins under a new incarnation when its renewal is
+// refused or the database was gone, acknowledges views, leaves. Lapses are
+// made with the database's clock or by members that never renew; every wait
+// is for a condition, with a generous bound.
+
+#include "runtime/cluster/membership.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "runtime/cluster/postgres/pg_member_store.hpp"
+#include "runtime/journal/postgres/pg_journal.hpp"
+#include "tests/runtime/journal/shared_postgres.hpp"
+
+using namespace cartd;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Only a broken worker makes a test wait this long.
+constexpr auto patience = caf::timespan{30s};
+
+test::postgres_server& server() {
+  return test::shared_postgres();
+}
+
+pg_options options(const std::string& schema) {
+  pg_options result;
+  result.conninfo = server().conninfo();
+  result.schema = schema;
+  return result;
+}
+
+std::unique_ptr<member_store> open_store(const std::string& schema) {
+  auto opened = open_pg_member_store(options(schema));
+  if (!opened)
+    BOOST_FAIL("open failed: " << caf::to_string(opened.error()));
+  return std::move(*opened);
+}
+
+caf::actor_system_config& init(caf::actor_system_config& cfg) {
+  cfg.add_message_types<caf::id_block::cartd_runtime>();
+  cfg.add_message_types<caf::id_block::cartd_cluster>();
+  add_member_error_category(cfg);
+  return cfg;
+}
+
+/// Starts the shared server again at the end of a test that crashed it.
+struct restart_guard {
+  ~restart_guard() {
+    try {
+      if (!server().running())
+        server().start();
+    } catch (const std::exception& e) {
+      BOOST_TEST_MESSAGE("cannot restart the server: " << e.what());
+    }
+  }
+};
+
+/// One worker, its lease and fence, and a listener (a scoped actor) that
+/// keeps what it was told.
+struct fixture {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{init(cfg)};
+  caf::scoped_actor listener{sys};
+  std::string schema = test::fresh_schema();
+  std::shared_ptr<cluster_lease> lease = std::make_shared<cluster_lease>();
+  std::shared_ptr<journal_fence> fence = std::make_shared<journal_fence>();
+  caf::actor worker;
+  cluster_view last_view;
+  bool serving = false;
+
+  fixture() {
+    // The schema exists before anyone looks at it.
+    open_store(schema);
+  }
+
+  ~fixture() {
+    if (worker)
+      caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
+  }
+
+  membership_settings settings(const std::string& name) {
+    membership_settings result;
+    result.name = name;
+    result.http = name + ":8080";
+    result.cluster = name + ":7000";
+    result.lease = caf::timespan{1s};
+    result.heartbeat = caf::timespan{200ms};
+    return result;
+  }
+
+  void start(const std::string& name) {
+    fence->member = name;
+    worker = spawn_membership(sys, open_store(schema), settings(name), lease,
+                              fence, caf::actor{listener.ptr()});
+  }
+
+  /// Handles the listener's messages until `pred` holds; false when it did
+  /// not within `patience`.
+  bool until(const std::function<bool()>& pred) {
+    auto deadline = std::chrono::steady_clock::now() + patience;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline)
+        return false;
+      listener->receive(
+          [&](lease_atom, bool x) { serving = x; },
+          [&](view_atom, const cluster_view& v) { last_view = v; },
+          caf::after(std::chrono::milliseconds{100}) >> [] {});
+    }
+    return true;
+  }
+
+  std::string row(const std::string& name, const std::string& column) {
+    return server().query("SELECT " + column + " FROM " + schema +
+                          ".members WHERE name = '" + name + "'");
+  }
+};
+
+cluster_member member_row(const std::string& name) {
+  cluster_member result;
+  result.name = name;
+  result.http = name + ":8080";
+  result.cluster = name + ":7000";
+  return result;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(membership_tests)
+
+BOOST_FIXTURE_TEST_CASE(the_worker_joins_renews_and_reports_the_view, fixture) {
+  start("a");
+  BOOST_REQUIRE(until([&] { return serving; }));
+  BOOST_TEST(lease->valid());
+  auto inc = fence->incarnation.load();
+  BOOST_TEST(inc != 0u);
+  BOOST_TEST(row("a", "incarnation") == std::to_string(inc));
+  BOOST_REQUIRE(until([&] { return last_view.find("a") != nullptr; }));
+  BOOST_TEST(last_view.find("a")->incarnation == inc);
+  BOOST_TEST(last_view.find("a")->http == "a:8080");
+  // It renews: the row's lease end moves forward.
+  auto first = row("a", "lease_expires");
+  BOOST_REQUIRE(until([&] {
+    return server().query("SELECT lease_expires > '" + first + "' FROM " +
+                          schema + ".members WHERE name = 'a'") == "t";
+  }));
+  BOOST_TEST(serving);
+  BOOST_TEST(fence->incarnation.load() == inc);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_member_that_stops_renewing_is_removed_by_a_survivor,
+                        fixture) {
+  start("a");
+  BOOST_REQUIRE(until([&] { return serving; }));
+  // "z" joins and then freezes: it never renews its short lease.
+  auto frozen = open_store(schema);
+  auto inc = frozen->join(member_row("z"), caf::timespan{300ms});
+  BOOST_REQUIRE(inc);
+  BOOST_REQUIRE(until([&] { return last_view.find("z") != nullptr; }));
+  auto with_z = last_view.number;
+  BOOST_REQUIRE(until([&] {
+    return last_view.number > with_z && last_view.find("z") == nullptr;
+  }));
+  BOOST_TEST(server().query("SELECT count(*) FROM " + schema +
+                            ".members WHERE name = 'z'") == "0");
+  BOOST_TEST(last_view.find("a") != nullptr);
+  BOOST_TEST(serving);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_refused_renewal_ends_the_lease_and_the_worker_rejoins,
+                        fixture) {
+  start("a");
+  BOOST_REQUIRE(until([&] { return serving; }));
+  auto old = fence->incarnation.load();
+  // Its lease lapses by the database's clock: the next renewal is refused.
+  server().query("UPDATE " + schema +
+                 ".members SET lease_expires = now() - interval '1 second'");
+  BOOST_REQUIRE(until([&] { return !serving; }));
+  // Serving again under a new incarnation (the lease was revoked between).
+  BOOST_REQUIRE(until([&] { return serving; }));
+  auto fresh = fence->incarnation.load();
+  BOOST_TEST(fresh != 0u);
+  BOOST_TEST(fresh != old);
+  BOOST_TEST(lease->valid());
+  BOOST_TEST(row("a", "incarnation") == std::to_string(fresh));
+}
+
+BOOST_FIXTURE_TEST_CASE(the_lease_ends_while_the_database_is_down, fixture) {
+  start("a");
+  BOOST_REQUIRE(until([&] { return serving; }));
+  auto old = fence->incarnation.load();
+  {
+    restart_guard guard;
+    server().crash();
+    BOOST_REQUIRE(until([&] { return !serving; }));
+    BOOST_TEST(!lease->valid());
+    BOOST_TEST(fence->incarnation.load() == 0u);
+    server().start();
+  }
+  BOOST_REQUIRE(until([&] { return serving; }));
+  BOOST_TEST(lease->valid());
+  BOOST_TEST(fence->incarnation.load() != old);
+  BOOST_TEST(fence->incarnation.load() != 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(acks_and_leave_reach_the_row_and_exit_deletes_it,
+                        fixture) {
+  start("a");
+  BOOST_REQUIRE(until([&] { return serving && last_view.number > 0; }));
+  auto view = last_view.number;
+  listener->send(worker, ack_atom::value, view);
+  BOOST_REQUIRE(until([&] {
+    auto* self = last_view.find("a");
+    return self != nullptr && self->view_seen == view;
+  }));
+  BOOST_TEST(last_view.settled());
+  uint64_t left = 0;
+  listener->request(worker, patience, leave_atom::value)
+      .receive([&](uint64_t x) { left = x; },
+               [&](const caf::error& err) {
+                 BOOST_FAIL("leave failed: " << caf::to_string(err));
+               });
+  BOOST_TEST(left > view);
+  BOOST_TEST(row("a", "status") == "leaving");
+  BOOST_REQUIRE(until([&] { return last_view.number == left; }));
+  BOOST_TEST(last_view.owners().empty());
+  listener->send_exit(worker, caf::exit_reason::user_shutdown);
+  listener->wait_for(worker);
+  worker = nullptr;
+  BOOST_TEST(server().query("SELECT count(*) FROM " + schema + ".members") ==
+             "0");
+  BOOST_TEST(!lease->valid());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
