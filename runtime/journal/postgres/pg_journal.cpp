@@ -751,11 +751,18 @@ pg_journal::write(const std::vector<journal_append>& batch, bool again) {
   auto incarnation =
       fence != nullptr ? fence->incarnation.load(std::memory_order_acquire) : 0;
   auto fenced = [&] {
-    return fail_all(make_error(
-        journal_errc::fenced,
-        what + "this node (" + fence->member + ", incarnation " +
-            std::to_string(incarnation) +
-            ") is no longer a member of the cluster; nothing was stored"));
+    auto who = "this node (" + fence->member + ", incarnation " +
+               std::to_string(incarnation) +
+               ") is no longer a member of the cluster";
+    // A retry of a batch whose outcome is unknown learns nothing about the
+    // first attempt when it is fenced: still unknown.
+    if (again)
+      return fail_all(make_error(journal_errc::unknown_outcome,
+                                 what + who +
+                                     ", so whether an earlier attempt stored "
+                                     "them cannot be checked"));
+    return fail_all(
+        make_error(journal_errc::fenced, what + who + "; nothing was stored"));
   };
   if (fence != nullptr && incarnation == 0)
     return fenced();

@@ -754,6 +754,22 @@ BOOST_AUTO_TEST_CASE(an_append_after_the_member_row_is_deleted_is_fenced) {
   BOOST_TEST(journal->connected());
 }
 
+BOOST_AUTO_TEST_CASE(a_fenced_retry_of_an_unknown_outcome_stays_unknown) {
+  auto schema = test::fresh_schema();
+  open_journal(schema);
+  auto fence = make_fence("n1", 5);
+  auto journal = open_fenced(schema, fence);
+  // No member row: the retry cannot learn whether the first attempt stored.
+  auto got = journal->append_batch_again({append("c1", 0, 0, tag_a, {"a1"})});
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_REQUIRE(!got[0]);
+  BOOST_TEST(code_of(got[0].error()) == journal_errc::unknown_outcome);
+  fence->incarnation = 0;
+  got = journal->append_batch_again({append("c1", 0, 0, tag_a, {"a1"})});
+  BOOST_REQUIRE(!got[0]);
+  BOOST_TEST(code_of(got[0].error()) == journal_errc::unknown_outcome);
+}
+
 BOOST_AUTO_TEST_CASE(
     an_append_under_another_incarnation_or_a_lapsed_lease_is_fenced) {
   auto schema = test::fresh_schema();
