@@ -200,12 +200,16 @@ public:
 
   // -- handlers of the shared behavior ----------------------------------------
 
-  cart_view on_get() {
+  caf::result<cart_view> on_get() {
+    if (!serving())
+      return lease_ended();
     touch();
     return make_view(id_, pipeline_.state());
   }
 
-  cart_view on_watch(cart_watcher_actor& watcher) {
+  caf::result<cart_view> on_watch(cart_watcher_actor& watcher) {
+    if (!serving())
+      return lease_ended();
     touch();
     if (watcher) {
       auto& watchers = extra().watchers;
@@ -217,6 +221,8 @@ public:
   }
 
   caf::result<cart_view> on_mutation(cart_mutation& m) {
+    if (!serving())
+      return lease_ended();
     touch();
     pipeline_.admit(to_write_request(m), make_response_promise<cart_view>(),
                     *this);
@@ -225,6 +231,8 @@ public:
   }
 
   caf::result<cart_view> on_crash_request() {
+    if (!serving())
+      return lease_ended();
     if (!settings().fault_injection)
       return make_error(cart_errc::unavailable, "fault injection is off");
     if (pipeline_.idle(*this))
@@ -425,6 +433,14 @@ private:
             },
             [this](caf::error& err) {
               forget_request_timeout(err);
+              if (is_journal_error(err, journal_errc::fenced)) {
+                // Nothing of it was stored, nor of the writes sent behind
+                // it (they extend its event); another node may own the cart
+                // by now, so this one must not serve it any more.
+                log().debug("cart {}: {}", id_, system().render(err));
+                end_service(cart_errc::unavailable, no_member);
+                return;
+              }
               if (!pipeline_.behind_failure(*this))
                 log().warn("cart {}: write failed: {}", id_,
                            system().render(err));
@@ -454,6 +470,50 @@ private:
   }
 
   void passivate() { quit(); }
+
+  // -- cluster membership -----------------------------------------------------
+
+  /// Whether this node may serve carts (always, outside a cluster).
+  bool serving() const {
+    auto& lease = settings().lease;
+    return lease == nullptr || lease->valid();
+  }
+
+  /// The lease ended: the cart stops, since another node may take it over
+  /// once the lease lapsed in the database. Its writes in flight may still
+  /// commit (the journal's fence holds until this node's row is removed).
+  caf::error lease_ended() {
+    end_service(cart_errc::timeout, no_lease);
+    return make_error(cart_errc::unavailable, no_lease);
+  }
+
+  /// Answers the writes in flight with `in_flight` (unavailable: certainly
+  /// not stored; timeout: they may have been) and the queued ones with
+  /// unavailable, and stops the cart.
+  void end_service(cart_errc in_flight, const char* why) {
+    if (auto* q = queues_if_any()) {
+      std::string detail = why;
+      if (in_flight != cart_errc::unavailable)
+        detail += "; the change may or may not have been applied";
+      for (auto& w : q->in_flight)
+        fail(w.promise, in_flight, detail);
+      q->in_flight.clear();
+      for (auto& job : q->pending)
+        fail(job.promise, cart_errc::unavailable, why);
+      q->pending.clear();
+      q->stall = write_stall::none;
+    }
+    // A normal exit, like a passivation: not a crash for the shard to
+    // restart (nor to count toward its restart limit); the next request
+    // activates the cart again, from the journal.
+    quit();
+  }
+
+  static constexpr const char* no_member =
+      "this node is no longer a member of the cluster";
+  static constexpr const char* no_lease =
+      "this node's cluster lease is not valid (it is no longer a member of "
+      "the cluster, or cannot reach the membership table)";
 
   // Adopts what the journal holds for this cart; false if it is unreadable.
   bool recover(journal_recovery& stored) {
@@ -518,8 +578,10 @@ private:
 
 cart_impl_actor::behavior_type make_cart_behavior() {
   return {
-      [](caf::get_atom) -> cart_view { return cart_impl::current().on_get(); },
-      [](watch_atom, cart_watcher_actor& watcher) -> cart_view {
+      [](caf::get_atom) -> caf::result<cart_view> {
+        return cart_impl::current().on_get();
+      },
+      [](watch_atom, cart_watcher_actor& watcher) -> caf::result<cart_view> {
         return cart_impl::current().on_watch(watcher);
       },
       [](cart_mutation& m) -> caf::result<cart_view> {
