@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <caf/message.hpp>
 
@@ -346,6 +348,70 @@ BOOST_AUTO_TEST_CASE(a_removal_waiting_for_a_lock_gives_up_after_the_timeout) {
   auto again = store->remove_lapsed("a", *inc);
   BOOST_REQUIRE(again);
   BOOST_TEST(*again);
+}
+
+// The fence end to end: a survivor's removal of a lapsed member waits for
+// that member's append still in flight (it holds the row's FOR KEY SHARE
+// lock, taken by its fence before its lease lapsed), the append commits,
+// and every later append of that incarnation is fenced. The append is held
+// inside its transaction by a key another connection inserted and has not
+// committed yet.
+BOOST_AUTO_TEST_CASE(a_removal_waits_for_the_members_append_in_flight) {
+  auto schema = test::fresh_schema();
+  auto store = open_store(schema);
+  auto inc = store->join(row("a"), 60s);
+  BOOST_REQUIRE(inc);
+  auto fence = std::make_shared<journal_fence>();
+  fence->member = "a";
+  fence->incarnation = *inc;
+  auto opts = options(schema);
+  opts.fence = fence;
+  auto journal = pg_journal::open(opts);
+  BOOST_REQUIRE(journal);
+  raw_connection blocker;
+  blocker.exec("BEGIN");
+  blocker.exec("INSERT INTO " + schema +
+               ".events (stream, seq, payload, recorded_at) VALUES ('c1', 1, "
+               "'other', 0)");
+  journal_append append;
+  append.stream = "c1";
+  append.payloads = {"a1"};
+  std::vector<caf::expected<uint64_t>> got;
+  std::thread writer{[&] { got = (*journal)->append_batch({append}); }};
+  auto waiting = [&](const std::string& app) {
+    for (int i = 0; i < 3000; ++i) {
+      if (server().query("SELECT count(*) FROM pg_stat_activity WHERE "
+                         "application_name = '" +
+                         app + "' AND wait_event_type = 'Lock'") != "0")
+        return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  };
+  bool appending = waiting("cartd");
+  // Its lease lapses while the append is in flight.
+  lapse(schema, "a");
+  auto survivor = open_store(schema);
+  survivor->set_timeout(caf::timespan{60s});
+  caf::expected<bool> removed{false};
+  std::thread remover{[&] { removed = survivor->remove_lapsed("a", *inc); }};
+  bool removal_waits = waiting("cartd-membership");
+  blocker.exec("ROLLBACK");
+  writer.join();
+  remover.join();
+  BOOST_REQUIRE(appending);
+  BOOST_REQUIRE(removal_waits);
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_TEST(static_cast<bool>(got[0]));
+  BOOST_REQUIRE(removed);
+  BOOST_TEST(*removed);
+  BOOST_TEST(server().query("SELECT payload FROM " + schema +
+                            ".events WHERE stream = 'c1'") == "a1");
+  append.expected_seq = 1;
+  auto later = (*journal)->append_batch({append});
+  BOOST_REQUIRE(!later[0]);
+  BOOST_TEST(later[0].error().code() ==
+             static_cast<uint8_t>(journal_errc::fenced));
 }
 
 BOOST_AUTO_TEST_CASE(an_unreachable_database_is_an_error_without_the_password) {
