@@ -5,7 +5,8 @@
 // schema version are described in docs/journal-format.md ("PostgreSQL").
 //
 // Every append_batch is one transaction sent in one round trip (libpq's
-// pipeline mode: BEGIN, one prepared statement per append, COMMIT). Each
+// pipeline mode: BEGIN, in cluster mode the fence (see journal_fence), one
+// prepared statement per round of appends, COMMIT). Each
 // statement checks the journal's one rule and inserts in one step, fenced by
 // the (stream, seq) primary key, so any number of nodes may write the same
 // database: of two appends extending one event, one stores its rows and the
