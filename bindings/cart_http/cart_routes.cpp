@@ -147,6 +147,14 @@ caf::message_handler cart_routes::messages(caf::io::broker*) {
   };
 }
 
+void cart_routes::on_down(caf::io::broker*, const caf::down_msg& dm) {
+  if (monitored_.erase(dm.source) == 0)
+    return;
+  cache_.forget_if(
+      [&dm](const cart_actor& cart) { return cart.address() == dm.source; });
+  peers_.on_target_down(dm.source);
+}
+
 template <class OnView, class... Ts>
 void cart_routes::ask_cluster(caf::io::broker* self, const std::string& id,
                               int attempt, bool watch, OnView on_view,
@@ -183,8 +191,12 @@ void cart_routes::send_cluster(caf::io::broker* self, const cart_actor& cart,
   bool local = node == self->node();
   uint64_t token = 0;
   if (!local) {
+    // CAF drops what is sent through the proxy of a remote actor that
+    // ended; its down_msg is the only word of it.
+    if (monitored_.insert(cart.address()).second)
+      self->monitor(cart);
     bool resend = resendable(xs...);
-    token = peers_.track(node, [=] {
+    token = peers_.track(node, cart.address(), [=] {
       if (resend) {
         ask_cluster(self, id, attempt, watch, on_view, reply, answered_by,
                     xs...);
@@ -195,7 +207,7 @@ void cart_routes::send_cluster(caf::io::broker* self, const cart_actor& cart,
     });
   }
   auto on_reply = [=](cart_view& view) {
-    if (!local && !peers_.settle(node, token))
+    if (!local && !peers_.settle(token))
       return; // routed again meanwhile; that request answers
     *answered_by = local ? settings_.node_name : name_of(node);
     if (local && watch)
@@ -205,7 +217,7 @@ void cart_routes::send_cluster(caf::io::broker* self, const cart_actor& cart,
     on_view(view);
   };
   auto on_error = [=](caf::error& err) {
-    if (!local && !peers_.settle(node, token))
+    if (!local && !peers_.settle(token))
       return;
     auto code = to_cart_errc(err);
     if (status_for(code) >= 500)

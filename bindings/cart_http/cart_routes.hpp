@@ -48,8 +48,10 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
+#include <caf/actor_addr.hpp>
 #include <caf/node_id.hpp>
 #include <caf/timespan.hpp>
 
@@ -96,6 +98,11 @@ public:
               http::responder reply) override;
 
   caf::message_handler messages(caf::io::broker* self) override;
+
+  /// Cluster mode: a remote cart this front end sent requests to ended
+  /// (passivated, moved, or its node went away): its requests in flight are
+  /// routed again and its cached handle dropped.
+  void on_down(caf::io::broker* self, const caf::down_msg& dm) override;
 
   http::response timeout_response() const override;
 
@@ -180,7 +187,9 @@ private:
   // -- cluster mode -----------------------------------------------------------
   cart_router_actor router_;
   std::map<caf::node_id, std::string> names_;
-  peer_requests<caf::node_id> peers_;
+  peer_requests<caf::node_id, caf::actor_addr> peers_;
+  // Remote carts monitored (once each, until their down_msg).
+  std::set<caf::actor_addr> monitored_;
 };
 
 } // namespace cartd

@@ -18,6 +18,10 @@ caf::message_handler handler::messages(caf::io::broker*) {
   return {};
 }
 
+void handler::on_down(caf::io::broker*, const caf::down_msg&) {
+  // nop
+}
+
 std::string handler::failing_check() const {
   return ready() ? std::string{} : std::string{"service"};
 }

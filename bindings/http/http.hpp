@@ -102,6 +102,10 @@ public:
   /// server broker (e.g. changes actors push to it). The same rules as for
   /// continuations apply. Empty by default; anything unmatched is dropped.
   virtual caf::message_handler messages(caf::io::broker* self);
+
+  /// An actor the handler monitored (`self->monitor(x)`) ended. The same
+  /// rules as for continuations apply. Ignores it by default.
+  virtual void on_down(caf::io::broker* self, const caf::down_msg& dm);
 };
 
 /// GET /ready's 503: `{"error":"not_ready","check":CHECK,"message":...}`,

@@ -454,6 +454,9 @@ caf::behavior server_impl(server_actor* self, caf::io::doorman_ptr acceptor,
   // Never let a stray message bounce an error back and kill a sender, and
   // never let an unhandled error response kill the server.
   self->set_default_handler(caf::drop);
+  // Actors the handler monitors (e.g. remote carts) end: its business.
+  self->set_down_handler(
+      [self](caf::down_msg& dm) { self->state.h->on_down(self, dm); });
   self->set_error_handler([](caf::error& err) {
     log().warn("http: unhandled error in the server broker: {}",
                caf::to_string(err));
