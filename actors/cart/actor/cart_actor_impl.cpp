@@ -254,6 +254,14 @@ public:
     return true;
   }
 
+  /// The node no longer owns this cart: stop once the writes in flight are
+  /// done (changes arriving meanwhile are still decided and sent, like
+  /// during any passivation), whenever it was last used.
+  bool on_release() {
+    pipeline_.passivate(*this);
+    return true;
+  }
+
   /// Idle passivation (see "Memory" above): quit unless a request came in
   /// within the idle timeout or something is in flight. True: quitting.
   bool on_idle_check() {
@@ -592,6 +600,7 @@ cart_impl_actor::behavior_type make_cart_behavior() {
       },
       [](passivate_atom) { return cart_impl::current().on_passivate(); },
       [](idle_check_atom) { return cart_impl::current().on_idle_check(); },
+      [](release_atom) { return cart_impl::current().on_release(); },
   };
 }
 

@@ -81,9 +81,14 @@ using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
 ///                               are done; false: refused, the cart was used
 ///                               within min_residency (the shard asks to
 ///                               keep its resident cap)
+///   (release_atom)    -> bool   always true: stopping once the writes in
+///                               flight are done, however recently used
+///                               (this node no longer owns the cart: the
+///                               shard releases it for the cluster router)
 using cart_control_actor =
     caf::typed_actor<caf::replies_to<idle_check_atom>::with<bool>,
-                     caf::replies_to<passivate_atom>::with<bool>>;
+                     caf::replies_to<passivate_atom>::with<bool>,
+                     caf::replies_to<release_atom>::with<bool>>;
 
 /// Spawns carts. Every cart it spawns shares one copy of what all carts of a
 /// node have in common (journal handle, settings, the behavior): a resident

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/actor_cast.hpp>
@@ -18,6 +19,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "runtime/cluster/placement.hpp"
 #include "runtime/core/caf_shims.hpp"
 #include "runtime/core/log.hpp"
 
@@ -36,7 +38,10 @@ using supervision::supervisor_core;
 ///   (resolve_atom, std::string cart_id) -> cart_actor
 ///     the running cart `cart_id`, activated if needed; cart_errc::unavailable
 ///     while it is given up or cannot be activated
-using cart_shard_actor = caf::typed_actor<
+///   (release_atom, owners, self) -> size_t
+///   (lookup_atom, std::string cart_id) -> cart_actor
+///     as cart_directory_control_actor, for this shard's carts
+using cart_shard_actor = cart_directory_control_actor::extend<
     caf::replies_to<resolve_atom, std::string>::with<cart_actor>>;
 
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
@@ -70,6 +75,13 @@ struct shard_state {
   std::unordered_map<std::string,
                      std::vector<caf::typed_response_promise<cart_actor>>>
       passivating;
+  /// Releases in progress (release_atom): the carts each still waits for.
+  struct release {
+    std::unordered_set<std::string> running;
+    size_t count = 0;
+    caf::typed_response_promise<size_t> promise;
+  };
+  std::list<release> releases;
 
   void forget(const std::string& id) {
     auto i = lru_pos.find(id);
@@ -209,10 +221,55 @@ void on_passivation_refused(shard_self self, const std::string& id) {
     promise.deliver(caf::actor_cast<cart_actor>(cart));
 }
 
+// Asks the cart `id` to stop once its writes in flight are done.
+void send_release(shard_self self, const caf::actor& cart) {
+  // No timeout: the cart answers, or CAF does when it is gone; the shard
+  // learns that it stopped from its supervisor (on_cart_stopped).
+  self->request(caf::actor_cast<cart_control_actor>(cart), caf::infinite,
+                release_atom::value)
+      .then([](bool) {}, [](caf::error&) {});
+}
+
+// Releases every resident cart whose owner among `owners` is not `me`;
+// answers how many once they all stopped.
+caf::result<size_t> release_carts(shard_self self,
+                                  const std::vector<std::string>& owners,
+                                  const std::string& me) {
+  auto& st = self->state;
+  std::vector<std::pair<std::string, caf::actor>> leaving;
+  st.core->for_each_dynamic([&](const std::string& id, const caf::actor& cart) {
+    if (owners.empty() || owners[owner_index(owners, id)] != me)
+      leaving.emplace_back(id, cart);
+  });
+  if (leaving.empty())
+    return size_t{0};
+  shard_state::release job;
+  job.count = leaving.size();
+  job.promise = self->make_response_promise<size_t>();
+  for (auto& [id, cart] : leaving) {
+    // Resolves arriving meanwhile wait for it to stop (see passivating).
+    st.passivating[id];
+    st.forget(id);
+    job.running.insert(id);
+    send_release(self, cart);
+  }
+  auto promise = job.promise;
+  st.releases.push_back(std::move(job));
+  return promise;
+}
+
 // A cart stopped: resolves that waited for it may activate it again.
 void on_cart_stopped(shard_self self, const std::string& id) {
   auto& st = self->state;
   st.forget(id);
+  for (auto i = st.releases.begin(); i != st.releases.end();) {
+    if (i->running.erase(id) > 0 && i->running.empty()) {
+      i->promise.deliver(i->count);
+      i = st.releases.erase(i);
+    } else {
+      ++i;
+    }
+  }
   auto i = st.passivating.find(id);
   if (i == st.passivating.end())
     return;
@@ -254,7 +311,14 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
   hooks.on_stopped = [self](const std::string& id, const caf::error&) {
     on_cart_stopped(self, id);
   };
-  hooks.on_restarted = [self](const std::string& id, const caf::actor&) {
+  hooks.on_restarted = [self](const std::string& id, const caf::actor& cart) {
+    // A cart being released crashed and is running again: release the new
+    // incarnation too.
+    for (auto& job : self->state.releases)
+      if (job.running.count(id) > 0) {
+        send_release(self, cart);
+        return;
+      }
     // A cart that crashed while passivating is running again: serve those
     // waiting for it with the new incarnation.
     if (self->state.passivating.count(id) > 0)
@@ -290,6 +354,19 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
         return std::move(result.error());
       return std::move(*result);
     },
+        [self](release_atom, const std::vector<std::string>& owners,
+               const std::string& me) -> caf::result<size_t> {
+          return release_carts(self, owners, me);
+        },
+        [self](lookup_atom, const std::string& id) -> caf::result<cart_actor> {
+          auto& st = self->state;
+          if (st.passivating.count(id) > 0)
+            return make_error(cart_errc::unavailable, "cart is passivating");
+          auto cart = st.core->find_dynamic(id);
+          if (!cart)
+            return make_error(cart_errc::unavailable, "cart is not resident");
+          return caf::actor_cast<cart_actor>(cart);
+        },
   };
   caf::message_handler own{
       [self, sweep_every](sweep_atom) {
@@ -350,7 +427,52 @@ caf::behavior directory_impl(caf::stateful_actor<directory_state>* self,
   self->state.core =
       std::make_unique<supervisor_core>(flags, std::move(shards));
   self->state.core->init(self);
-  // Checked against cart_directory_actor at compile time.
+  // Checked against cart_directory_actor and cart_directory_control_actor
+  // at compile time.
+  cart_directory_control_actor::behavior_type control{
+      [self](release_atom, std::vector<std::string>& owners,
+             std::string& me) -> caf::result<size_t> {
+        auto& st = self->state;
+        struct progress {
+          size_t left = 0;
+          size_t count = 0;
+        };
+        auto shared = std::make_shared<progress>();
+        auto promise = self->make_response_promise<size_t>();
+        std::vector<cart_shard_actor> shards;
+        for (auto& id : st.shard_ids)
+          if (auto shard = st.core->find<cart_shard_actor>(id))
+            shards.push_back(shard);
+        // A shard restarting has no carts left to release.
+        if (shards.empty())
+          return size_t{0};
+        shared->left = shards.size();
+        for (auto& shard : shards)
+          self->request(shard, caf::infinite, release_atom::value, owners, me)
+              .then(
+                  [shared, promise](size_t n) mutable {
+                    shared->count += n;
+                    if (--shared->left == 0)
+                      promise.deliver(shared->count);
+                  },
+                  [shared, promise](caf::error&) mutable {
+                    // The shard died, and its carts with it.
+                    if (--shared->left == 0)
+                      promise.deliver(shared->count);
+                  });
+        return promise;
+      },
+      [self](lookup_atom, const std::string& id) -> caf::result<cart_actor> {
+        if (!valid_cart_id(id))
+          return make_error(cart_errc::invalid_cart_id);
+        auto& st = self->state;
+        auto index = std::hash<std::string>{}(id) % st.shard_ids.size();
+        auto shard = st.core->find<cart_shard_actor>(st.shard_ids[index]);
+        if (!shard)
+          return make_error(cart_errc::unavailable, "shard is restarting");
+        return self->delegate(shard, lookup_atom::value, id);
+      },
+  };
   cart_directory_actor::behavior_type result{
       [self](resolve_atom, const std::string& id) -> caf::result<cart_actor> {
         if (!valid_cart_id(id))
@@ -363,7 +485,8 @@ caf::behavior directory_impl(caf::stateful_actor<directory_state>* self,
         return self->delegate(shard, resolve_atom::value, id);
       },
   };
-  return std::move(result.unbox());
+  return caf::message_handler{control.unbox().as_behavior_impl()}.or_else(
+      result.unbox());
 }
 
 } // namespace

@@ -12,14 +12,34 @@
 // its carts so that those idle for the idle timeout passivate. A cart that
 // crashes is restarted (it replays its journal). A cart that exceeds its own
 // restart budget is given up and answers cart_errc::unavailable for
-// `unavailable_for`, then may be activated again. Later, the directory is
-// where placement across nodes slots in.
+// `unavailable_for`, then may be activated again.
+//
+// In a cluster, the node's cart router (actors/cart/cluster) decides which
+// carts this node owns and asks the directory, besides resolving, through
+// cart_directory_control_actor (local to a node, like cart_control_actor):
+//
+//   (release_atom, std::vector<std::string> owners, std::string self)
+//       -> size_t
+//       passivate every resident cart whose owner among `owners`
+//       (owner_index) is not `self` (`owners` empty: every cart), each once
+//       its writes in flight are done, and answer how many once they have
+//       all stopped. Resolves for them that arrive meanwhile wait, as for
+//       any cart passivating, and activate it again afterwards (the router
+//       resolves only carts this node owns).
+//   (lookup_atom, cart_id) -> cart_actor
+//       the cart if it is resident and not passivating; never activates it
+//       (errors: cart_errc::invalid_cart_id, cart_errc::unavailable)
 
 #include <cstddef>
 #include <memory>
+#include <string>
+#include <vector>
 
+#include <caf/atom.hpp>
 #include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
 #include <caf/timespan.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "actors/cart/actor/cart_actor_impl.hpp"
 #include "actors/cart/protocol/cart_actor.hpp"
@@ -27,6 +47,16 @@
 #include "runtime/supervision/supervisor.hpp"
 
 namespace cartd {
+
+using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
+
+/// What a node's cart router asks its directory besides resolving (see
+/// above); the directory spawn_cart_directory returns answers it too
+/// (`caf::actor_cast` its handle).
+using cart_directory_control_actor = caf::typed_actor<
+    caf::replies_to<release_atom, std::vector<std::string>,
+                    std::string>::with<size_t>,
+    caf::replies_to<lookup_atom, std::string>::with<cart_actor>>;
 
 /// How the cart subsystem is laid out and supervised.
 struct directory_settings {
