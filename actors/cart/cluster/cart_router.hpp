@@ -41,6 +41,11 @@ struct cart_router_settings {
   std::function<caf::actor(caf::actor_system& sys, const std::string& http,
                            const std::string& cluster, caf::actor listener)>
       start_membership;
+  /// What the router publishes itself and connects to peers through: an
+  /// actor answering caf::io::middleman_actor's publish_atom and
+  /// connect_atom (runtime/cluster/peer_links.hpp). Null: this system's
+  /// middleman (a node); deterministic tests pass a plain actor instead.
+  caf::actor links;
 };
 
 /// Spawns the router of this node over its local cart directory, as a child
