@@ -7,6 +7,11 @@
 // bad configuration. With --storage.import=sqlite:PATH it copies that SQLite
 // journal into PostgreSQL instead and exits (0: copied, 1: refused or
 // failed; nothing was stored then).
+//
+// In cluster mode (--cluster.enabled) SIGTERM is a graceful leave first: the
+// router marks this node leaving and hands its carts over (bounded by twice
+// the lease), then the tree stops as above (HTTP drains while the front end
+// forwards to the new owners; the router's stop deletes the member row).
 
 #include <pthread.h>
 #include <sched.h>
@@ -26,8 +31,11 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/cart/protocol/cart_router.hpp"
 #include "bindings/cartd/cartd_config.hpp"
+#include "bindings/cartd/cluster_node.hpp"
 #include "bindings/cartd/node.hpp"
+#include "runtime/cluster/peer_links.hpp"
 #include "runtime/core/log.hpp"
 #include "runtime/journal/journal.hpp"
 #include "runtime/journal/postgres/pg_import.hpp"
@@ -112,22 +120,57 @@ int main(int argc, char** argv) {
     std::cout << line << std::endl;
     return 0;
   }
-  auto backend = cartd::open_journal_backend(cfg);
+  auto cluster = cartd::make_cluster_parts(cfg);
+  auto backend = cartd::open_journal_backend(cfg, cluster);
   if (!backend) {
     log.error("cannot open the journal: {}",
               cartd::message_of(backend.error()));
     return 1;
   }
+  if (cluster) {
+    if (auto err = cartd::open_member_store(cfg, cluster)) {
+      log.error("cannot open the membership table: {}", cartd::message_of(err));
+      return 1;
+    }
+    cartd::configure_middleman(cfg, cfg.cluster_heartbeat, cfg.cluster_lease);
+    log.info(
+        "cluster node {}: node-to-node endpoint {}:{}, lease {} ms, "
+        "heartbeat {} ms",
+        cfg.cluster_node_name(), cfg.cluster_host, cfg.cluster_port,
+        std::chrono::duration_cast<std::chrono::milliseconds>(cfg.cluster_lease)
+            .count(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            cfg.cluster_heartbeat)
+            .count());
+  }
   int exit_code = 0;
   {
     caf::actor_system sys{cfg};
-    auto root = cartd::start_node(sys, cfg, std::move(*backend));
-    std::thread signal_thread{[&signals, root] {
+    auto root = cartd::start_node(sys, cfg, std::move(*backend), cluster);
+    auto leave_bound = 2 * cfg.cluster_lease;
+    std::thread signal_thread{[&signals, &sys, root, cluster, leave_bound] {
       int sig = 0;
       sigwait(&signals, &sig);
       if (sig == SIGUSR1)
         return;
       cartd::log().info("received {}; shutting down", strsignal(sig));
+      if (auto router = cluster ? cluster.router->get() : caf::actor{}) {
+        // Graceful leave: hand the carts over before HTTP drains.
+        caf::scoped_actor self{sys};
+        self->request(caf::actor_cast<cartd::cart_router_actor>(router),
+                      leave_bound, cartd::leave_atom::value)
+            .receive(
+                [](bool done) {
+                  if (done)
+                    cartd::log().info("left the cluster: carts handed over");
+                  else
+                    cartd::log().warn("leaving the cluster: not every cart "
+                                      "was handed over in time");
+                },
+                [](caf::error& err) {
+                  cartd::log().warn("leaving the cluster: {}", to_string(err));
+                });
+      }
       caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
     }};
     caf::scoped_actor self{sys};

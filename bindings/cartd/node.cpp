@@ -37,10 +37,12 @@ std::string message_of(const caf::error& err) {
   return to_string(err);
 }
 
-pg_options pg_options_of(const cartd_config& cfg) {
+pg_options pg_options_of(const cartd_config& cfg,
+                         std::shared_ptr<const journal_fence> fence) {
   pg_options result;
   result.conninfo = cfg.storage_postgres;
   result.schema = cfg.storage_postgres_schema;
+  result.fence = std::move(fence);
   return result;
 }
 
@@ -56,11 +58,11 @@ std::string storage_summary(const cartd_config& cfg) {
 }
 
 caf::expected<std::shared_ptr<journal_backend>>
-open_journal_backend(const cartd_config& cfg) {
+open_journal_backend(const cartd_config& cfg, const cluster_parts& cluster) {
   if (cfg.storage_backend == "memory")
     return std::make_shared<memory_journal>();
   if (cfg.storage_backend == "postgres") {
-    auto db = pg_journal::open(pg_options_of(cfg));
+    auto db = pg_journal::open(pg_options_of(cfg, cluster.fence));
     if (!db)
       return std::move(db.error());
     return std::shared_ptr<journal_backend>{std::move(*db)};
@@ -77,7 +79,8 @@ open_journal_backend(const cartd_config& cfg) {
 }
 
 caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
-                      std::shared_ptr<journal_backend> backend) {
+                      std::shared_ptr<journal_backend> backend,
+                      cluster_parts cluster) {
   log().info("journal backend: {}{}", backend->name(), storage_summary(cfg));
   // The journal actor sets it; GET /ready reads it (503 while the store is
   // unavailable).
@@ -95,6 +98,7 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   carts.fault_injection = cfg.debug_fault_injection;
   carts.snapshot_every = cfg.storage_snapshot_every;
   carts.idempotency_retention = cfg.storage_idempotency_retention;
+  carts.lease = cluster.lease;
   auto& directory = subsystem.directory;
   directory.shards = cfg.carts_shards;
   directory.shard_intensity = intensity_of(cfg);
@@ -118,24 +122,47 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   routes.cache_size = cfg.http_cart_cache;
   routes.journal_available =
       std::shared_ptr<const std::atomic<bool>>{health, &health->available};
+  routes.node_name = cfg.cluster_node_name();
+  routes.lease = cluster.lease;
+  routes.request_timeout = cfg.http_request_timeout;
   auto children = cart_subsystem_specs(std::move(backend), subsystem);
+  if (cluster)
+    children.push_back(cluster_child_spec(cfg, cluster));
   {
     supervision::child_spec spec;
     spec.id = "http";
     // Draining in-flight requests takes up to drain_timeout.
     spec.shutdown = server.drain_timeout + std::chrono::seconds{1};
-    spec.start = [server, routes](caf::event_based_actor* self,
-                                  const supervision::children_view& up) {
-      auto directory = up.find<cart_directory_actor>(directory_child_id);
-      if (!directory)
-        return caf::actor{};
-      auto handler = std::make_shared<cart_routes>(directory, routes);
-      auto result = http::spawn_server(self->home_system(), server, handler);
+    bool clustered = static_cast<bool>(cluster);
+    spec.start = [server, routes,
+                  clustered](caf::event_based_actor* self,
+                             const supervision::children_view& up) {
+      std::shared_ptr<cart_routes> handler;
+      cart_router_actor router;
+      if (clustered) {
+        router = up.find<cart_router_actor>("cluster");
+        if (!router)
+          return caf::actor{};
+        handler = std::make_shared<cart_routes>(router, routes);
+      } else {
+        auto directory = up.find<cart_directory_actor>(directory_child_id);
+        if (!directory)
+          return caf::actor{};
+        handler = std::make_shared<cart_routes>(directory, routes);
+      }
+      uint16_t port = 0;
+      auto result =
+          http::spawn_server(self->home_system(), server, handler, port);
       if (!result) {
         log().error("cannot listen on {}:{}: {}", server.host, server.port,
                     self->home_system().render(result.error()));
         return caf::actor{};
       }
+      // The router joins the cluster once it knows where this front end
+      // listens, and pushes views and peer_down to it.
+      if (clustered)
+        self->send(router, subscribe_atom::value, *result,
+                   server.host + ":" + std::to_string(port));
       return *result;
     };
     children.push_back(std::move(spec));

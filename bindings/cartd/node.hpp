@@ -9,6 +9,8 @@
 //   │   ├── shard-0        one_for_one over its carts (dynamic children)
 //   │   │   └── cart ...
 //   │   └── shard-N-1
+//   ├── cluster            cluster mode only: the cart router
+//   │                      (cluster_node.hpp)
 //   └── http               HTTP/1.1 server broker with the cart routes
 //
 // rest_for_one: a restarted journal restarts the carts and the HTTP server
@@ -22,6 +24,7 @@
 #include <caf/fwd.hpp>
 
 #include "bindings/cartd/cartd_config.hpp"
+#include "bindings/cartd/cluster_node.hpp"
 #include "runtime/journal/postgres/pg_journal.hpp"
 
 namespace cartd {
@@ -32,15 +35,17 @@ class journal_backend;
 /// database under storage.path). Called before the actor system starts, so
 /// a storage path that cannot be opened is a clear error at start.
 caf::expected<std::shared_ptr<journal_backend>>
-open_journal_backend(const cartd_config& cfg);
+open_journal_backend(const cartd_config& cfg,
+                     const cluster_parts& cluster = {});
 
 /// The message a journal error carries (its context), for the start-up
 /// refusals; CAF's rendering of the whole error when it has none.
 std::string message_of(const caf::error& err);
 
 /// The PostgreSQL journal's options from storage.postgres and
-/// storage.postgres-schema.
-pg_options pg_options_of(const cartd_config& cfg);
+/// storage.postgres-schema, fenced by `fence` (cluster mode) if not null.
+pg_options pg_options_of(const cartd_config& cfg,
+                         std::shared_ptr<const journal_fence> fence = nullptr);
 
 /// Where the journal lives, for logs: " at PATH (sync full)" for SQLite,
 /// " at host=H port=P dbname=D schema=S" for PostgreSQL (never a password),
@@ -50,7 +55,10 @@ std::string storage_summary(const cartd_config& cfg);
 /// Spawns the root supervisor of a node configured by `cfg` over `backend`.
 /// The root quits (with an error) if a child cannot start or restarts
 /// exhaust its intensity, and stops everything in order on an exit_msg.
+/// In cluster mode (`cluster` not null) the tree has the router and the
+/// front end resolves through it.
 caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
-                      std::shared_ptr<journal_backend> backend);
+                      std::shared_ptr<journal_backend> backend,
+                      cluster_parts cluster = {});
 
 } // namespace cartd
