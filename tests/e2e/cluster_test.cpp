@@ -1,0 +1,351 @@
+// End-to-end tests of a cluster: real cartd processes in cluster mode on one
+// throwaway PostgreSQL server (one per test binary), each test case a cluster
+// of its own (a schema of its own).
+//
+//   clients ──► n0 ─┐   BASP    ┌──► PostgreSQL: journal + members
+//   clients ──► n1 ─┼─ mesh ────┤
+//   clients ──► n2 ─┘           └── (schema per test)
+//
+// Client threads never call Boost.Test macros (they are not thread-safe);
+// they record what they saw and the main thread checks it after joining.
+
+#define BOOST_TEST_MODULE e2e_cluster
+#include "tests/e2e/e2e.hpp"
+#include "tests/e2e/keyed_load.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/e2e/cluster.hpp"
+
+using namespace cartd::test;
+
+namespace {
+
+/// Which node answers for cart `id` (asked through the node at `port`).
+std::string owner_of(uint16_t port, const std::string& id) {
+  return answered_by(http_call(port, "GET", cart_path(id)));
+}
+
+/// No request of the keyed clients failed (a 5xx or a broken exchange):
+/// requests waiting on a node that died, froze or left were routed again at
+/// once instead of being left to time out.
+void check_no_failed_request(const std::vector<keyed_log>& logs) {
+  for (size_t i = 0; i < logs.size(); ++i)
+    BOOST_TEST(
+        logs[i].retries == 0,
+        "client " << i << ": " << logs[i].retries
+                  << " retries, 5xx: " << logs[i].server_errors.size()
+                  << (logs[i].server_errors.empty()
+                          ? std::string{}
+                          : ", first: " + logs[i].server_errors.front()));
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(cluster_mode_refuses_to_start_without_postgres) {
+  for (auto backend : {"sqlite", "memory"}) {
+    temp_dir data;
+    auto res = cartd_process::run(
+        CARTD_BINARY,
+        {"--cluster.enabled", std::string{"--storage.backend="} + backend,
+         "--storage.path=" + data.path(), "--cluster.node=a"},
+        30s);
+    BOOST_REQUIRE(res.status);
+    BOOST_TEST_CONTEXT("stderr: " << res.err) {
+      BOOST_TEST(res.status->code == 2);
+      BOOST_TEST(res.err.find("cluster.enabled needs "
+                              "--storage.backend=postgres") !=
+                 std::string::npos);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(any_node_serves_any_cart_and_carts_spread_over_all) {
+  test_cluster c{"spread", 3};
+  constexpr int carts = 30;
+  std::map<std::string, int> per_node;
+  for (int i = 0; i < carts; ++i) {
+    auto id = "s" + std::to_string(i);
+    auto res = call(c.port(i % 3), "POST", items_path(id), add_body("x", 2));
+    BOOST_REQUIRE_EQUAL(res.result_int(), 200u);
+    auto owner = answered_by(res);
+    BOOST_TEST(!owner.empty(), "no Cartd-Node on a cart response");
+    ++per_node[owner];
+    // Every node serves the cart, and the same node's cart answers.
+    for (size_t n = 0; n < c.size(); ++n) {
+      auto got = call(c.port(n), "GET", cart_path(id));
+      BOOST_TEST(got.result_int() == 200u);
+      BOOST_TEST(answered_by(got) == owner);
+      BOOST_TEST(quantity_of(body_json(got), "x") == 2);
+    }
+  }
+  BOOST_TEST_MESSAGE("carts per node: " << per_node["n0"] << " "
+                                        << per_node["n1"] << " "
+                                        << per_node["n2"]);
+  BOOST_TEST(per_node.size() == 3u, "carts are not on every node");
+  for (auto& [name, count] : per_node)
+    BOOST_TEST(c.alive_names().count(name) == 1u, name);
+  // Refusals from a cart carry the header too.
+  auto refused = call(c.port(0), "DELETE", item_path("s0", "nope"));
+  BOOST_TEST(refused.result_int() == 404u);
+  BOOST_TEST(!answered_by(refused).empty());
+}
+
+BOOST_AUTO_TEST_CASE(get_cluster_shows_every_member) {
+  test_cluster c{"members", 2};
+  auto res = call(c.port(1), "GET", "/cluster");
+  BOOST_REQUIRE_EQUAL(res.result_int(), 200u);
+  auto body = body_json(res);
+  BOOST_TEST(body["self"] == "n1");
+  BOOST_TEST(body["view"].get<uint64_t>() >= 1u);
+  BOOST_REQUIRE_EQUAL(body["members"].size(), 2u);
+  for (auto& m : body["members"]) {
+    BOOST_TEST(m["status"] == "up");
+    BOOST_TEST(m["http"].get<std::string>().rfind("127.0.0.1:", 0) == 0u);
+    BOOST_TEST(!m["cluster"].get<std::string>().empty());
+    auto since = m["since"].get<std::string>();
+    BOOST_TEST(since.size() == 24u, since);
+    BOOST_TEST(since.back() == 'Z', since);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_change_through_one_node_is_read_through_every_other) {
+  test_cluster c{"ryw", 3};
+  for (int i = 0; i < 60; ++i) {
+    auto id = "r" + std::to_string(i % 12);
+    auto writer = static_cast<size_t>(i % 3);
+    auto res = call(c.port(writer), "POST", items_path(id), add_body("x"));
+    BOOST_REQUIRE_EQUAL(res.result_int(), 200u);
+    auto version = body_json(res)["version"].get<uint64_t>();
+    for (size_t reader = 0; reader < c.size(); ++reader) {
+      auto got = call(c.port(reader), "GET", cart_path(id));
+      BOOST_TEST(body_json(got)["version"].get<uint64_t>() == version,
+                 "read through n" << reader << " after a write through n"
+                                  << writer);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_adds_to_one_cart_through_every_node_sum_up) {
+  test_cluster c{"sum", 3};
+  constexpr int per_client = 60;
+  constexpr int clients_per_node = 2;
+  std::atomic<bool> stopping{false};
+  std::vector<int> ok(c.size() * clients_per_node, 0);
+  std::vector<std::string> broken(ok.size());
+  {
+    client_threads threads{stopping};
+    for (size_t i = 0; i < ok.size(); ++i)
+      threads.start([&, i] {
+        try {
+          http_connection conn{c.port(i % c.size())};
+          for (int n = 0; n < per_client; ++n) {
+            auto res = conn.exchange("POST", "/carts/one/items", add_body("i"));
+            if (res.result_int() == 200u)
+              ++ok[i];
+            else
+              broken[i] = std::to_string(res.result_int()) + " " + res.body();
+          }
+        } catch (const std::exception& ex) {
+          broken[i] = ex.what();
+        }
+      });
+  }
+  int total = 0;
+  for (size_t i = 0; i < ok.size(); ++i) {
+    BOOST_TEST(broken[i].empty(), "client " << i << ": " << broken[i]);
+    total += ok[i];
+  }
+  BOOST_TEST(total == per_client * static_cast<int>(ok.size()));
+  for (size_t n = 0; n < c.size(); ++n)
+    BOOST_TEST(quantity_of(body_json(call(c.port(n), "GET", "/carts/one")),
+                           "i") == total);
+}
+
+BOOST_AUTO_TEST_CASE(kill_9_of_a_node_under_keyed_load_loses_nothing) {
+  test_cluster c{"kill9", 3};
+  const std::string prefix = "k9-";
+  std::vector<keyed_log> logs(load_clients);
+  std::atomic<uint16_t> port0{c.port(0)};
+  std::atomic<uint16_t> port1{c.port(1)};
+  std::atomic<bool> stopping{false};
+  std::atomic<int> acked{0};
+  // Carts the victim (n2) owns.
+  std::vector<std::string> victims;
+  for (int i = 0; i < load_carts; ++i)
+    if (owner_of(c.port(0), load_cart(prefix, i)) == "n2")
+      victims.push_back(load_cart(prefix, i));
+  BOOST_TEST_MESSAGE("carts on n2: " << victims.size());
+  BOOST_REQUIRE(!victims.empty());
+  // A cart of n2 outside the load, written once n2 is gone.
+  std::string probe;
+  for (int i = 0; probe.empty() && i < 1000; ++i)
+    if (owner_of(c.port(0), "k9-probe-" + std::to_string(i)) == "n2")
+      probe = "k9-probe-" + std::to_string(i);
+  BOOST_REQUIRE(!probe.empty());
+  auto wait_acked = [&](int n) {
+    auto deadline = steady_clock::now() + 30s;
+    while (acked.load() < n && steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);
+  };
+  {
+    client_threads threads{stopping};
+    for (int i = 0; i < load_clients; ++i)
+      threads.start(drive_keyed_adds, std::cref(i % 2 == 0 ? port0 : port1),
+                    prefix, i, std::cref(stopping), std::ref(acked),
+                    std::ref(logs[i]));
+    wait_acked(300);
+    auto killed_at = steady_clock::now();
+    kill_hard(c.node(2));
+    c.gone(2);
+    auto at_kill = acked.load();
+    // The dead node's carts are written again through the survivors.
+    auto served_again = steady_clock::time_point{};
+    while (steady_clock::now() < killed_at + 20s) {
+      auto res =
+          http_call(c.port(0), "POST", items_path(probe), add_body("probe"));
+      if (res.result_int() == 200u) {
+        served_again = steady_clock::now();
+        break;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    BOOST_REQUIRE_MESSAGE(served_again != steady_clock::time_point{},
+                          "n2's cart was not written again within 20 s");
+    BOOST_TEST_MESSAGE("n2's cart written again "
+                       << std::chrono::duration_cast<std::chrono::milliseconds>(
+                              served_again - killed_at)
+                              .count()
+                       << " ms after the kill");
+    BOOST_TEST(answered_by(http_call(c.port(0), "GET", cart_path(probe))) !=
+               "n2");
+    BOOST_TEST(answered_by(http_call(c.port(0), "GET",
+                                     cart_path(victims.front()))) != "n2");
+    wait_acked(at_kill + 300);
+  }
+  check_no_failed_request(logs);
+  BOOST_TEST(c.wait_formed(10s));
+  check_every_logical_add_once(c.port(1), prefix, logs);
+}
+
+BOOST_AUTO_TEST_CASE(a_frozen_owner_acknowledges_nothing_after_its_lease) {
+  test_cluster c{"frozen", 3};
+  const std::string prefix = "fz-";
+  // Carts n2 owns.
+  std::vector<std::string> frozen_carts;
+  for (int i = 0; i < load_carts; ++i)
+    if (owner_of(c.port(0), load_cart(prefix, i)) == "n2")
+      frozen_carts.push_back(load_cart(prefix, i));
+  BOOST_REQUIRE(!frozen_carts.empty());
+  // Clients write through n0 and n1 (keyed, retrying) while n2 is frozen.
+  std::vector<keyed_log> logs(load_clients);
+  std::atomic<uint16_t> port0{c.port(0)};
+  std::atomic<uint16_t> port1{c.port(1)};
+  std::atomic<bool> stopping{false};
+  std::atomic<int> acked{0};
+  // Requests sent straight to the frozen node while it is frozen: each
+  // adds an item of its own, unkeyed, to one of its carts.
+  std::vector<http_connection> to_frozen;
+  std::vector<std::pair<std::string, std::string>> sent; // cart, item
+  {
+    client_threads threads{stopping};
+    for (int i = 0; i < load_clients; ++i)
+      threads.start(drive_keyed_adds, std::cref(i % 2 == 0 ? port0 : port1),
+                    prefix, i, std::cref(stopping), std::ref(acked),
+                    std::ref(logs[i]));
+    auto deadline = steady_clock::now() + 30s;
+    while (acked.load() < 200 && steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);
+    for (int i = 0; i < 8; ++i)
+      to_frozen.emplace_back(c.port(2), 30s);
+    c.node(2).proc().kill(SIGSTOP);
+    for (size_t i = 0; i < to_frozen.size(); ++i) {
+      auto cart = frozen_carts[i % frozen_carts.size()];
+      auto item = "late" + std::to_string(i);
+      sent.emplace_back(cart, item);
+      to_frozen[i].send(request_text("POST", items_path(cart), add_body(item)));
+    }
+    // Frozen for twice its lease: the others removed it and took its carts.
+    std::this_thread::sleep_for(3500ms);
+    auto at_freeze_end = acked.load();
+    c.node(2).proc().kill(SIGCONT);
+    auto until = steady_clock::now() + 30s;
+    while (acked.load() < at_freeze_end + 200 && steady_clock::now() < until)
+      std::this_thread::sleep_for(5ms);
+    BOOST_TEST(acked.load() >= at_freeze_end + 200);
+  }
+  // What the frozen node answered to what it got while frozen: nothing is
+  // acknowledged unless it is stored (by whichever node owns the cart now).
+  int acknowledged = 0;
+  int refused = 0;
+  for (size_t i = 0; i < to_frozen.size(); ++i) {
+    std::optional<http_response> res;
+    try {
+      res = to_frozen[i].read_response();
+    } catch (const std::exception&) {
+    }
+    if (!res)
+      continue;
+    auto [cart, item] = sent[i];
+    if (res->result_int() == 200u) {
+      ++acknowledged;
+      BOOST_TEST(answered_by(*res) != "",
+                 "an acknowledgement without Cartd-Node");
+      auto now = body_json(call(c.port(0), "GET", cart_path(cart)));
+      BOOST_TEST(quantity_of(now, item) == 1,
+                 "acknowledged by the frozen node but not stored: " << item);
+    } else {
+      ++refused;
+      BOOST_TEST(res->result_int() == 503u, res->body());
+    }
+  }
+  BOOST_TEST_MESSAGE("requests to the frozen node: " << acknowledged
+                                                     << " acknowledged (and "
+                                                        "stored), "
+                                                     << refused << " refused");
+  check_no_failed_request(logs);
+  BOOST_TEST(c.wait_formed(20s), "n2 did not rejoin");
+  check_every_logical_add_once(c.port(0), prefix, logs);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_joins_and_another_leaves_under_load) {
+  test_cluster c{"joinleave", 2};
+  const std::string prefix = "jl-";
+  std::vector<keyed_log> logs(load_clients);
+  std::atomic<uint16_t> port0{c.port(0)};
+  std::atomic<bool> stopping{false};
+  std::atomic<int> acked{0};
+  auto wait_acked = [&](int n) {
+    auto deadline = steady_clock::now() + 30s;
+    while (acked.load() < n && steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);
+  };
+  {
+    client_threads threads{stopping};
+    for (int i = 0; i < load_clients; ++i)
+      threads.start(drive_keyed_adds, std::cref(port0), prefix, i,
+                    std::cref(stopping), std::ref(acked), std::ref(logs[i]));
+    wait_acked(200);
+    auto joined = c.add();
+    BOOST_REQUIRE(c.wait_formed(20s));
+    wait_acked(acked.load() + 200);
+    std::set<std::string> owners;
+    for (int i = 0; i < load_carts; ++i)
+      owners.insert(owner_of(c.port(0), load_cart(prefix, i)));
+    BOOST_TEST(owners.count(c.name(joined)) == 1u,
+               "the joining node took no carts");
+    // n1 leaves gracefully.
+    stop_gracefully(c.node(1));
+    c.gone(1);
+    wait_acked(acked.load() + 200);
+  }
+  check_no_failed_request(logs);
+  BOOST_TEST(c.wait_formed(10s));
+  check_every_logical_add_once(c.port(2), prefix, logs);
+}
