@@ -2,7 +2,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build run test bench bench-smoke format clean
+.PHONY: all deps build run cluster test bench bench-smoke format clean
 
 all: build
 
@@ -18,6 +18,13 @@ build: deps $(BUILD_DIR)/CMakeCache.txt
 # One node on 127.0.0.1:8080 in the foreground; extra flags via ARGS="...".
 run: build
 	$(BUILD_DIR)/bin/cartd $(ARGS)
+
+# A throwaway local cluster in the foreground: PostgreSQL, N nodes (default
+# 3) and nginx in front on 127.0.0.1:8080 (scripts/cluster); Ctrl-C stops
+# everything. Extra cartd flags via ARGS="...".
+N ?= 3
+cluster: build
+	N=$(N) CARTD=$(BUILD_DIR)/bin/cartd scripts/cluster $(ARGS)
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
