@@ -52,6 +52,9 @@ struct world {
   /// Route requests a holding peer did not answer.
   std::vector<caf::typed_response_promise<cart_actor>> held;
   std::vector<std::string> routed;
+  /// Routes the peers refuse (cart_errc::unavailable) before they answer:
+  /// their view lags behind the router's.
+  int refusals = 0;
 };
 
 /// The (made up) CAF node of the fake peer on `port`: a system without
@@ -88,6 +91,10 @@ caf::behavior fake_peer(caf::event_based_actor* self, std::shared_ptr<world> w,
   return {
       [=](route_atom, const std::string& id) -> caf::result<cart_actor> {
         w->routed.push_back(id);
+        if (w->refusals > 0) {
+          --w->refusals;
+          return make_error(cart_errc::unavailable, "not mine in my view");
+        }
         if (hold) {
           auto promise = self->make_response_promise<cart_actor>();
           w->held.push_back(promise);
@@ -429,6 +436,26 @@ BOOST_AUTO_TEST_CASE(an_unreachable_owner_is_waited_for_until_it_connects) {
       handle, [&](cart_actor& x) { cart = x; },
       [&](caf::error& err) { BOOST_ERROR(sys.render(err)); });
   BOOST_CHECK(caf::actor_cast<caf::actor>(cart) == remote);
+}
+
+BOOST_AUTO_TEST_CASE(an_owner_that_refuses_is_asked_again_shortly) {
+  start_router();
+  grant_lease();
+  auto remote = add_peer(4001);
+  install(1, {member("a", 4000, 1), member("b", 4001, 1)});
+  w->refusals = 1; // b has not read view 1 yet
+  auto id = id_owned_by(ab, "b");
+  auto handle = self->request(router, caf::infinite, resolve_atom::value, id);
+  run();
+  BOOST_CHECK(self->mailbox().empty());
+  BOOST_CHECK_EQUAL(w->routed.size(), 1u);
+  advance(heartbeat);
+  cart_actor cart;
+  receive_reply(
+      handle, [&](cart_actor& x) { cart = x; },
+      [&](caf::error& err) { BOOST_ERROR(sys.render(err)); });
+  BOOST_CHECK(caf::actor_cast<caf::actor>(cart) == remote);
+  BOOST_CHECK_EQUAL(w->routed.size(), 2u);
 }
 
 BOOST_AUTO_TEST_CASE(a_parked_request_ends_unavailable_after_its_timeout) {
