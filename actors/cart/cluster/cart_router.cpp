@@ -134,8 +134,7 @@ struct router_state {
 
 using router_self = caf::stateful_actor<router_state>*;
 
-// -- small helpers
-// -------------------------------------------------------------
+// -- small helpers ------------------------------------------------------------
 
 bool serving(router_self self) {
   auto& st = self->state;
@@ -199,8 +198,7 @@ void answer(router_self self, uint64_t token, caf::expected<cart_actor> x) {
   st.requests.erase(i);
 }
 
-// -- dispatching
-// ---------------------------------------------------------------
+// -- dispatching --------------------------------------------------------------
 
 void dispatch(router_self self, uint64_t token);
 
@@ -371,8 +369,7 @@ caf::result<cart_actor> park(router_self self, const std::string& id,
   return promise;
 }
 
-// -- handover
-// ------------------------------------------------------------------
+// -- handover -----------------------------------------------------------------
 
 void check_leaves(router_self self) {
   auto& st = self->state;
@@ -475,8 +472,7 @@ void schedule_lease_check(router_self self) {
   self->delayed_send(self, delay, lease_check_atom::value);
 }
 
-// -- peers
-// ---------------------------------------------------------------------
+// -- peers --------------------------------------------------------------------
 
 void connect_peer(router_self self, const std::string& name);
 
@@ -577,8 +573,7 @@ void on_peer_down(router_self self, const caf::actor_addr& source) {
   }
 }
 
-// -- membership
-// ----------------------------------------------------------------
+// -- membership ---------------------------------------------------------------
 
 void maybe_start_membership(router_self self) {
   auto& st = self->state;
@@ -588,8 +583,16 @@ void maybe_start_membership(router_self self) {
   st.membership =
       st.settings.start_membership(self->system(), st.http, st.cluster_address,
                                    caf::actor_cast<caf::actor>(self));
-  if (st.membership)
-    self->link_to(st.membership);
+  if (!st.membership) {
+    // Never a member without it: fail, so that the supervisor restarts the
+    // router (and with it this attempt), rather than sit idle.
+    log().error("cart router {}: the membership worker did not start",
+                st.settings.self);
+    self->quit(make_error(cart_errc::unavailable,
+                          "the membership worker did not start"));
+    return;
+  }
+  self->link_to(st.membership);
 }
 
 void install(router_self self, cluster_view& v) {

@@ -273,6 +273,35 @@ BOOST_AUTO_TEST_CASE(the_membership_starts_with_both_addresses) {
   BOOST_CHECK(!w->states.back().serving);
 }
 
+BOOST_AUTO_TEST_CASE(a_router_whose_membership_cannot_start_fails) {
+  // It would never join: its supervisor restarts it instead.
+  start();
+  cart_router_settings settings;
+  settings.self = "a";
+  settings.lease_clock = lease;
+  settings.links = spawn_fake(fake_links, w);
+  settings.start_membership = [](caf::actor_system&, const std::string&,
+                                 const std::string&,
+                                 caf::actor) { return caf::actor{}; };
+  auto dir = directory;
+  auto out = std::make_shared<cart_router_actor>();
+  spawn_fake([settings, dir, out](caf::event_based_actor* host) {
+    *out = spawn_cart_router(host, settings, dir);
+    return caf::behavior{[](int) {}};
+  });
+  run();
+  BOOST_REQUIRE(*out);
+  watcher->monitor(*out);
+  caf::anon_send(*out, subscribe_atom::value,
+                 spawn_fake(recording_subscriber, w), std::string{"a:80"});
+  run();
+  std::optional<caf::down_msg> down;
+  watcher->receive([&](caf::down_msg& x) { down = x; },
+                   caf::after(std::chrono::seconds{0}) >> [] {});
+  BOOST_REQUIRE(down);
+  BOOST_CHECK(down->reason);
+}
+
 BOOST_AUTO_TEST_CASE(without_a_lease_nothing_is_served) {
   start_router();
   install(1, {member("a", 4000, 1)});
