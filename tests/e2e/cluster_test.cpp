@@ -13,10 +13,19 @@
 #include "tests/e2e/e2e.hpp"
 #include "tests/e2e/keyed_load.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
+#include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -348,4 +357,263 @@ BOOST_AUTO_TEST_CASE(a_node_joins_and_another_leaves_under_load) {
   check_no_failed_request(logs);
   BOOST_TEST(c.wait_formed(10s));
   check_every_logical_add_once(c.port(2), prefix, logs);
+}
+
+// -- partition (network namespaces; root only) --------------------------------
+
+namespace {
+
+/// Runs `cmd` with /bin/sh; returns its exit status (0: success).
+int sh(const std::string& cmd) {
+  return std::system((cmd + " >/dev/null 2>&1").c_str());
+}
+
+/// A network namespace joined to this one by a veth pair: 10.77.<n>.1 here,
+/// 10.77.<n>.2 inside. Removed (with the pair) by the destructor.
+class netns {
+public:
+  explicit netns(int n)
+      : name_("cartd-e2e-" + std::to_string(::getpid())),
+        host_("cve" + std::to_string(::getpid() % 100000)),
+        prefix_("10.77." + std::to_string(n) + ".") {
+    ok_ = sh("ip netns add " + name_) == 0 &&
+          sh("ip link add " + host_ + " type veth peer name " + host_ + "p") ==
+              0 &&
+          sh("ip link set " + host_ + "p netns " + name_) == 0 &&
+          sh("ip addr add " + here() + "/24 dev " + host_) == 0 &&
+          sh("ip -n " + name_ + " addr add " + inside() + "/24 dev " + host_ +
+             "p") == 0 &&
+          sh("ip link set " + host_ + " up") == 0 &&
+          sh("ip -n " + name_ + " link set " + host_ + "p up") == 0 &&
+          sh("ip -n " + name_ + " link set lo up") == 0;
+  }
+
+  ~netns() {
+    sh("ip link del " + host_);
+    sh("ip netns del " + name_);
+  }
+
+  bool ok() const noexcept { return ok_; }
+  const std::string& name() const noexcept { return name_; }
+  std::string here() const { return prefix_ + "1"; }
+  std::string inside() const { return prefix_ + "2"; }
+
+  /// Cuts (false) or heals (true) the link.
+  void link(bool up) { sh("ip link set " + host_ + (up ? " up" : " down")); }
+
+  /// GET `path` on 127.0.0.1:`port` inside the namespace: the status, or 0.
+  unsigned get_status(uint16_t port, const std::string& path) const {
+    auto cmd =
+        "ip netns exec " + name_ +
+        " curl -s -o /dev/null -m 2 -w '%{http_code}' http://127.0.0.1:" +
+        std::to_string(port) + path;
+    std::string out;
+    if (auto* p = ::popen(cmd.c_str(), "r")) {
+      char buf[16];
+      while (auto n = std::fread(buf, 1, sizeof(buf), p))
+        out.append(buf, n);
+      ::pclose(p);
+    }
+    return static_cast<unsigned>(std::atoi(out.c_str()));
+  }
+
+private:
+  std::string name_;
+  std::string host_;
+  std::string prefix_;
+  bool ok_ = false;
+};
+
+/// Forwards TCP connections from `host:port` (a free port) to
+/// 127.0.0.1:`to`: the namespaced node's way to the test's PostgreSQL
+/// server, which listens on loopback only. Cutting the link cuts it too.
+class tcp_relay {
+public:
+  tcp_relay(const std::string& host, uint16_t to) : to_(to) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+    socklen_t len = sizeof(addr);
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(listener_, 64) != 0)
+      throw std::runtime_error("tcp_relay: cannot listen on " + host);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    threads_.emplace_back([this] { accept_loop(); });
+  }
+
+  ~tcp_relay() {
+    stopping_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      for (int fd : fds_)
+        ::shutdown(fd, SHUT_RDWR);
+    }
+    for (auto& t : threads_)
+      t.join();
+    ::close(listener_);
+    for (int fd : fds_)
+      ::close(fd);
+  }
+
+  uint16_t port() const noexcept { return port_; }
+
+private:
+  void accept_loop() {
+    while (!stopping_) {
+      int in = ::accept(listener_, nullptr, nullptr);
+      if (in < 0)
+        return;
+      int out = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(to_);
+      if (::connect(out, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) !=
+          0) {
+        ::close(in);
+        ::close(out);
+        continue;
+      }
+      std::lock_guard<std::mutex> guard{mtx_};
+      fds_.push_back(in);
+      fds_.push_back(out);
+      threads_.emplace_back([in, out] { pump(in, out); });
+      threads_.emplace_back([in, out] { pump(out, in); });
+    }
+  }
+
+  static void pump(int from, int to) {
+    char buf[16384];
+    for (;;) {
+      auto n = ::recv(from, buf, sizeof(buf), 0);
+      if (n <= 0 || ::send(to, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n)
+        break;
+    }
+    ::shutdown(to, SHUT_WR);
+  }
+
+  uint16_t to_;
+  uint16_t port_ = 0;
+  int listener_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::mutex mtx_;
+  std::vector<int> fds_;
+  std::vector<std::thread> threads_;
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_partitioned_node_stops_serving_and_rejoins_healed) {
+  if (::geteuid() != 0 || sh("command -v ip") != 0 ||
+      sh("command -v curl") != 0) {
+    BOOST_TEST_MESSAGE("skipped: needs root, ip and curl");
+    return;
+  }
+  netns ns{static_cast<int>(::getpid() % 200) + 20};
+  BOOST_REQUIRE_MESSAGE(ns.ok(), "cannot set up the network namespace");
+  tcp_relay relay{ns.here(), cluster_db().port()};
+  const std::string schema = "partition";
+  auto node_args = [&](const std::string& name, const std::string& host,
+                       const std::string& pg_host, uint16_t pg_port) {
+    return std::vector<std::string>{
+        "--storage.backend=postgres",
+        "--storage.postgres=host=" + pg_host +
+            " port=" + std::to_string(pg_port) +
+            " user=postgres dbname=postgres connect_timeout=2",
+        "--storage.postgres-schema=" + schema,
+        "--cluster.enabled",
+        "--cluster.node=" + name,
+        "--cluster.host=" + host,
+        std::string{"--cluster.lease="} + test_cluster::lease,
+        std::string{"--cluster.heartbeat="} + test_cluster::heartbeat,
+        "--http.request-timeout=5s"};
+  };
+  // n0 and n1 here, publishing on the veth's address so n2 reaches them.
+  test_node n0{node_args("n0", ns.here(), "127.0.0.1", cluster_db().port())};
+  test_node n1{node_args("n1", ns.here(), "127.0.0.1", cluster_db().port())};
+  // n2 in the namespace, on PostgreSQL through the relay.
+  auto n2_args = node_args("n2", ns.inside(), ns.here(), relay.port());
+  n2_args.push_back("--http.host=0.0.0.0");
+  n2_args.insert(n2_args.begin(), {"netns", "exec", ns.name(), CARTD_BINARY});
+  cartd_process n2{"/usr/sbin/ip", n2_args};
+  stderr_on_failure n2_log{n2};
+  auto members_up = [&](uint16_t port) {
+    std::set<std::string> up;
+    try {
+      auto body = json::parse(http_call(port, "GET", "/cluster").body());
+      for (auto& m : body["members"])
+        if (m["status"] == "up")
+          up.insert(m["name"].get<std::string>());
+    } catch (const std::exception&) {
+    }
+    return up;
+  };
+  auto wait_until = [](auto pred, std::chrono::milliseconds bound) {
+    auto deadline = steady_clock::now() + bound;
+    while (steady_clock::now() < deadline) {
+      if (pred())
+        return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  };
+  const std::set<std::string> all{"n0", "n1", "n2"};
+  BOOST_REQUIRE(wait_until(
+      [&] {
+        return members_up(n0.port()) == all && members_up(n1.port()) == all &&
+               ns.get_status(n2.port(), "/ready") == 200u;
+      },
+      30s));
+  const std::string prefix = "pt-";
+  std::vector<std::string> n2_carts;
+  for (int i = 0; i < load_carts; ++i)
+    if (owner_of(n0.port(), load_cart(prefix, i)) == "n2")
+      n2_carts.push_back(load_cart(prefix, i));
+  BOOST_REQUIRE(!n2_carts.empty());
+  std::vector<keyed_log> logs(load_clients);
+  std::atomic<uint16_t> port0{n0.port()};
+  std::atomic<uint16_t> port1{n1.port()};
+  std::atomic<bool> stopping{false};
+  std::atomic<int> acked{0};
+  auto wait_acked = [&](int n) {
+    wait_until([&] { return acked.load() >= n; }, 30s);
+  };
+  {
+    client_threads threads{stopping};
+    for (int i = 0; i < load_clients; ++i)
+      threads.start(drive_keyed_adds, std::cref(i % 2 == 0 ? port0 : port1),
+                    prefix, i, std::cref(stopping), std::ref(acked),
+                    std::ref(logs[i]));
+    wait_acked(200);
+    ns.link(false);
+    // Cut off from its peers and the database, n2 stops serving within its
+    // lease; the others remove it and carry on with its carts.
+    BOOST_TEST(wait_until(
+        [&] { return ns.get_status(n2.port(), "/ready") == 503u; }, 10s));
+    BOOST_TEST(wait_until(
+        [&] {
+          return members_up(n0.port()) == std::set<std::string>{"n0", "n1"};
+        },
+        10s));
+    auto at_cut = acked.load();
+    wait_acked(at_cut + 200);
+    BOOST_TEST(acked.load() >= at_cut + 200);
+    BOOST_TEST(owner_of(n0.port(), n2_carts.front()) != "n2");
+    ns.link(true);
+    // Healed, n2 rejoins under a new incarnation and serves again.
+    BOOST_TEST(wait_until(
+        [&] {
+          return members_up(n0.port()) == all &&
+                 ns.get_status(n2.port(), "/ready") == 200u;
+        },
+        30s));
+    wait_acked(acked.load() + 200);
+  }
+  check_no_failed_request(logs);
+  check_every_logical_add_once(n0.port(), prefix, logs);
 }
