@@ -514,7 +514,13 @@ BOOST_AUTO_TEST_CASE(a_partitioned_node_stops_serving_and_rejoins_healed) {
     BOOST_TEST_MESSAGE("skipped: needs root, ip and curl");
     return;
   }
-  netns ns{static_cast<int>(::getpid() % 200) + 20};
+  // A 10.77.<n>.0/24 no interface uses yet (other suites may run at once).
+  int subnet = static_cast<int>(::getpid() % 200) + 20;
+  for (int i = 0; i < 200; ++i, subnet = (subnet - 20 + 1) % 200 + 20)
+    if (sh("ip -4 -o addr show | grep -q ' 10\\.77\\." +
+           std::to_string(subnet) + "\\.'") != 0)
+      break;
+  netns ns{subnet};
   BOOST_REQUIRE_MESSAGE(ns.ok(), "cannot set up the network namespace");
   tcp_relay relay{ns.here(), cluster_db().port()};
   const std::string schema = "partition";
