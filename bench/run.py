@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+from harness import cluster as cl  # noqa: E402
 from harness import postgres as pg  # noqa: E402
 from harness import report  # noqa: E402
 from harness import servers as srv  # noqa: E402
@@ -83,9 +84,15 @@ def parse_args():
                    help="which servers, comma-separated")
     p.add_argument("--workloads", default="get_hot,add_many,get_many,mix,seed",
                    help="which workloads, comma-separated")
-    p.add_argument("--phases", default="http,micro,memory",
+    p.add_argument("--phases", default="http,micro,memory,cluster",
                    help="http (wrk), micro (bench_micro), memory "
-                        "(bench_memory)")
+                        "(bench_memory), cluster (a cluster on PostgreSQL "
+                        "against one node, and failover times)")
+    p.add_argument("--cluster-nodes", type=int, default=3,
+                   help="nodes of the cluster phase's cluster")
+    p.add_argument("--kills", type=int, default=5,
+                   help="SIGKILLs the cluster phase's failover time is the "
+                        "median of")
     p.add_argument("--memory-scale", default="default",
                    choices=["small", "default", "full"],
                    help="full: 100k and 1M active carts over SQLite, 5M "
@@ -474,7 +481,7 @@ def main():
     started = time.monotonic()
     postgres = None
     try:
-        wants_pg = ("micro" in args.phases or (
+        wants_pg = ("micro" in args.phases or "cluster" in args.phases or (
             "http" in args.phases and POSTGRES_SERVERS & set(args.servers)))
         if wants_pg:
             try:
@@ -495,6 +502,9 @@ def main():
             failures += micro_phase(args, doc, postgres)
         if "memory" in args.phases:
             failures += memory_phase(args, doc)
+        if "cluster" in args.phases and postgres is not None:
+            failures += cl.cluster_phase(args, settings, server_cpus, doc,
+                                         postgres, log)
     finally:
         srv.stop_all()
         if postgres is not None:

@@ -5,6 +5,8 @@ import os
 import statistics
 import subprocess
 
+from . import cluster
+
 # Which Flask row a row is compared with: the Flask service has only the
 # seed routes (one cart), so every row is compared with Flask's seed mix at
 # the same connection count.
@@ -437,6 +439,7 @@ def markdown(doc, chart_name):
                                 fmt_mib(s["rss_bytes"]))
                                 for s in m["samples"])))
         lines.append("")
+    lines += cluster.markdown(doc)
     return "\n".join(lines) + "\n"
 
 
