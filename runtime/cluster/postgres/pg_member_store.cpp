@@ -12,6 +12,8 @@
 
 #include <libpq-fe.h>
 
+#include "runtime/journal/postgres/pg_support.hpp"
+
 #include <caf/message.hpp>
 
 namespace cartd {
@@ -19,58 +21,17 @@ namespace cartd {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+using pg::conn_ptr;
+using pg::one_line;
+using pg::quote_ident;
+using pg::redact;
+using pg::result_ptr;
+using pg::to_int;
+using pg::to_text;
 
 /// The channel every cartd schema notifies on; the payload names the schema
 /// (so one database may hold several deployments' schemas).
 constexpr const char* channel = "cartd_members";
-
-struct result_deleter {
-  void operator()(PGresult* x) const noexcept { PQclear(x); }
-};
-
-using result_ptr = std::unique_ptr<PGresult, result_deleter>;
-
-struct conn_deleter {
-  void operator()(PGconn* x) const noexcept { PQfinish(x); }
-};
-
-using conn_ptr = std::unique_ptr<PGconn, conn_deleter>;
-
-std::string one_line(std::string x) {
-  for (auto& c : x)
-    if (c == '\n' || c == '\t')
-      c = ' ';
-  while (!x.empty() && x.back() == ' ')
-    x.pop_back();
-  return x;
-}
-
-std::string redact(std::string x, const std::string& secret) {
-  if (secret.empty())
-    return x;
-  for (size_t pos; (pos = x.find(secret)) != std::string::npos;)
-    x.replace(pos, secret.size(), "***");
-  return x;
-}
-
-std::string quote_ident(const std::string& x) {
-  std::string result = "\"";
-  for (auto c : x) {
-    if (c == '"')
-      result += '"';
-    result += c;
-  }
-  return result + "\"";
-}
-
-int64_t to_int(const PGresult* res, int row, int col) {
-  return std::strtoll(PQgetvalue(res, row, col), nullptr, 10);
-}
-
-std::string to_text(const PGresult* res, int row, int col) {
-  return std::string{PQgetvalue(res, row, col),
-                     static_cast<size_t>(PQgetlength(res, row, col))};
-}
 
 int64_t to_ms(caf::timespan x) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(x).count();

@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "runtime/journal/postgres/pg_support.hpp"
 #include "runtime/journal/sqlite_journal.hpp"
 
 namespace cartd {
@@ -18,12 +19,6 @@ namespace {
 
 // -- RAII ---------------------------------------------------------------------
 
-struct pg_closer {
-  void operator()(PGconn* x) const noexcept { PQfinish(x); }
-};
-struct result_clearer {
-  void operator()(PGresult* x) const noexcept { PQclear(x); }
-};
 struct sqlite_closer {
   void operator()(sqlite3* x) const noexcept { sqlite3_close_v2(x); }
 };
@@ -31,8 +26,8 @@ struct stmt_finalizer {
   void operator()(sqlite3_stmt* x) const noexcept { sqlite3_finalize(x); }
 };
 
-using conn_ptr = std::unique_ptr<PGconn, pg_closer>;
-using result_ptr = std::unique_ptr<PGresult, result_clearer>;
+using pg::conn_ptr;
+using pg::result_ptr;
 using sqlite_ptr = std::unique_ptr<sqlite3, sqlite_closer>;
 using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_finalizer>;
 

@@ -13,9 +13,19 @@
 
 #include <libpq-fe.h>
 
+#include "runtime/journal/postgres/pg_support.hpp"
+
 namespace cartd {
 
 namespace {
+
+using pg::conn_ptr;
+using pg::one_line;
+using pg::quote_ident;
+using pg::redact;
+using pg::result_ptr;
+using pg::to_int;
+using pg::to_text;
 
 constexpr auto max_sql_int =
     static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
@@ -29,52 +39,6 @@ constexpr const char* schema_lock_sql =
 // Type OIDs of the statements' parameters (pg_type.h).
 constexpr Oid text_oid = 25;
 constexpr Oid int8_oid = 20;
-
-struct result_deleter {
-  void operator()(PGresult* x) const noexcept { PQclear(x); }
-};
-
-using result_ptr = std::unique_ptr<PGresult, result_deleter>;
-
-struct conn_deleter {
-  void operator()(PGconn* x) const noexcept { PQfinish(x); }
-};
-
-using conn_ptr = std::unique_ptr<PGconn, conn_deleter>;
-
-/// libpq's text without trailing newlines and with its continuation lines
-/// ("\n\t...") on one line.
-std::string one_line(std::string x) {
-  for (auto& c : x)
-    if (c == '\n' || c == '\t')
-      c = ' ';
-  while (!x.empty() && x.back() == ' ')
-    x.pop_back();
-  std::string result;
-  for (auto c : x)
-    if (c != ' ' || result.empty() || result.back() != ' ')
-      result += c;
-  return result;
-}
-
-/// Removes every occurrence of `secret` from `x`.
-std::string redact(std::string x, const std::string& secret) {
-  if (secret.empty())
-    return x;
-  for (size_t pos; (pos = x.find(secret)) != std::string::npos;)
-    x.replace(pos, secret.size(), "***");
-  return x;
-}
-
-std::string quote_ident(const std::string& x) {
-  std::string result = "\"";
-  for (auto c : x) {
-    if (c == '"')
-      result += '"';
-    result += c;
-  }
-  return result + "\"";
-}
 
 /// An array in PostgreSQL's text format: every element quoted, NULL for
 /// none.
@@ -96,15 +60,6 @@ std::string array_literal(const std::vector<std::optional<std::string>>& xs) {
     result += '"';
   }
   return result + "}";
-}
-
-int64_t to_int(const PGresult* res, int row, int col) {
-  return std::strtoll(PQgetvalue(res, row, col), nullptr, 10);
-}
-
-std::string to_text(const PGresult* res, int row, int col) {
-  return std::string{PQgetvalue(res, row, col),
-                     static_cast<size_t>(PQgetlength(res, row, col))};
 }
 
 /// One statement of a pipeline: a prepared statement's name, or SQL without

@@ -1,0 +1,47 @@
+#include "runtime/journal/postgres/pg_support.hpp"
+
+#include <cstdlib>
+
+namespace cartd::pg {
+
+std::string one_line(std::string x) {
+  for (auto& c : x)
+    if (c == '\n' || c == '\t')
+      c = ' ';
+  while (!x.empty() && x.back() == ' ')
+    x.pop_back();
+  std::string result;
+  for (auto c : x)
+    if (c != ' ' || result.empty() || result.back() != ' ')
+      result += c;
+  return result;
+}
+
+std::string redact(std::string x, const std::string& secret) {
+  if (secret.empty())
+    return x;
+  for (size_t pos; (pos = x.find(secret)) != std::string::npos;)
+    x.replace(pos, secret.size(), "***");
+  return x;
+}
+
+std::string quote_ident(const std::string& x) {
+  std::string result = "\"";
+  for (auto c : x) {
+    if (c == '"')
+      result += '"';
+    result += c;
+  }
+  return result + "\"";
+}
+
+int64_t to_int(const PGresult* res, int row, int col) {
+  return std::strtoll(PQgetvalue(res, row, col), nullptr, 10);
+}
+
+std::string to_text(const PGresult* res, int row, int col) {
+  return std::string{PQgetvalue(res, row, col),
+                     static_cast<size_t>(PQgetlength(res, row, col))};
+}
+
+} // namespace cartd::pg
