@@ -7,6 +7,16 @@ namespace cartd::http {
 std::string_view request::path() const noexcept {
   auto target = msg.target();
   std::string_view str{target.data(), target.size()};
+  // Absolute form, "http://host:port/path?query" (RFC 9112 3.2.2: a server
+  // must accept it): the path starts at the first '/' after the authority.
+  if (!str.empty() && str.front() != '/') {
+    if (auto scheme = str.find("://"); scheme != std::string_view::npos) {
+      auto end = str.find_first_of("/?", scheme + 3);
+      if (end == std::string_view::npos || str[end] == '?')
+        return "/";
+      str.remove_prefix(end);
+    }
+  }
   return str.substr(0, str.find('?'));
 }
 

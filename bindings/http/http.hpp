@@ -39,7 +39,9 @@ struct request {
   /// without `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`).
   bool keep_alive = true;
 
-  /// The target's path, without the query string.
+  /// The target's path, without the query string; for a target in absolute
+  /// form (`http://host:port/path`) the path after the authority ("/" if it
+  /// has none).
   std::string_view path() const noexcept;
 };
 

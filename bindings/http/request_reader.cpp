@@ -15,6 +15,40 @@ namespace cartd::http {
 
 namespace beast_http = boost::beast::http;
 
+namespace {
+
+/// Whether every Transfer-Encoding field lists `chunked` alone: Beast
+/// decodes chunked and ignores the codings before it, so a body in any
+/// other coding (gzip, chunked) would be taken as plain bytes. RFC 9112
+/// 6.1: a server answers 501 to a coding it does not understand.
+template <class Message>
+bool only_chunked(const Message& msg) {
+  auto range = msg.equal_range(beast_http::field::transfer_encoding);
+  for (auto i = range.first; i != range.second; ++i) {
+    std::string_view list{i->value().data(), i->value().size()};
+    while (!list.empty()) {
+      auto comma = list.find(',');
+      auto coding = list.substr(0, comma);
+      list = comma == std::string_view::npos ? std::string_view{}
+                                             : list.substr(comma + 1);
+      coding = coding.substr(0, coding.find(';'));
+      while (!coding.empty() &&
+             (coding.front() == ' ' || coding.front() == '\t'))
+        coding.remove_prefix(1);
+      while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t'))
+        coding.remove_suffix(1);
+      if (!coding.empty() &&
+          !boost::beast::iequals(
+              boost::beast::string_view{coding.data(), coding.size()},
+              "chunked"))
+        return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
 std::string_view to_string(read_status x) noexcept {
   switch (x) {
   case read_status::need_more:
@@ -103,6 +137,9 @@ read_status request_reader::next() {
       auto& msg = p.get();
       if (msg.target().size() > max_uri_size_)
         return fail(414, "uri_too_long", "request target too long");
+      if (!only_chunked(msg))
+        return fail(501, "not_implemented",
+                    "transfer codings other than chunked are not supported");
       // Only send 100 Continue while the client may still be waiting for it:
       // once body bytes arrived it is sending anyway (RFC 7231 5.1.1).
       if (!p.is_done() && pos_ == buf_.size() && msg.version() >= 11 &&

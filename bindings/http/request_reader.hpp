@@ -37,9 +37,10 @@ std::string_view to_string(read_status x) noexcept;
 /// Why a request was refused: the HTTP status and the error code and message
 /// for `error_response`.
 struct read_error {
-  /// 400, 413, 414 or 431.
+  /// 400, 413, 414, 431 or 501.
   unsigned status = 400;
-  /// `bad_request`, `body_too_large`, `uri_too_long` or `headers_too_large`.
+  /// `bad_request`, `body_too_large`, `uri_too_long`, `headers_too_large` or
+  /// `not_implemented` (a transfer coding other than chunked).
   std::string_view code;
   /// A short human-readable explanation.
   std::string_view message;

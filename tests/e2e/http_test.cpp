@@ -187,6 +187,31 @@ BOOST_AUTO_TEST_CASE(chunked_request_body_is_accepted) {
   BOOST_TEST(conn.exchange("GET", "/health").result_int() == 200u);
 }
 
+BOOST_AUTO_TEST_CASE(a_gzip_coded_body_gets_501_and_changes_nothing) {
+  auto before = version_of(call(port, "GET", "/carts/h-gzip"));
+  http_connection conn{port};
+  conn.send("POST /carts/h-gzip/items HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\n"
+            "Transfer-Encoding: gzip, chunked\r\n\r\n" +
+            chunked({R"({"item":"kiwi"})"}));
+  auto res = read_checked(conn);
+  BOOST_TEST(res.result_int() == 501u);
+  BOOST_TEST(body_json(res).value("error", "") == "not_implemented");
+  BOOST_TEST(version_of(call(port, "GET", "/carts/h-gzip")) == before);
+  check_node_serves(port);
+}
+
+BOOST_AUTO_TEST_CASE(an_absolute_form_target_is_served) {
+  http_connection conn{port};
+  conn.send("GET http://127.0.0.1:" + std::to_string(port) +
+            "/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  BOOST_TEST(read_checked(conn).result_int() == 200u);
+  conn.send("POST http://127.0.0.1/carts/h-abs/items HTTP/1.1\r\n"
+            "Host: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Content-Length: 15\r\n\r\n{\"item\":\"kiwi\"}");
+  check_cart(read_checked(conn), "h-abs", items({{"kiwi", 1}}), 1);
+}
+
 BOOST_AUTO_TEST_CASE(head_response_has_no_body_even_when_pipelined) {
   call(port, "POST", "/carts/h-head/items", R"({"item":"apple"})");
   http_connection conn{port};

@@ -116,6 +116,22 @@ BOOST_AUTO_TEST_CASE(path_drops_the_query_string) {
   BOOST_TEST(!reader.has_partial());
 }
 
+BOOST_AUTO_TEST_CASE(
+    path_of_an_absolute_form_target_is_the_path_after_the_authority) {
+  auto path_of = [](std::string target) {
+    http::request_reader reader{http::server_config{}};
+    reader.append("GET " + target + " HTTP/1.1\r\nHost: cartd\r\n\r\n");
+    BOOST_REQUIRE(reader.next() == http::read_status::complete);
+    auto req = reader.take();
+    return std::string{req.path()};
+  };
+  BOOST_TEST(path_of("http://127.0.0.1:8080/health") == "/health");
+  BOOST_TEST(path_of("HTTP://cartd/carts/42?full=1") == "/carts/42");
+  BOOST_TEST(path_of("http://cartd:8080") == "/");
+  BOOST_TEST(path_of("http://cartd?x=/y") == "/");
+  BOOST_TEST(path_of("/carts/http://x") == "/carts/http://x");
+}
+
 BOOST_AUTO_TEST_CASE(post_with_body_is_read_in_every_fragmentation) {
   check_every_fragmentation("POST /carts/42/items HTTP/1.1\r\n"
                             "Host: cartd\r\n"
@@ -146,6 +162,23 @@ BOOST_AUTO_TEST_CASE(chunked_body_is_reassembled) {
                             "GET /next HTTP/1.1\r\nHost: x\r\n\r\n",
                             {"POST /x 1.1 keep-alive length body=hello world",
                              "GET /next 1.1 keep-alive"});
+}
+
+BOOST_AUTO_TEST_CASE(transfer_codings_other_than_chunked_get_501) {
+  // Whatever the fragmentation, before any byte of the body is taken.
+  check_every_fragmentation("POST /x HTTP/1.1\r\nHost: x\r\n"
+                            "Transfer-Encoding: gzip, chunked\r\n\r\n"
+                            "5\r\nhello\r\n0\r\n\r\n",
+                            {"error 501 not_implemented"});
+  check_every_fragmentation("POST /x HTTP/1.1\r\nHost: x\r\n"
+                            "Transfer-Encoding: gzip\r\n"
+                            "Transfer-Encoding: chunked\r\n\r\n"
+                            "5\r\nhello\r\n0\r\n\r\n",
+                            {"error 501 not_implemented"});
+  check_every_fragmentation("POST /x HTTP/1.1\r\nHost: x\r\n"
+                            "Transfer-Encoding: Chunked \r\n\r\n"
+                            "5\r\nhello\r\n0\r\n\r\n",
+                            {"POST /x 1.1 keep-alive length body=hello"});
 }
 
 BOOST_AUTO_TEST_CASE(http10_closes_unless_the_client_asks_for_keep_alive) {
