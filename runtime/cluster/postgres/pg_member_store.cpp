@@ -394,19 +394,9 @@ private:
                                                       where_ + ": " +
                                                       redact(why, password_));
     };
-    password_.clear();
-    {
-      char* err = nullptr;
-      auto parsed = PQconninfoParse(opts_.conninfo.c_str(), &err);
-      if (parsed == nullptr) {
-        PQfreemem(err);
-        return fail("invalid connection string");
-      }
-      for (auto* x = parsed; x->keyword != nullptr; ++x)
-        if (std::strcmp(x->keyword, "password") == 0 && x->val != nullptr)
-          password_ = x->val;
-      PQconninfoFree(parsed);
-    }
+    if (std::string ignored;
+        !pg::password_in(opts_.conninfo, password_, ignored))
+      return fail("invalid connection string");
     const char* keys[] = {
         "keepalives",       "keepalives_idle",  "keepalives_interval",
         "keepalives_count", "tcp_user_timeout", "application_name",

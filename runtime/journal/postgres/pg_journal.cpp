@@ -320,20 +320,9 @@ caf::expected<std::unique_ptr<pg_journal::connection>>
 pg_journal::connection::open(const pg_options& opts, std::string& where) {
   where = "schema=" + opts.schema;
   std::string password;
-  {
-    char* err = nullptr;
-    auto parsed = PQconninfoParse(opts.conninfo.c_str(), &err);
-    if (parsed == nullptr) {
-      std::string why = err != nullptr ? one_line(err) : "out of memory";
-      PQfreemem(err);
-      return open_error(where, "invalid connection string (" +
-                                   without_quoted(why) + ")");
-    }
-    for (auto* x = parsed; x->keyword != nullptr; ++x)
-      if (std::strcmp(x->keyword, "password") == 0 && x->val != nullptr)
-        password = x->val;
-    PQconninfoFree(parsed);
-  }
+  if (std::string why; !pg::password_in(opts.conninfo, password, why))
+    return open_error(where, "invalid connection string (" +
+                                 without_quoted(why) + ")");
   // Defaults first: the connection string (expanded from dbname) overrides
   // them. Keepalives and tcp_user_timeout make a dead server or a cut
   // network show up as a broken connection within seconds instead of a

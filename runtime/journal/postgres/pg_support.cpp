@@ -1,6 +1,7 @@
 #include "runtime/journal/postgres/pg_support.hpp"
 
 #include <cstdlib>
+#include <cstring>
 
 namespace cartd::pg {
 
@@ -23,6 +24,23 @@ std::string redact(std::string x, const std::string& secret) {
   for (size_t pos; (pos = x.find(secret)) != std::string::npos;)
     x.replace(pos, secret.size(), "***");
   return x;
+}
+
+bool password_in(const std::string& conninfo, std::string& password,
+                 std::string& error) {
+  password.clear();
+  char* err = nullptr;
+  auto parsed = PQconninfoParse(conninfo.c_str(), &err);
+  if (parsed == nullptr) {
+    error = err != nullptr ? one_line(err) : "out of memory";
+    PQfreemem(err);
+    return false;
+  }
+  for (auto* x = parsed; x->keyword != nullptr; ++x)
+    if (std::strcmp(x->keyword, "password") == 0 && x->val != nullptr)
+      password = x->val;
+  PQconninfoFree(parsed);
+  return true;
 }
 
 std::string quote_ident(const std::string& x) {

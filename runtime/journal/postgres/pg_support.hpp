@@ -35,6 +35,12 @@ std::string one_line(std::string x);
 /// Removes every occurrence of `secret` from `x`.
 std::string redact(std::string x, const std::string& secret);
 
+/// Reads the password `conninfo` holds into `password` ("" if none), so
+/// that error messages can leave it out. Returns false when `conninfo` does
+/// not parse; `error` then holds libpq's reason on one line.
+bool password_in(const std::string& conninfo, std::string& password,
+                 std::string& error);
+
 /// `x` as an SQL identifier in double quotes.
 std::string quote_ident(const std::string& x);
 
