@@ -21,10 +21,12 @@ run: build
 
 # A throwaway local cluster in the foreground: PostgreSQL, N nodes (default
 # 3) and nginx in front on 127.0.0.1:8080 (scripts/cluster); Ctrl-C stops
-# everything. Extra cartd flags via ARGS="...".
+# everything. Extra cartd flags via ARGS="...". `make cluster TLS=1`: mutual
+# TLS between the nodes and HTTPS at nginx, on throwaway certificates.
 N ?= 3
+TLS ?= 0
 cluster: build
-	N=$(N) CARTD=$(BUILD_DIR)/bin/cartd scripts/cluster $(ARGS)
+	N=$(N) TLS=$(TLS) CARTD=$(BUILD_DIR)/bin/cartd scripts/cluster $(ARGS)
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)

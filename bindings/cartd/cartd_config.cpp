@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <thread>
+#include <utility>
 
 #include <caf/config_option_adder.hpp>
 #include <caf/config_value.hpp>
@@ -160,6 +161,16 @@ cartd_config::cartd_config() {
       .add(cluster_heartbeat, "heartbeat",
            "how often a node renews its lease and the nodes check each other "
            "(below cluster.lease)");
+  opt_group{custom_options_, "cluster.tls"}
+      .add(cluster_tls_certificate, "certificate",
+           "this node's certificate chain (PEM), signed by cluster.tls.ca: "
+           "node-to-node traffic over TLS with mutual authentication "
+           "(with cluster.tls.key and cluster.tls.ca; none: plain TCP)")
+      .add(cluster_tls_key, "key",
+           "the private key of cluster.tls.certificate (PEM, unencrypted)")
+      .add(cluster_tls_ca, "ca",
+           "the cluster's CA certificate (PEM): a peer is trusted iff its "
+           "certificate is signed by it (use a CA for the cluster only)");
   opt_group{custom_options_, "process"}.add(
       process_sched_batch, "sched-batch",
       "run cartd's threads under SCHED_BATCH: a thread woken by another does "
@@ -174,12 +185,19 @@ cartd_config::cartd_config() {
 
 namespace {
 
-// Checks one INI entry against the declared options.
+// Checks one INI entry against the declared options (a section inside a
+// section, [cluster.tls], entry by entry).
 std::string check_entry(const caf::config_option_set& options,
                         const std::string& category, const std::string& key,
                         const caf::config_value& value) {
   auto name = category + "." + key;
   auto option = options.qualified_name_lookup(category, key);
+  if (option == nullptr && caf::holds_alternative<caf::settings>(value)) {
+    for (auto& [inner, x] : caf::get<caf::settings>(value))
+      if (auto problem = check_entry(options, name, inner, x); !problem.empty())
+        return problem;
+    return {};
+  }
   if (option == nullptr)
     return "unknown option " + name;
   if (auto err = option->check(value))
@@ -189,7 +207,43 @@ std::string check_entry(const caf::config_option_set& options,
 
 } // namespace
 
+bool cartd_config::cluster_tls() const {
+  return !cluster_tls_certificate.empty() || !cluster_tls_key.empty() ||
+         !cluster_tls_ca.empty();
+}
+
+std::string cartd_config::validate_openssl() const {
+  // CAF 0.17's actor_system_config declares these for its openssl module
+  // whether or not the module is loaded, so they parse fine and change
+  // nothing: no HTTPS on http.port, no TLS between the nodes. Refused rather
+  // than mapped onto cluster.tls: they look like HTTPS for clients (which
+  // the load balancer terminates), passphrase and capath have no
+  // counterpart, and one spelling per setting keeps the log honest.
+  const std::pair<const char*, const std::string*> options[] = {
+      {"certificate", &openssl_certificate}, {"key", &openssl_key},
+      {"passphrase", &openssl_passphrase},   {"capath", &openssl_capath},
+      {"cafile", &openssl_cafile},
+  };
+  for (auto& [name, value] : options)
+    if (!value->empty())
+      return std::string{"openssl."} + name +
+             " is not a cartd option: TLS between the nodes is "
+             "--cluster.tls.certificate, --cluster.tls.key and "
+             "--cluster.tls.ca; HTTPS for clients is terminated by the load "
+             "balancer (deploy/nginx-https.conf.in)";
+  return {};
+}
+
 std::string cartd_config::validate_cluster() const {
+  if (cluster_tls()) {
+    if (!cluster_enabled)
+      return "cluster.tls.* secure the traffic between cluster nodes: they "
+             "need --cluster.enabled";
+    if (cluster_tls_certificate.empty() || cluster_tls_key.empty() ||
+        cluster_tls_ca.empty())
+      return "cluster.tls.certificate, cluster.tls.key and cluster.tls.ca go "
+             "together: set all three (mutual TLS) or none (plain TCP)";
+  }
   if (!cluster_enabled)
     return {};
   if (storage_backend != "postgres")
@@ -226,8 +280,12 @@ caf::error cartd_config::parse_args(int argc, char** argv) {
     if (arg == "-h" || arg == "-?" || arg == "--help" || arg == "--long-help") {
       // CAF's --help lists only its global options, on stderr; users
       // expect every option, on stdout.
-      std::cout << "Usage: cartd [options]\n\n"
-                << custom_options_.help_text(false);
+      // Without CAF's openssl.* options: cartd refuses them (validate).
+      caf::config_option_set shown;
+      for (auto& option : custom_options_)
+        if (option.category() != "openssl")
+          shown.add(option);
+      std::cout << "Usage: cartd [options]\n\n" << shown.help_text(false);
       cli_helptext_printed = true;
       return caf::none;
     }
@@ -255,7 +313,31 @@ caf::error cartd_config::parse_args(int argc, char** argv) {
   if (!err)
     for (auto* option : cleared_flags)
       option->store(caf::config_value{false});
+  if (!err)
+    apply_nested_sections();
   return err;
+}
+
+void cartd_config::apply_nested_sections() {
+  // CAF 0.17 hands only one level of INI sections to the options: the
+  // entries of [cluster.tls] (a section "tls" inside "cluster") never reach
+  // cluster.tls.*. Set them here, unless the command line did.
+  std::ifstream probe{config_file_path};
+  if (!probe)
+    return;
+  auto parsed = parse_config_file(config_file_path.c_str());
+  if (!parsed)
+    return; // validate() reports it
+  const std::pair<const char*, std::string*> options[] = {
+      {"cluster.tls.certificate", &cluster_tls_certificate},
+      {"cluster.tls.key", &cluster_tls_key},
+      {"cluster.tls.ca", &cluster_tls_ca},
+  };
+  for (auto& [name, member] : options)
+    if (member->empty())
+      if (auto* value = caf::get_if(&*parsed, name))
+        if (auto* text = caf::get_if<std::string>(value))
+          *member = *text;
 }
 
 std::string cartd_config::cluster_node_name() const {
@@ -354,6 +436,8 @@ std::string cartd_config::validate() const {
     return "http.idle-timeout must be positive";
   if (supervisor_restart_period.count() <= 0)
     return "supervisor.restart-period must be positive";
+  if (auto problem = validate_openssl(); !problem.empty())
+    return problem;
   if (auto problem = validate_cluster(); !problem.empty())
     return problem;
   auto level = spdlog::level::from_str(log_level);

@@ -30,6 +30,11 @@ public:
   /// The cluster options' problem, or an empty string (part of validate).
   std::string validate_cluster() const;
 
+  /// The problem of an `openssl.*` option (CAF declares them for its
+  /// openssl module; cartd never reads them), or an empty string (part of
+  /// validate).
+  std::string validate_openssl() const;
+
   /// How long the journal retries a failing commit: storage.retry-for, or
   /// when that is 0 the smaller of 1 s and half of http.request-timeout, so
   /// that a change gets its 503 before the request times out.
@@ -101,6 +106,15 @@ public:
   caf::timespan cluster_lease = caf::timespan{std::chrono::seconds{2}};
   caf::timespan cluster_heartbeat =
       caf::timespan{std::chrono::milliseconds{500}};
+  // Mutual TLS between the nodes (all three or none): this node's
+  // certificate chain and its private key (PEM, unencrypted), and the
+  // cluster's CA certificate(s), the only issuer a peer is trusted for.
+  std::string cluster_tls_certificate;
+  std::string cluster_tls_key;
+  std::string cluster_tls_ca;
+
+  /// Whether the cluster.tls options are set (validate: all three or none).
+  bool cluster_tls() const;
 
   /// This node's name in the cluster: cluster.node, or http.host:http.port
   /// when that is empty.
@@ -110,6 +124,12 @@ public:
 
   bool process_sched_batch = true;
 
+private:
+  /// Applies the entries of INI sections nested in a section
+  /// ([cluster.tls]), which CAF 0.17 does not (part of parse_args).
+  void apply_nested_sections();
+
+public:
   // -- debug and logging
   // --------------------------------------------------------
 

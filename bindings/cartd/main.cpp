@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -36,6 +37,7 @@
 #include "bindings/cartd/cluster_node.hpp"
 #include "bindings/cartd/node.hpp"
 #include "runtime/cluster/peer_links.hpp"
+#include "runtime/cluster/tls_credentials.hpp"
 #include "runtime/core/log.hpp"
 #include "runtime/journal/journal.hpp"
 #include "runtime/journal/postgres/pg_import.hpp"
@@ -79,6 +81,19 @@ int main(int argc, char** argv) {
   if (auto problem = cfg.validate(); !problem.empty()) {
     std::cerr << "cartd: " << problem << "\n";
     return 2;
+  }
+  // Checked before anything starts: CAF's openssl module aborts the process
+  // on a bad file much later (on a connection).
+  std::optional<cartd::tls_credentials> tls;
+  if (cfg.cluster_tls()) {
+    std::string problem;
+    tls = cartd::tls_credentials::load(cfg.cluster_tls_certificate,
+                                       cfg.cluster_tls_key, cfg.cluster_tls_ca,
+                                       problem);
+    if (!tls) {
+      std::cerr << "cartd: " << problem << "\n";
+      return 2;
+    }
   }
   auto& log = cartd::log();
   cartd::set_log_level(cfg.log_level);
@@ -133,6 +148,22 @@ int main(int argc, char** argv) {
       return 1;
     }
     cartd::configure_middleman(cfg, cfg.cluster_heartbeat, cfg.cluster_lease);
+    if (tls) {
+      cartd::configure_tls(cfg, tls->certificate_path(), tls->key_path(),
+                           tls->ca_path());
+      log.info("cluster node {}: node-to-node traffic over TLS with mutual "
+               "authentication: certificate {}, trusting only peers whose "
+               "certificate cluster.tls.ca {} ({}) signed",
+               cfg.cluster_node_name(), tls->subject(), cfg.cluster_tls_ca,
+               tls->ca_fingerprint());
+    } else {
+      log.warn("cluster node {}: node-to-node traffic in plain TCP, neither "
+               "encrypted nor authenticated: anyone who reaches its "
+               "node-to-node port on {} can talk to this node "
+               "(--cluster.tls.certificate, --cluster.tls.key and "
+               "--cluster.tls.ca: mutual TLS)",
+               cfg.cluster_node_name(), cfg.cluster_host);
+    }
     log.info(
         "cluster node {}: node-to-node endpoint {}:{}, lease {} ms, "
         "heartbeat {} ms",

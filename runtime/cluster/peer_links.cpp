@@ -5,6 +5,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 
 namespace cartd {
 
@@ -21,7 +22,31 @@ void configure_middleman(caf::actor_system_config& cfg, caf::timespan heartbeat,
   cfg.set("middleman.enable-automatic-connections", true);
 }
 
+void configure_tls(caf::actor_system_config& cfg,
+                   const std::string& certificate, const std::string& key,
+                   const std::string& ca) {
+  // CAF's openssl module reads these members (not the settings) for every
+  // connection. All three set: authentication on, both sides present a
+  // certificate and verify the peer's against the CA
+  // (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT). With none set it
+  // would run anonymous (unauthenticated) TLS: never without all three.
+  cfg.openssl_certificate = certificate;
+  cfg.openssl_key = key;
+  cfg.openssl_cafile = ca;
+  cfg.openssl_passphrase.clear();
+  cfg.openssl_capath.clear();
+  cfg.set("middleman.enable-automatic-connections", false);
+  cfg.load<caf::openssl::manager>();
+}
+
+bool tls_configured(const caf::actor_system_config& cfg) {
+  return !cfg.openssl_certificate.empty() && !cfg.openssl_key.empty() &&
+         !cfg.openssl_cafile.empty();
+}
+
 caf::actor links_of(caf::actor_system& sys) {
+  if (sys.has_openssl_manager())
+    return caf::actor_cast<caf::actor>(sys.openssl_manager().actor_handle());
   return caf::actor_cast<caf::actor>(sys.middleman().actor_handle());
 }
 

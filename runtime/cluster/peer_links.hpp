@@ -1,14 +1,15 @@
 #pragma once
 
-// How nodes reach each other: CAF's middleman (BASP), set up in this one
-// place so that mutual TLS (a later issue) changes one file. Publishing a
-// node's router and connecting to a member go through the middleman actor's
+// How nodes reach each other: CAF's middleman (BASP), in plain TCP or in
+// mutual TLS through CAF's openssl module, set up in this one place. Publishing
+// a node's router and connecting to a member go through the middleman actor's
 // asynchronous interface (the blocking middleman calls must never run inside
 // an actor), always with finite timeouts.
 //
 // The "links" actor an actor publishes and connects through answers the
 // middleman actor's publish_atom and connect_atom (caf::io::middleman_actor):
-// the system's middleman in a node (links_of), a plain local actor in
+// the system's middleman or the openssl module's twin of it in a node
+// (links_of), a plain local actor in
 // deterministic tests that need no network.
 
 #include <cstdint>
@@ -43,8 +44,25 @@ constexpr const char* cluster_app_identifier = "cartd-cluster-v1";
 void configure_middleman(caf::actor_system_config& cfg, caf::timespan heartbeat,
                          caf::timespan connection_timeout);
 
-/// The middleman's actor of `sys` as a links actor (the io module must be
-/// loaded).
+/// Switches the node-to-node traffic to mutual TLS: loads CAF's openssl
+/// module with this node's `certificate` chain and `key` and the cluster's
+/// `ca` (all PEM files, checked beforehand: see tls_credentials; CAF aborts
+/// the process on a bad one), so that publish_async and connect_async
+/// through links_of speak TLS, and turns automatic connections off: CAF
+/// makes those in plain TCP (a second BASP port on every interface, and
+/// plain connects to it), which would let a peer without a certificate in.
+/// The nodes reach each other directly anyway (the routers connect to every
+/// member). Call after configure_middleman, before the actor system starts.
+void configure_tls(caf::actor_system_config& cfg,
+                   const std::string& certificate, const std::string& key,
+                   const std::string& ca);
+
+/// Whether `cfg` has the node-to-node traffic in TLS (configure_tls).
+bool tls_configured(const caf::actor_system_config& cfg);
+
+/// The links actor of `sys`: the openssl module's middleman actor when it is
+/// loaded (TLS; configure_tls), else the middleman's (plain TCP; the io
+/// module must be loaded).
 caf::actor links_of(caf::actor_system& sys);
 
 /// Splits "host:port" (or "[v6]:port"); nullopt when it is not one.

@@ -1,5 +1,9 @@
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -193,4 +197,95 @@ BOOST_AUTO_TEST_CASE(cluster_node_names_are_checked) {
   BOOST_TEST(starts_with(
       verdict({"--cluster.enabled", pg, "--storage.import=sqlite:/x"}),
       "storage.import runs alone"));
+}
+
+namespace {
+
+/// Writes `text` to a fresh INI file and returns its path.
+std::string ini_file(const std::string& text) {
+  static int n = 0;
+  auto path = std::string{"/tmp/cartd-config-test-"} +
+              std::to_string(::getpid()) + "-" + std::to_string(n++) + ".ini";
+  std::ofstream{path} << text;
+  return path;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(openssl_options_are_refused_naming_the_cluster_tls_ones) {
+  // CAF declares them; without cartd's check they were accepted and did
+  // nothing (no HTTPS, no TLS between nodes).
+  for (auto option : {"certificate", "key", "passphrase", "capath", "cafile"}) {
+    auto problem =
+        verdict({std::string{"--openssl."} + option + "=/etc/x.pem"});
+    BOOST_TEST(starts_with(problem, std::string{"openssl."} + option +
+                                        " is not a cartd option"),
+               option << ": " << problem);
+    BOOST_TEST(problem.find("--cluster.tls.certificate") != std::string::npos,
+               problem);
+  }
+  // In the INI file too.
+  auto path = ini_file("[openssl]\ncertificate=\"/etc/x.pem\"\n");
+  auto problem = verdict({"--config-file=" + path});
+  std::remove(path.c_str());
+  BOOST_TEST(starts_with(problem, "openssl.certificate is not a cartd option"),
+             problem);
+}
+
+BOOST_AUTO_TEST_CASE(cluster_tls_options_go_together_and_need_cluster_mode) {
+  auto pg = std::string{"--storage.backend=postgres"};
+  std::vector<std::string> all{"--cluster.tls.certificate=/c.pem",
+                               "--cluster.tls.key=/k.pem",
+                               "--cluster.tls.ca=/ca.pem"};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), {"--cluster.enabled", pg});
+    return verdict(std::move(args));
+  };
+  BOOST_TEST(with(all) == "");
+  for (size_t left_out = 0; left_out < all.size(); ++left_out) {
+    auto some = all;
+    some.erase(some.begin() + static_cast<ptrdiff_t>(left_out));
+    auto problem = with(some);
+    BOOST_TEST(starts_with(problem, "cluster.tls.certificate, cluster.tls.key "
+                                    "and cluster.tls.ca go together"),
+               left_out << ": " << problem);
+  }
+  BOOST_TEST(starts_with(verdict(all), "cluster.tls.* secure the traffic "
+                                       "between cluster nodes"));
+  cartd_config cfg;
+  BOOST_TEST(!cfg.cluster_tls());
+}
+
+BOOST_AUTO_TEST_CASE(cluster_tls_options_are_read_from_the_ini_file) {
+  auto path = ini_file("[storage]\nbackend=\"postgres\"\n"
+                       "[cluster]\nenabled=true\n"
+                       "[cluster.tls]\ncertificate=\"/c.pem\"\n"
+                       "key=\"/k.pem\"\nca=\"/ca.pem\"\n");
+  cartd_config cfg;
+  std::string config_file = "--config-file=" + path;
+  std::string program = "cartd";
+  char* argv[] = {program.data(), config_file.data()};
+  BOOST_REQUIRE(!cfg.parse_args(2, argv));
+  auto problem = cfg.validate();
+  std::remove(path.c_str());
+  BOOST_TEST(problem == "");
+  BOOST_TEST(cfg.cluster_tls_certificate == "/c.pem");
+  BOOST_TEST(cfg.cluster_tls_key == "/k.pem");
+  BOOST_TEST(cfg.cluster_tls_ca == "/ca.pem");
+  // The command line wins.
+  path = ini_file("[cluster.tls]\ncertificate=\"/ini.pem\"\n");
+  cartd_config cli;
+  config_file = "--config-file=" + path;
+  std::string option = "--cluster.tls.certificate=/cli.pem";
+  char* argv2[] = {program.data(), config_file.data(), option.data()};
+  BOOST_REQUIRE(!cli.parse_args(3, argv2));
+  std::remove(path.c_str());
+  BOOST_TEST(cli.cluster_tls_certificate == "/cli.pem");
+  // An unknown entry in the nested section is refused like any.
+  path = ini_file("[cluster.tls]\ncertficate=\"/x.pem\"\n");
+  auto problem2 = verdict({"--config-file=" + path});
+  std::remove(path.c_str());
+  BOOST_TEST(problem2.find("unknown option cluster.tls.certficate") !=
+                 std::string::npos,
+             problem2);
 }
