@@ -49,6 +49,53 @@ bool only_chunked(const Message& msg) {
 
 } // namespace
 
+class request_reader::header_check : public beast_http::basic_parser<true> {
+  void on_request_impl(beast_http::verb, boost::beast::string_view,
+                       boost::beast::string_view, int,
+                       boost::system::error_code&) override {
+    // nop
+  }
+
+  void on_response_impl(int, boost::beast::string_view, int,
+                        boost::system::error_code&) override {
+    // nop
+  }
+
+  void on_field_impl(beast_http::field, boost::beast::string_view,
+                     boost::beast::string_view,
+                     boost::system::error_code&) override {
+    // nop
+  }
+
+  void on_header_impl(boost::system::error_code&) override {
+    // nop
+  }
+
+  void on_body_init_impl(const boost::optional<uint64_t>&,
+                         boost::system::error_code&) override {
+    // nop
+  }
+
+  size_t on_body_impl(boost::beast::string_view body,
+                      boost::system::error_code&) override {
+    return body.size();
+  }
+
+  void on_chunk_header_impl(uint64_t, boost::beast::string_view,
+                            boost::system::error_code&) override {
+    // nop
+  }
+
+  size_t on_chunk_body_impl(uint64_t, boost::beast::string_view body,
+                            boost::system::error_code&) override {
+    return body.size();
+  }
+
+  void on_finish_impl(boost::system::error_code&) override {
+    // nop
+  }
+};
+
 std::string_view to_string(read_status x) noexcept {
   switch (x) {
   case read_status::need_more:
@@ -64,8 +111,9 @@ std::string_view to_string(read_status x) noexcept {
 }
 
 request_reader::request_reader(const server_config& cfg)
-    : max_header_size_(cfg.max_header_size), max_body_size_(cfg.max_body_size),
-      max_uri_size_(cfg.max_uri_size) {
+    : header_limit_(std::min<size_t>(cfg.max_header_size,
+                                     std::numeric_limits<uint32_t>::max())),
+      max_body_size_(cfg.max_body_size), max_uri_size_(cfg.max_uri_size) {
   // nop
 }
 
@@ -79,27 +127,9 @@ read_status request_reader::next() {
   if (failed_)
     return read_status::failed;
   for (;;) {
-    if (!parser_) {
-      // RFC 7230 3.5: ignore empty lines before a request-line (some clients
-      // send a CRLF after a POST body).
-      while (pos_ < buf_.size() && (buf_[pos_] == '\r' || buf_[pos_] == '\n'))
-        ++pos_;
-      if (pos_ == buf_.size()) {
-        compact();
-        return read_status::need_more;
-      }
-      // A request starts with a method (a token): rejecting anything else at
-      // once spares waiting for the header end of binary garbage (e.g. a TLS
-      // ClientHello) that never comes.
-      if (!detail::is_tchar(buf_[pos_]))
-        return fail(400, "bad_request", "malformed request");
-      msg_start_ = pos_;
-      parser_.emplace();
-      parser_->eager(false);
-      parser_->header_limit(static_cast<uint32_t>(std::min<size_t>(
-          max_header_size_, std::numeric_limits<uint32_t>::max())));
-      parser_->body_limit(static_cast<uint64_t>(max_body_size_));
-    }
+    if (!parser_)
+      if (auto status = start_request())
+        return *status;
     auto& p = *parser_;
     if (p.is_done())
       return read_status::complete;
@@ -108,52 +138,117 @@ read_status request_reader::next() {
       compact();
       return read_status::need_more;
     }
-    auto header_was_done = p.is_header_done();
+    // Beast 1.74 asserts `n >= 5` (basic_parser.ipp:688, fixed upstream in
+    // boostorg/beast#2861) when it is given the last chunk "0\r\n" of an
+    // empty chunked body again with fewer than 5 bytes. It would answer
+    // need_more (no trailer end yet): say so without asking it.
+    if (p.chunked() && !body_started_ && avail < 5 &&
+        std::string_view{buf_.data() + pos_, avail}.substr(0, 3) == "0\r\n")
+      return compact(), read_status::need_more;
+    // A chunk-size line or a trailer must end within max_header_size bytes:
+    // show Beast no more than that (it only waits at such a line; chunk data
+    // it takes as it comes), so that it decides on the same bytes however
+    // they arrived.
+    auto view = p.chunked() ? std::min(avail, header_limit_) : avail;
     boost::system::error_code ec;
     auto consumed =
-        p.put(boost::asio::const_buffer{buf_.data() + pos_, avail}, ec);
+        p.put(boost::asio::const_buffer{buf_.data() + pos_, view}, ec);
     pos_ += consumed;
+    body_started_ = body_started_ || consumed > 0;
     if (ec == beast_http::error::need_more) {
-      if (!p.is_header_done()) {
-        // Beast applies header_limit to the request line and to the fields
-        // separately, depending on how the bytes arrived. Count the whole
-        // header ourselves so every fragmentation gets the same answer.
-        if (buf_.size() - msg_start_ > max_header_size_)
-          return fail_header_too_large();
-      } else if (buffered() > max_header_size_) {
-        // After the header Beast consumes body bytes as they come, so only a
-        // chunk-size line or a trailer can pile up here: bound those too.
+      if (view == header_limit_)
         return fail(400, "bad_request", "malformed chunked body");
-      }
       compact();
       return read_status::need_more;
     }
     if (ec)
       return fail(ec);
-    if (!header_was_done && p.is_header_done()) {
-      // With eager(false) Beast stops right after the header.
-      if (pos_ - msg_start_ > max_header_size_)
-        return fail_header_too_large();
-      auto& msg = p.get();
-      if (msg.target().size() > max_uri_size_)
-        return fail(414, "uri_too_long", "request target too long");
-      if (!only_chunked(msg))
-        return fail(501, "not_implemented",
-                    "transfer codings other than chunked are not supported");
-      // Only send 100 Continue while the client may still be waiting for it:
-      // once body bytes arrived it is sending anyway (RFC 7231 5.1.1).
-      if (!p.is_done() && pos_ == buf_.size() && msg.version() >= 11 &&
-          boost::beast::iequals(msg[beast_http::field::expect],
-                                "100-continue")) {
-        compact();
-        return read_status::send_continue;
-      }
-    } else if (consumed == 0 && !p.is_done()) {
+    if (consumed == 0 && !p.is_done()) {
       // No progress without an error: wait for more bytes.
       compact();
       return read_status::need_more;
     }
   }
+}
+
+std::optional<read_status> request_reader::start_request() {
+  // RFC 7230 3.5: ignore empty lines before a request-line (some clients
+  // send a CRLF after a POST body).
+  while (pos_ < buf_.size() && (buf_[pos_] == '\r' || buf_[pos_] == '\n'))
+    ++pos_;
+  if (pos_ == buf_.size()) {
+    compact();
+    return read_status::need_more;
+  }
+  // A request starts with a method (a token): rejecting anything else at
+  // once spares waiting for the header end of binary garbage (e.g. a TLS
+  // ClientHello) that never comes.
+  if (!detail::is_tchar(buf_[pos_]))
+    return fail(400, "bad_request", "malformed request");
+  msg_start_ = pos_;
+  // Beast checks a header line only in its first call or once the end of
+  // the header arrived, and applies its limit to the request line and to
+  // the fields apart. So Beast always gets the header as if it came in one
+  // piece: from its first byte and no more than max_header_size bytes. A
+  // header that arrives in one read (the common case) is parsed once; while
+  // one is incomplete, each arrival is checked again by a parser that
+  // stores nothing, and only a finished (or refused) header is parsed for
+  // real.
+  auto view = std::min(buf_.size() - msg_start_, header_limit_);
+  boost::asio::const_buffer bytes{buf_.data() + msg_start_, view};
+  boost::system::error_code ec;
+  if (header_pending_) {
+    header_check check;
+    configure(check);
+    check.put(bytes, ec);
+    if (ec == beast_http::error::need_more)
+      return header_incomplete(view);
+  }
+  parser_.emplace();
+  configure(*parser_);
+  auto consumed = parser_->put(bytes, ec);
+  if (ec == beast_http::error::need_more) {
+    parser_.reset();
+    header_pending_ = true;
+    return header_incomplete(view);
+  }
+  if (ec)
+    return fail(ec);
+  // With eager(false) Beast stops right after the header.
+  header_pending_ = false;
+  body_started_ = false;
+  pos_ = msg_start_ + consumed;
+  auto& p = *parser_;
+  auto& msg = p.get();
+  if (msg.target().size() > max_uri_size_)
+    return fail(414, "uri_too_long", "request target too long");
+  if (!only_chunked(msg))
+    return fail(501, "not_implemented",
+                "transfer codings other than chunked are not supported");
+  // Only send 100 Continue while the client may still be waiting for it:
+  // once body bytes arrived it is sending anyway (RFC 7231 5.1.1).
+  if (!p.is_done() && pos_ == buf_.size() && msg.version() >= 11 &&
+      boost::beast::iequals(msg[beast_http::field::expect], "100-continue")) {
+    compact();
+    return read_status::send_continue;
+  }
+  return std::nullopt;
+}
+
+read_status request_reader::header_incomplete(size_t view) {
+  // Beast waits for more: a header that has not ended within the first
+  // max_header_size bytes is too large, however it arrived.
+  if (view == header_limit_)
+    return fail_header_too_large();
+  compact();
+  return read_status::need_more;
+}
+
+template <class Parser>
+void request_reader::configure(Parser& p) const {
+  p.eager(false);
+  p.header_limit(static_cast<uint32_t>(header_limit_));
+  p.body_limit(static_cast<uint64_t>(max_body_size_));
 }
 
 request request_reader::take() {
@@ -197,22 +292,22 @@ read_status request_reader::fail_header_too_large() {
 }
 
 void request_reader::compact() {
-  // Keep the header of the current request (Beast may have consumed its
-  // request line already) for request_line_length().
-  auto keep_from = parser_ && !parser_->is_header_done() ? msg_start_ : pos_;
-  if (keep_from == 0)
+  // Until its header is parsed, a request starts at pos_: its bytes stay.
+  if (pos_ == 0)
     return;
-  if (keep_from == buf_.size())
+  if (pos_ == buf_.size())
     buf_.clear();
   else
-    buf_.erase(0, keep_from);
-  pos_ -= keep_from;
-  msg_start_ -= std::min(msg_start_, keep_from);
+    buf_.erase(0, pos_);
+  msg_start_ -= std::min(msg_start_, pos_);
+  pos_ = 0;
 }
 
 size_t request_reader::request_line_length() const noexcept {
+  // Within the bytes Beast was shown, so that the answer does not depend on
+  // how many more had arrived.
   auto first = buf_.data() + msg_start_;
-  auto last = buf_.data() + buf_.size();
+  auto last = first + std::min(buf_.size() - msg_start_, header_limit_);
   auto eol = std::find(first, last, '\n');
   if (eol != last && eol != first && eol[-1] == '\r')
     --eol;

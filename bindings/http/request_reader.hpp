@@ -52,7 +52,11 @@ struct read_error {
 /// start the next one. Limits come from `server_config`: request line plus
 /// header beyond `max_header_size` gives 431 (414 when the request line alone
 /// exceeds `max_uri_size`), a target beyond `max_uri_size` 414, a body beyond
-/// `max_body_size` 413 and malformed bytes 400. Once failed, it stays failed.
+/// `max_body_size` 413, a chunk-size line or trailer beyond `max_header_size`
+/// 400 and malformed bytes 400. Once failed, it stays failed. The same bytes
+/// get the same answer however they arrive (only `send_continue` depends on
+/// it): a header is judged as if it came in one piece, on its first
+/// `max_header_size` bytes.
 class request_reader {
 public:
   explicit request_reader(const server_config& cfg);
@@ -94,6 +98,22 @@ private:
   using parser_type =
       boost::beast::http::request_parser<boost::beast::http::string_body>;
 
+  /// A parser that only checks: Beast's rules without storing anything.
+  class header_check;
+
+  /// Skips empty lines, then parses the header of the next request if it is
+  /// all in: std::nullopt once it is (and passed the checks that need the
+  /// whole header), else what `next` answers.
+  std::optional<read_status> start_request();
+
+  /// need_more, or 431/414 when the header did not end within the first
+  /// `header_limit_` bytes (`view` is how many Beast was shown).
+  read_status header_incomplete(size_t view);
+
+  /// Gives a parser eager(false) and the limits.
+  template <class Parser>
+  void configure(Parser& p) const;
+
   read_status fail(unsigned status, std::string_view code,
                    std::string_view message);
 
@@ -109,17 +129,21 @@ private:
   /// the end of the buffered bytes). Valid until its header is parsed.
   size_t request_line_length() const noexcept;
 
-  // Limits, copied from server_config.
-  size_t max_header_size_;
+  // Limits, from server_config (max_header_size capped to Beast's 32 bits).
+  size_t header_limit_;
   size_t max_body_size_;
   size_t max_uri_size_;
-  // Received bytes; [pos_, size) are not consumed yet. While a header is
-  // incomplete, the buffer keeps it from msg_start_ on.
+  // Received bytes; [pos_, size) are not consumed yet. Until its header is
+  // parsed, a request starts at pos_ (== msg_start_).
   std::string buf_;
   size_t pos_ = 0;
   size_t msg_start_ = 0;
-  // Engaged from the first byte of a request until it is taken.
+  // Engaged once a request's header is parsed, until the request is taken.
   std::optional<parser_type> parser_;
+  // The current request's header was incomplete at least once.
+  bool header_pending_ = false;
+  // Beast took a byte of the current request's body.
+  bool body_started_ = false;
   bool failed_ = false;
   read_error error_;
 };
