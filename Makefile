@@ -2,7 +2,8 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build run cluster test bench bench-smoke format clean
+.PHONY: all deps build run cluster test test-fuzz bench bench-smoke format \
+        clean
 
 all: build
 
@@ -28,8 +29,15 @@ TLS ?= 0
 cluster: build
 	N=$(N) TLS=$(TLS) CARTD=$(BUILD_DIR)/bin/cartd scripts/cluster $(ARGS)
 
+# The Release suite, then the libFuzzer harnesses.
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) test-fuzz
+
+# The libFuzzer harnesses of tests/fuzz, built with clang-14 in build-fuzz/,
+# each run for FUZZ_SECONDS (default 60), two at a time (scripts/fuzz).
+test-fuzz: deps
+	scripts/fuzz
 
 # Benchmarks (bench/README.md): cartd against nginx and the Flask seed service
 # with wrk, microbenchmarks, memory per cart; about 15 minutes. Results go to
