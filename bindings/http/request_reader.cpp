@@ -139,12 +139,17 @@ read_status request_reader::next() {
       return read_status::need_more;
     }
     // Beast 1.74 asserts `n >= 5` (basic_parser.ipp:688, fixed upstream in
-    // boostorg/beast#2861) when it is given the last chunk "0\r\n" of an
-    // empty chunked body again with fewer than 5 bytes. It would answer
-    // need_more (no trailer end yet): say so without asking it.
-    if (p.chunked() && !body_started_ && avail < 5 &&
-        std::string_view{buf_.data() + pos_, avail}.substr(0, 3) == "0\r\n")
-      return compact(), read_status::need_more;
+    // boostorg/beast#2861) when it is given the last chunk again with fewer
+    // than 5 bytes: the line of a first chunk of size 0 ("0\r\n", "00\r\n",
+    // "0x\r\n") without its trailer's end. It would answer need_more (no
+    // trailer end yet, its extensions are checked once that arrived): say so
+    // without asking it.
+    if (p.chunked() && !body_started_ && avail < 5 && buf_[pos_] == '0' &&
+        std::string_view{buf_.data() + pos_, avail}.find("\r\n") !=
+            std::string_view::npos) {
+      compact();
+      return read_status::need_more;
+    }
     // A chunk-size line or a trailer must end within max_header_size bytes:
     // show Beast no more than that (it only waits at such a line; chunk data
     // it takes as it comes), so that it decides on the same bytes however
