@@ -1,5 +1,7 @@
 #include "actors/cart/actor/event_codec.hpp"
 
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 
 namespace cartd {
@@ -81,22 +83,31 @@ std::optional<cart_event> decode_event(const std::string& payload) {
   if (v == j.end() || *v != format_version || type == j.end() ||
       !type->is_string())
     return std::nullopt;
+  // Only what decide can produce: a cart recovered from other values could
+  // break its rules (and a line could overflow).
   auto item = [&]() -> std::optional<std::string> {
     auto i = j.find("item");
-    if (i == j.end() || !i->is_string())
+    if (i == j.end() || !i->is_string() ||
+        !valid_item_id(i->get_ref<const std::string&>()))
       return std::nullopt;
     return i->get<std::string>();
   };
-  auto quantity = [&]() -> std::optional<int64_t> {
+  auto quantity = [&](int64_t max) -> std::optional<int64_t> {
     auto i = j.find("quantity");
     if (i == j.end() || !i->is_number_integer())
       return std::nullopt;
-    return i->get<int64_t>();
+    auto q = i->get<int64_t>();
+    if (i->is_number_unsigned() && i->get<uint64_t>() > uint64_t{INT64_MAX})
+      return std::nullopt;
+    if (q < 1 || q > max)
+      return std::nullopt;
+    return q;
   };
   const auto& name = type->get_ref<const std::string&>();
   if (name == "item_added" || name == "item_quantity_set") {
     auto x = item();
-    auto q = quantity();
+    auto q = quantity(name == "item_added" ? max_quantity_per_change
+                                           : max_line_quantity);
     if (!x || !q)
       return std::nullopt;
     if (name == "item_added")
@@ -143,9 +154,15 @@ std::optional<cart> decode_state(const std::string& payload) {
     return std::nullopt;
   cart result;
   for (auto& [item, quantity] : lines->items()) {
-    if (!quantity.is_number_integer())
+    // Only a cart within the rules (see decode_event).
+    if (!quantity.is_number_integer() || !valid_item_id(item) ||
+        (quantity.is_number_unsigned() &&
+         quantity.get<uint64_t>() > uint64_t{INT64_MAX}))
       return std::nullopt;
-    result.lines.emplace(item, quantity.get<int64_t>());
+    auto q = quantity.get<int64_t>();
+    if (q < 1 || q > max_line_quantity)
+      return std::nullopt;
+    result.lines.emplace(item, q);
   }
   result.checked_out = checked_out->get<bool>();
   result.version = version->get<uint64_t>();

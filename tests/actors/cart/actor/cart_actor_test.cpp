@@ -254,6 +254,40 @@ BOOST_AUTO_TEST_CASE(every_event_survives_the_journal_format) {
   BOOST_CHECK(!decode_event(R"({"v":1,"type":"item_added","item":"a"})"));
 }
 
+BOOST_AUTO_TEST_CASE(the_journal_format_refuses_what_decide_never_writes) {
+  // Found by tests/fuzz/journal_decode (issue 13): a snapshot line of 0 was
+  // recovered as is, and an item_added of 2^63-1 twice overflowed the line.
+  auto added = [](const std::string& item, const std::string& quantity) {
+    return R"({"v":1,"type":"item_added","item":")" + item +
+           R"(","quantity":)" + quantity + "}";
+  };
+  auto set = [](const std::string& quantity) {
+    return R"({"v":1,"type":"item_quantity_set","item":"a","quantity":)" +
+           quantity + "}";
+  };
+  BOOST_CHECK(decode_event(added("a", "1")));
+  BOOST_CHECK(decode_event(added("a", "1000000")));
+  for (auto q :
+       {"0", "-1", "1000001", "9223372036854775807", "18446744073709551615"})
+    BOOST_CHECK_MESSAGE(!decode_event(added("a", q)), q);
+  BOOST_CHECK(!decode_event(added("", "1")));
+  BOOST_CHECK(!decode_event(added("\\u0001", "1")));
+  BOOST_CHECK(!decode_event(R"({"v":1,"type":"item_removed","item":""})"));
+  BOOST_CHECK(decode_event(set("1000000000")));
+  BOOST_CHECK(!decode_event(set("1000000001")));
+  BOOST_CHECK(!decode_event(set("0")));
+  auto snapshot = [](const std::string& lines) {
+    return R"({"v":1,"lines":{)" + lines +
+           R"(},"checked_out":false,"version":3})";
+  };
+  BOOST_CHECK(decode_state(snapshot(R"("a":1000000000,"b":1)")));
+  BOOST_CHECK(!decode_state(snapshot(R"("a":2,"pear":0)")));
+  BOOST_CHECK(!decode_state(snapshot(R"("a":1000000001)")));
+  BOOST_CHECK(!decode_state(snapshot(R"("a":-5)")));
+  BOOST_CHECK(!decode_state(snapshot(R"("a":18446744073709551615)")));
+  BOOST_CHECK(!decode_state(snapshot(R"("":1)")));
+}
+
 BOOST_FIXTURE_TEST_SUITE(cart_actor_tests, fixture)
 
 BOOST_AUTO_TEST_CASE(a_never_touched_cart_is_empty_at_version_zero) {
