@@ -25,7 +25,8 @@ cluster_parts make_cluster_parts(const cartd_config& cfg) {
 }
 
 caf::error open_member_store(const cartd_config& cfg, cluster_parts& parts) {
-  auto store = open_pg_member_store(pg_options_of(cfg, parts.fence));
+  auto store =
+      open_pg_member_store(pg_options_of(cfg, parts.fence), parts.transport);
   if (!store)
     return std::move(store.error());
   *parts.store = std::move(*store);
@@ -54,7 +55,7 @@ supervision::child_spec cluster_child_spec(const cartd_config& cfg,
         store.swap(*parts.store);
         if (store == nullptr) {
           // Only after a restart of the router; bounded by the connect timeout.
-          auto reopened = open_pg_member_store(opts);
+          auto reopened = open_pg_member_store(opts, parts.transport);
           if (!reopened) {
             log().error("cannot open the membership table: {}",
                         message_of(reopened.error()));

@@ -59,6 +59,9 @@ struct cluster_parts {
   /// (a worker started again after a router restart opens its own).
   std::shared_ptr<std::unique_ptr<member_store>> store;
   std::shared_ptr<router_slot> router;
+  /// What this node's links speak, recorded in its membership row and
+  /// checked against the live members' (transport_name).
+  std::string transport = "plain";
 
   explicit operator bool() const noexcept { return lease != nullptr; }
 };
@@ -67,7 +70,8 @@ struct cluster_parts {
 cluster_parts make_cluster_parts(const cartd_config& cfg);
 
 /// Opens the membership table's connection into `parts` (after the journal
-/// created its schema). Fails like the journal, never naming a password.
+/// created its schema). Fails like the journal, never naming a password,
+/// and when a live member speaks another transport than parts.transport.
 caf::error open_member_store(const cartd_config& cfg, cluster_parts& parts);
 
 /// The router's child spec (id "cluster"), to start after the carts.

@@ -37,6 +37,7 @@
 #include "bindings/cartd/cluster_node.hpp"
 #include "bindings/cartd/node.hpp"
 #include "runtime/cluster/peer_links.hpp"
+#include "runtime/cluster/postgres/pg_member_store.hpp"
 #include "runtime/cluster/tls_credentials.hpp"
 #include "runtime/core/log.hpp"
 #include "runtime/journal/journal.hpp"
@@ -136,6 +137,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   auto cluster = cartd::make_cluster_parts(cfg);
+  if (cluster)
+    cluster.transport =
+        cartd::transport_name(tls ? &tls->ca_fingerprint() : nullptr);
   auto backend = cartd::open_journal_backend(cfg, cluster);
   if (!backend) {
     log.error("cannot open the journal: {}",

@@ -16,6 +16,8 @@ const char* to_string(member_errc x) noexcept {
     return "name_taken";
   case member_errc::lost:
     return "lost";
+  case member_errc::transport_mismatch:
+    return "transport_mismatch";
   }
   return "unknown";
 }

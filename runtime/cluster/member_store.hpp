@@ -37,6 +37,9 @@ enum class member_errc : uint8_t {
   /// This incarnation's row is gone or its lease lapsed (renew, ack, mark
   /// leaving): the node lost its membership and must rejoin.
   lost,
+  /// A live member's links speak another transport (plain TCP or TLS with
+  /// another CA) than this node's (open, join): it cannot join.
+  transport_mismatch,
 };
 
 const char* to_string(member_errc x) noexcept;
@@ -71,7 +74,10 @@ public:
   /// lease_expires = now() + lease, and bumps the view. Returns the
   /// incarnation (never 0). member_errc::name_taken, naming the holder's
   /// incarnation and when its lease ends, when a row of that name holds a
-  /// valid lease.
+  /// valid lease. member_errc::transport_mismatch, naming the member and
+  /// both transports, when a member whose lease has not lapsed speaks
+  /// another transport than this store's (checked under the lock every join
+  /// takes, so two nodes of different transports never both join).
   virtual caf::expected<uint64_t> join(const cluster_member& self,
                                        caf::timespan lease) = 0;
 

@@ -280,6 +280,39 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(res.result_int() == 200u);
 }
 
+BOOST_AUTO_TEST_CASE(a_node_of_another_transport_is_refused_at_start) {
+  // It could register itself in the members table (it has the database's
+  // credentials) and own carts no one reaches: the table records each
+  // member's transport, and a node refuses to start against live members of
+  // another one.
+  test_cluster c{"tls_join", 2, tls_args()};
+  auto& p = pki();
+  auto base = c.args("intruder");
+  std::vector<std::string> plain;
+  std::vector<std::string> other_ca;
+  for (auto& arg : base)
+    if (arg.rfind("--cluster.tls.", 0) != 0) {
+      plain.push_back(arg);
+      other_ca.push_back(arg);
+    }
+  other_ca.push_back("--cluster.tls.certificate=" + p.stranger.certificate);
+  other_ca.push_back("--cluster.tls.key=" + p.stranger.key);
+  other_ca.push_back("--cluster.tls.ca=" + p.pki.ca("other"));
+  for (auto& [what, args] : {std::pair{"plain TCP", plain},
+                             std::pair{"TLS with the CA sha256:", other_ca}}) {
+    auto res = cartd_process::run(CARTD_BINARY, args, 30s);
+    BOOST_REQUIRE(res.status);
+    BOOST_TEST_CONTEXT(what << ": stderr: " << res.err) {
+      BOOST_TEST(res.status->code == 1);
+      BOOST_TEST(contains(res.err, "cannot join this cluster: member n0 of "
+                                   "this cluster talks to the other nodes in "
+                                   "TLS with the CA sha256:"));
+      BOOST_TEST(contains(res.err, std::string{"this node in "} + what));
+    }
+  }
+  BOOST_TEST(c.formed());
+}
+
 BOOST_AUTO_TEST_CASE(bad_tls_files_are_refused_before_the_node_starts) {
   auto& p = pki();
   auto missing = p.pki.dir() + "/missing.pem";

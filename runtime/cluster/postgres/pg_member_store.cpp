@@ -60,13 +60,22 @@ bool wait_until(PGconn* conn, short events, clock_type::time_point deadline) {
 
 class pg_member_store : public member_store {
 public:
-  explicit pg_member_store(pg_options opts)
-      : opts_(std::move(opts)), s_(quote_ident(opts_.schema)),
-        timeout_(opts_.connect_timeout) {
+  pg_member_store(pg_options opts, std::string transport)
+      : opts_(std::move(opts)), transport_(std::move(transport)),
+        s_(quote_ident(opts_.schema)), timeout_(opts_.connect_timeout) {
     where_ = "schema=" + opts_.schema;
   }
 
   caf::error connect() { return ensure_connected(deadline_from_now()); }
+
+  /// member_errc::transport_mismatch when a live member speaks another
+  /// transport (no lock: join checks again under the view's row lock).
+  caf::error check_transport(const std::string& what) {
+    caf::error refusal;
+    if (auto err = other_transport(deadline_from_now(), what, refusal))
+      return err;
+    return refusal;
+  }
 
   // -- modifiers --------------------------------------------------------------
 
@@ -99,13 +108,22 @@ public:
     auto view = bump_view(deadline, what);
     if (!view)
       return std::move(view.error());
+    // After the view's row lock (bump_view): joins are serialized, so of two
+    // nodes with different transports only the first joins.
+    caf::error refusal;
+    if (auto err = other_transport(deadline, what, refusal))
+      return err;
+    if (refusal) {
+      rollback();
+      return refusal;
+    }
     auto ins = exec("INSERT INTO " + s_ +
                         ".members (name, incarnation, http, cluster, status, "
-                        "since, lease_expires, view_seen) VALUES ($1, $2, $3, "
-                        "$4, 'up', now(), now() + $5 * interval '1 "
-                        "millisecond', 0)",
+                        "since, lease_expires, view_seen, transport) VALUES "
+                        "($1, $2, $3, $4, 'up', now(), now() + $5 * interval "
+                        "'1 millisecond', 0, $6)",
                     {self.name, std::to_string(*view), self.http, self.cluster,
-                     std::to_string(to_ms(lease))},
+                     std::to_string(to_ms(lease)), transport_},
                     deadline, what);
     if (!ins) {
       // Another node of the same name joined between our check and insert.
@@ -337,6 +355,34 @@ private:
     return static_cast<uint64_t>(to_int(res->get(), 0, 0));
   }
 
+  /// Sets `refusal` when a member whose lease has not lapsed speaks another
+  /// transport than this node; returns the database's error.
+  caf::error other_transport(clock_type::time_point deadline,
+                             const std::string& what, caf::error& refusal) {
+    auto res = exec("SELECT name, transport FROM " + s_ +
+                        ".members WHERE transport <> $1 AND lease_expires >= "
+                        "now() ORDER BY name COLLATE \"C\" LIMIT 1",
+                    {transport_}, deadline, what);
+    if (!res)
+      return std::move(res.error());
+    if (PQntuples(res->get()) == 0)
+      return {};
+    auto describe = [](const std::string& x) {
+      return x == "plain" ? std::string{"plain TCP"}
+                          : "TLS with the CA " + x.substr(4);
+    };
+    refusal = make_error(
+        member_errc::transport_mismatch,
+        what + ": member " + to_text(res->get(), 0, 0) +
+            " of this cluster talks to the other nodes in " +
+            describe(to_text(res->get(), 0, 1)) + ", this node in " +
+            describe(transport_) +
+            ": the nodes of a cluster would not reach each other; give every "
+            "node the same --cluster.tls.ca (and a certificate it signed), or "
+            "none of them --cluster.tls.*");
+    return {};
+  }
+
   caf::error begin(clock_type::time_point deadline, const std::string& what) {
     auto res = exec("BEGIN", {}, deadline, what);
     if (!res)
@@ -538,6 +584,7 @@ private:
   }
 
   pg_options opts_;
+  std::string transport_;
   std::string s_;
   std::string where_;
   std::string password_;
@@ -551,8 +598,12 @@ private:
 
 } // namespace
 
+std::string transport_name(const std::string* ca_fingerprint) {
+  return ca_fingerprint == nullptr ? "plain" : "tls " + *ca_fingerprint;
+}
+
 caf::expected<std::unique_ptr<member_store>>
-open_pg_member_store(const pg_options& opts) {
+open_pg_member_store(const pg_options& opts, const std::string& transport) {
   // The journal creates the membership table with its own tables (or
   // upgrades a version 1 schema) and checks the schema's version.
   pg_options journal_opts = opts;
@@ -566,8 +617,10 @@ open_pg_member_store(const pg_options& opts) {
                           : caf::to_string(journal.error()));
   }
   journal->reset();
-  std::unique_ptr<pg_member_store> result{new pg_member_store(opts)};
+  std::unique_ptr<pg_member_store> result{new pg_member_store(opts, transport)};
   if (auto err = result->connect())
+    return err;
+  if (auto err = result->check_transport("cannot join this cluster"))
     return err;
   return std::unique_ptr<member_store>{std::move(result)};
 }

@@ -216,8 +216,9 @@ bool closed_while_idle(PGconn* conn) {
   return PQstatus(conn) != CONNECTION_OK;
 }
 
-/// The membership table and the one-row view counter (schema version 2),
-/// exactly as docs/journal-format.md shows them. `s` is the quoted schema.
+/// The membership table and the one-row view counter (schema version 2;
+/// `transport` since version 3), exactly as docs/journal-format.md shows
+/// them. `s` is the quoted schema.
 std::vector<std::string> membership_tables(const std::string& s) {
   return {
       "CREATE TABLE " + s +
@@ -229,7 +230,8 @@ std::vector<std::string> membership_tables(const std::string& s) {
           "  status text NOT NULL CHECK (status IN ('up', 'leaving')),\n"
           "  since timestamptz NOT NULL,\n"
           "  lease_expires timestamptz NOT NULL,\n"
-          "  view_seen bigint NOT NULL DEFAULT 0\n"
+          "  view_seen bigint NOT NULL DEFAULT 0,\n"
+          "  transport text NOT NULL DEFAULT 'plain'\n"
           ")",
       "CREATE TABLE " + s +
           ".cluster_view (\n"
@@ -416,13 +418,22 @@ caf::error pg_journal::connection::init_schema(const pg_options& opts,
       return fail(err);
     auto version =
         PQgetisnull(res.get(), 0, 0) ? int64_t{0} : to_int(res.get(), 0, 0);
-    if (version == 1) {
-      // Version 2 adds the membership table and the view counter; the
+    if (version == 1 || version == 2) {
+      // Version 2 adds the membership table and the view counter, version 3
+      // the members' transport (what their node-to-node links speak); the
       // journal's tables stay as they are. Upgraded in place, under the
       // lock every open takes, in the transaction that checked the version.
-      for (auto& sql : membership_tables(s))
-        if (auto [res, err] = exec(sql); !res)
-          return fail(err);
+      if (version == 1) {
+        for (auto& sql : membership_tables(s))
+          if (auto [res, err] = exec(sql); !res)
+            return fail(err);
+      } else if (auto [res, err] =
+                     exec("ALTER TABLE " + s +
+                          ".members ADD COLUMN transport text NOT NULL DEFAULT "
+                          "'plain'");
+                 !res) {
+        return fail(err);
+      }
       if (auto [res, err] =
               exec("UPDATE " + s + ".schema_version SET version = " +
                    std::to_string(pg_journal::schema_version));

@@ -62,7 +62,7 @@ struct pg_options {
 class pg_journal : public journal_backend {
 public:
   /// The schema version this cartd creates and reads (table schema_version).
-  static constexpr int schema_version = 2;
+  static constexpr int schema_version = 3;
 
   /// Connects, creates the schema (tables and a version row, in one
   /// transaction that concurrent opens serialize on) when it is missing and

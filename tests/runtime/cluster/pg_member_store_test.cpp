@@ -168,6 +168,52 @@ BOOST_AUTO_TEST_CASE(a_name_held_by_a_valid_lease_is_refused) {
   BOOST_TEST(got.view.members[0].incarnation == *inc);
 }
 
+BOOST_AUTO_TEST_CASE(a_node_of_another_transport_cannot_join_a_live_cluster) {
+  auto schema = test::fresh_schema();
+  std::string tls_a = "tls sha256:aa";
+  auto opened = [&](const std::string& transport) {
+    return open_pg_member_store(options(schema), transport);
+  };
+  // Opened before anyone joined: open has nothing to refuse.
+  auto early_plain = opened("plain");
+  auto early_other = opened("tls sha256:bb");
+  BOOST_REQUIRE(early_plain && early_other);
+  auto a = opened(tls_a);
+  BOOST_REQUIRE(a);
+  BOOST_REQUIRE((*a)->join(row("a"), 10s));
+  BOOST_TEST(server().query("SELECT transport FROM " + schema +
+                            ".members WHERE name = 'a'") == tls_a);
+  // Opening refuses, naming the member and both transports.
+  auto plain = opened("plain");
+  BOOST_REQUIRE(!plain);
+  BOOST_TEST(member_errc_of(plain.error()) == member_errc::transport_mismatch);
+  auto msg = message_of(plain.error());
+  BOOST_TEST_INFO(msg);
+  BOOST_TEST(contains(msg, "member a "));
+  BOOST_TEST(contains(msg, "TLS with the CA sha256:aa"));
+  BOOST_TEST(contains(msg, "this node in plain TCP"));
+  BOOST_TEST(contains(msg, "--cluster.tls.ca"));
+  // A join (under the view's lock) refuses too, changing nothing.
+  for (auto* store : {early_plain->get(), early_other->get()}) {
+    auto refused = store->join(row("b"), 10s);
+    BOOST_REQUIRE(!refused);
+    BOOST_TEST(member_errc_of(refused.error()) ==
+               member_errc::transport_mismatch);
+  }
+  BOOST_TEST(read(**early_plain).view.members.size() == 1u);
+  BOOST_TEST(read(**early_plain).view.number == 1u);
+  // The same transport joins.
+  auto b = opened(tls_a);
+  BOOST_REQUIRE(b);
+  BOOST_TEST(static_cast<bool>((*b)->join(row("b"), 10s)));
+  // Once the others' leases lapsed, the cluster may change its transport.
+  lapse(schema, "a");
+  lapse(schema, "b");
+  auto later = opened("plain");
+  BOOST_REQUIRE(later);
+  BOOST_TEST(static_cast<bool>((*later)->join(row("c"), 10s)));
+}
+
 BOOST_AUTO_TEST_CASE(a_renewal_extends_the_lease_until_it_lapsed) {
   auto schema = test::fresh_schema();
   auto store = open_store(schema);

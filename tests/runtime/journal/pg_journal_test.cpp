@@ -98,7 +98,7 @@ struct restart_guard {
 
 BOOST_AUTO_TEST_SUITE(pg_journal_tests)
 
-BOOST_AUTO_TEST_CASE(the_schema_is_created_with_its_tables_and_version_2) {
+BOOST_AUTO_TEST_CASE(the_schema_is_created_with_its_tables_and_version_3) {
   auto schema = test::fresh_schema();
   auto journal = open_journal(schema);
   BOOST_TEST(journal->name() == std::string{"postgres"});
@@ -135,12 +135,13 @@ BOOST_AUTO_TEST_CASE(the_schema_is_created_with_its_tables_and_version_2) {
   BOOST_TEST(columns("members") ==
              "name text NO C, incarnation bigint NO, http text NO, cluster "
              "text NO, status text NO, since timestamp with time zone NO, "
-             "lease_expires timestamp with time zone NO, view_seen bigint NO");
+             "lease_expires timestamp with time zone NO, view_seen bigint NO, "
+             "transport text NO");
   BOOST_TEST(columns("cluster_view") == "one_row boolean NO, number bigint NO");
   BOOST_TEST(server().query("SELECT number FROM " + schema + ".cluster_view") ==
              "0");
   BOOST_TEST(server().query("SELECT string_agg(version::text, ',') FROM " +
-                            schema + ".schema_version") == "2");
+                            schema + ".schema_version") == "3");
   BOOST_TEST(server()
                  .query("SELECT indexdef FROM pg_indexes WHERE "
                         "schemaname = '" +
@@ -160,13 +161,13 @@ BOOST_AUTO_TEST_CASE(the_schema_is_created_with_its_tables_and_version_2) {
 BOOST_AUTO_TEST_CASE(a_newer_schema_version_is_refused) {
   auto schema = test::fresh_schema();
   open_journal(schema);
-  server().query("UPDATE " + schema + ".schema_version SET version = 3");
+  server().query("UPDATE " + schema + ".schema_version SET version = 4");
   auto opened = pg_journal::open(options(schema));
   BOOST_REQUIRE(!opened);
   BOOST_TEST(code_of(opened.error()) == journal_errc::unavailable);
   auto msg = message_of(opened.error());
   BOOST_TEST_INFO(msg);
-  BOOST_TEST(contains(msg, "schema version 3"));
+  BOOST_TEST(contains(msg, "schema version 4"));
   BOOST_TEST(contains(msg, "schema=" + schema));
   BOOST_TEST(contains(msg, "port=" + std::to_string(server().port())));
 }
@@ -616,7 +617,7 @@ BOOST_AUTO_TEST_CASE(
       ".events (stream, seq, payload, recorded_at) VALUES ('c1', 1, 'e1', 0)");
   auto journal = open_journal(schema);
   BOOST_TEST(server().query("SELECT string_agg(version::text, ',') FROM " +
-                            schema + ".schema_version") == "2");
+                            schema + ".schema_version") == "3");
   BOOST_TEST(server().query("SELECT string_agg(table_name, ',' ORDER BY "
                             "table_name) FROM information_schema.tables "
                             "WHERE table_schema = '" +
@@ -624,11 +625,28 @@ BOOST_AUTO_TEST_CASE(
              "cluster_view,events,members,schema_version,snapshots");
   BOOST_TEST(payloads(*journal, "c1") == (strings{"e1"}),
              boost::test_tools::per_element());
-  // Opening it again finds version 2 and changes nothing.
+  // Opening it again finds version 3 and changes nothing.
   journal.reset();
   journal = open_journal(schema);
   BOOST_TEST(server().query("SELECT count(*) FROM " + schema +
                             ".cluster_view") == "1");
+}
+
+BOOST_AUTO_TEST_CASE(a_version_2_schema_gets_the_members_transport_in_place) {
+  auto schema = test::fresh_schema();
+  // Version 2 as cartd created it before the transport (a member row of a
+  // running plain-TCP cluster in it).
+  open_journal(schema);
+  server().query("ALTER TABLE " + schema + ".members DROP COLUMN transport; " +
+                 "UPDATE " + schema + ".schema_version SET version = 2; " +
+                 "INSERT INTO " + schema +
+                 ".members VALUES ('a', 1, 'h:1', 'h:2', 'up', now(), now() + "
+                 "interval '1 minute', 0)");
+  auto journal = open_journal(schema);
+  BOOST_TEST(server().query("SELECT string_agg(version::text, ',') FROM " +
+                            schema + ".schema_version") == "3");
+  BOOST_TEST(server().query("SELECT name || ' ' || transport FROM " + schema +
+                            ".members") == "a plain");
 }
 
 namespace {
