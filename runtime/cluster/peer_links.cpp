@@ -39,11 +39,6 @@ void configure_tls(caf::actor_system_config& cfg,
   cfg.load<caf::openssl::manager>();
 }
 
-bool tls_configured(const caf::actor_system_config& cfg) {
-  return !cfg.openssl_certificate.empty() && !cfg.openssl_key.empty() &&
-         !cfg.openssl_cafile.empty();
-}
-
 caf::actor links_of(caf::actor_system& sys) {
   if (sys.has_openssl_manager())
     return caf::actor_cast<caf::actor>(sys.openssl_manager().actor_handle());

@@ -57,9 +57,6 @@ void configure_tls(caf::actor_system_config& cfg,
                    const std::string& certificate, const std::string& key,
                    const std::string& ca);
 
-/// Whether `cfg` has the node-to-node traffic in TLS (configure_tls).
-bool tls_configured(const caf::actor_system_config& cfg);
-
 /// The links actor of `sys`: the openssl module's middleman actor when it is
 /// loaded (TLS; configure_tls), else the middleman's (plain TCP; the io
 /// module must be loaded).
