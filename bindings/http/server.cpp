@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <fstream>
 #include <string>
@@ -22,6 +23,8 @@
 #include <caf/sec.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "bindings/http/connection_abort.hpp"
+#include "bindings/http/paced_acceptor.hpp"
 #include "bindings/http/render.hpp"
 #include "bindings/http/request_reader.hpp"
 #include "bindings/http/socket_writes.hpp"
@@ -36,6 +39,7 @@ using time_point = clock_type::time_point;
 
 using tick_atom = caf::atom_constant<caf::atom("http_tick")>;
 using drain_atom = caf::atom_constant<caf::atom("http_drain")>;
+using accept_resume_atom = caf::atom_constant<caf::atom("http_accr")>;
 
 /// Bytes per read from a socket (also the scribe's receive buffer size). CAF
 /// zero-fills the whole buffer before every read, so large buffers cost
@@ -47,6 +51,13 @@ constexpr size_t read_size = 1024;
 /// server stops serving a connection until the client reads (a client that
 /// pipelines without reading must not make the server buffer without bound).
 constexpr size_t max_pending_output = 64 * 1024;
+
+/// How long the acceptor pauses after an accept failed for lack of
+/// descriptors (paced_acceptor.hpp) before it tries again.
+constexpr auto accept_pause = std::chrono::milliseconds{100};
+
+/// While accepts keep failing, at most one log line per interval.
+constexpr auto accept_log_interval = std::chrono::seconds{10};
 
 constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -74,12 +85,18 @@ struct connection {
   bool must_close = false;
   /// Reading is suspended (the client pipelined far ahead).
   bool halted = false;
+  /// Closed by the server while CAF still held response bytes for it: it
+  /// stays here (and counts against max_connections) until they are
+  /// written, or is aborted once the client took nothing for idle_timeout.
+  bool closing = false;
+  /// The connection's socket (for aborting it), -1 when unknown.
+  int fd = -1;
   /// The direct write path (socket_writes.hpp).
   direct_writes out;
   /// Too many response bytes wait for the client to read them: no request
   /// is dispatched until the socket drains (data_transferred_msg).
   bool write_blocked = false;
-  /// Last received bytes or written response.
+  /// Last received bytes, written response or bytes CAF wrote for it.
   time_point last_activity;
   /// When the in-flight request was handed to the handler.
   time_point dispatched_at;
@@ -96,13 +113,21 @@ struct server_state {
   std::unordered_map<caf::io::connection_handle, connection> conns;
   uint64_t last_serial = 0;
   size_t in_flight = 0;
+  /// Connections with `closing` set.
+  size_t closing = 0;
   bool draining = false;
+  /// Accepts that failed for lack of descriptors since the last accepted
+  /// connection, and since the last log line about it.
+  size_t accept_failures = 0;
+  size_t accept_failures_unlogged = 0;
+  time_point accept_logged_at{};
   caf::error drain_reason;
   /// Reused for rendering every response head.
   std::string out;
   /// Reused by the idle tick.
   std::vector<caf::io::connection_handle> expired;
   std::vector<caf::io::connection_handle> timed_out;
+  std::vector<caf::io::connection_handle> aborted;
   std::vector<std::pair<caf::io::connection_handle, uint64_t>> overdue;
 
   static const char* name;
@@ -131,7 +156,7 @@ void write_response(server_actor* self, connection_handle hdl, connection* c,
 
 void maybe_finish_drain(server_actor* self) {
   auto& st = self->state;
-  if (st.draining && st.in_flight == 0)
+  if (st.draining && st.in_flight == 0 && st.closing == 0)
     self->quit(st.drain_reason);
 }
 
@@ -144,14 +169,51 @@ void forget_connection(server_actor* self, connection_handle hdl) {
     return;
   if (i->second.in_flight != 0)
     --st.in_flight;
+  if (i->second.closing)
+    --st.closing;
   st.conns.erase(i);
   maybe_finish_drain(self);
 }
 
-/// Closes `hdl` after its pending bytes are sent and forgets it.
+/// Closes `hdl` at once, discarding unsent output, and forgets it.
+void abort_and_forget(server_actor* self, connection_handle hdl) {
+  auto& conns = self->state.conns;
+  auto i = conns.find(hdl);
+  abort_connection(self, hdl, i != conns.end() ? i->second.fd : -1);
+  forget_connection(self, hdl);
+}
+
+/// Closes `hdl` once its pending bytes are sent, and forgets it then. CAF's
+/// close would forget it at once but keep the socket until its bytes are
+/// written, which for a client that does not read is never: while CAF
+/// holds bytes for it, the connection stays in the table, `closing`.
 void close_connection(server_actor* self, connection_handle hdl) {
+  auto& conns = self->state.conns;
+  auto i = conns.find(hdl);
+  if (i != conns.end() && i->second.out.caf_writing) {
+    auto& c = i->second;
+    if (!c.closing) {
+      c.closing = true;
+      ++self->state.closing;
+      if (!c.halted) {
+        self->halt(hdl);
+        c.halted = true;
+      }
+    }
+    return;
+  }
   self->close(hdl);
   forget_connection(self, hdl);
+}
+
+/// Closes an idle `hdl` whose client took nothing for idle_timeout: output
+/// still waiting for it (in CAF or in the kernel) is discarded.
+void expire_connection(server_actor* self, connection_handle hdl,
+                       const connection& c) {
+  if (c.out.caf_writing || unsent_bytes(c.fd) > 0)
+    abort_and_forget(self, hdl);
+  else
+    close_connection(self, hdl);
 }
 
 void reply_and_close(server_actor* self, connection_handle hdl,
@@ -327,9 +389,17 @@ void on_connection(server_actor* self, connection_handle hdl) {
     self->close(hdl);
     return;
   }
+  if (st.accept_failures != 0) {
+    log().info("http: accepting connections again (after {} failed "
+               "attempts)",
+               st.accept_failures);
+    st.accept_failures = 0;
+    st.accept_failures_unlogged = 0;
+  }
   auto& c = st.conns.try_emplace(hdl, st.cfg, clock_type::now()).first->second;
+  c.fd = direct_socket(self, hdl, st.port);
   if (st.cfg.direct_writes)
-    c.out.fd = direct_socket(self, hdl, st.port);
+    c.out.fd = c.fd;
   self->configure_read(hdl, caf::io::receive_policy::at_most(read_size));
 }
 
@@ -339,6 +409,8 @@ void on_data(server_actor* self, caf::io::new_data_msg& msg) {
   if (i == st.conns.end())
     return;
   auto& c = i->second;
+  if (c.closing)
+    return;
   // The scribe reuses msg.buf: the reader copies what it keeps.
   c.reader.append(msg.buf.data(), msg.buf.size());
   c.last_activity = clock_type::now();
@@ -355,8 +427,17 @@ void on_transferred(server_actor* self,
   if (i == st.conns.end())
     return;
   auto& c = i->second;
+  if (msg.written > 0)
+    c.last_activity = clock_type::now();
   if (msg.remaining == 0)
     c.out.caf_writing = false;
+  if (c.closing) {
+    if (!c.out.caf_writing) {
+      self->close(msg.handle);
+      forget_connection(self, msg.handle);
+    }
+    return;
+  }
   auto unblocked = c.write_blocked && msg.remaining <= max_pending_output;
   if (unblocked)
     c.write_blocked = false;
@@ -388,7 +469,14 @@ void on_tick(server_actor* self) {
   st.expired.clear();
   st.timed_out.clear();
   st.overdue.clear();
+  st.aborted.clear();
   for (auto& [hdl, c] : st.conns) {
+    if (c.closing) {
+      // The client took none of its last bytes for idle_timeout.
+      if (now - c.last_activity > limit)
+        st.aborted.push_back(hdl);
+      continue;
+    }
     if (c.in_flight != 0) {
       if (now - c.dispatched_at > request_limit)
         st.overdue.emplace_back(hdl, c.in_flight);
@@ -409,14 +497,44 @@ void on_tick(server_actor* self) {
     reply_and_close(self, hdl,
                     error_response(408, "request_timeout",
                                    "the request did not arrive in time"));
-  for (auto hdl : st.expired)
-    close_connection(self, hdl);
+  for (auto hdl : st.aborted)
+    abort_and_forget(self, hdl);
+  for (auto hdl : st.expired) {
+    auto i = st.conns.find(hdl);
+    if (i != st.conns.end())
+      expire_connection(self, hdl, i->second);
+  }
   if (!st.overdue.empty()) {
     auto res = st.h->timeout_response();
     for (auto& [hdl, serial] : st.overdue)
       finish(self, hdl, serial, res);
   }
   self->delayed_send(self, tick_interval(st.cfg), tick_atom::value);
+}
+
+void on_accept_paused(server_actor* self, int32_t err) {
+  auto& st = self->state;
+  auto now = clock_type::now();
+  ++st.accept_failures;
+  ++st.accept_failures_unlogged;
+  if (st.accept_failures == 1) {
+    log().warn("http: cannot accept connections: {}; trying again every {} "
+               "ms until descriptors free up",
+               std::strerror(err), accept_pause.count());
+    st.accept_logged_at = now;
+    st.accept_failures_unlogged = 0;
+  } else if (now - st.accept_logged_at >= accept_log_interval) {
+    log().warn("http: still cannot accept connections: {} ({} failed "
+               "attempts in the last {} s)",
+               std::strerror(err), st.accept_failures_unlogged,
+               std::chrono::duration_cast<std::chrono::seconds>(
+                   now - st.accept_logged_at)
+                   .count());
+    st.accept_logged_at = now;
+    st.accept_failures_unlogged = 0;
+  }
+  if (!st.draining)
+    self->delayed_send(self, accept_pause, accept_resume_atom::value);
 }
 
 void start_drain(server_actor* self, caf::error reason) {
@@ -437,7 +555,7 @@ void start_drain(server_actor* self, caf::error reason) {
   // Set only now so that closing the idle connections does not quit early.
   st.draining = true;
   st.drain_reason = std::move(reason);
-  if (st.in_flight != 0)
+  if (st.in_flight != 0 || st.closing != 0)
     self->delayed_send(self, st.cfg.drain_timeout, drain_atom::value);
   else
     self->quit(st.drain_reason);
@@ -480,12 +598,23 @@ caf::behavior server_impl(server_actor* self, caf::io::doorman_ptr acceptor,
           log().error("http: the listening socket closed unexpectedly");
       },
       [self](tick_atom) { on_tick(self); },
+      [self](accept_paused_atom, int32_t err) { on_accept_paused(self, err); },
+      [self](accept_resume_atom) {
+        if (!self->state.draining)
+          self->trigger(self->state.acceptor);
+      },
       [self](drain_atom) {
         auto& st = self->state;
         log().warn("http: drain timeout, closing {} connections",
                    st.conns.size());
+        // Aborted: a graceful close would keep the socket of a client
+        // that does not read, and CAF's I/O loop (so the process) would
+        // not end before it does.
+        for (auto& [hdl, c] : st.conns)
+          abort_connection(self, hdl, c.fd);
         st.conns.clear();
         st.in_flight = 0;
+        st.closing = 0;
         self->close_all();
         self->quit(st.drain_reason);
       },
@@ -522,7 +651,7 @@ caf::expected<caf::actor> spawn_server(caf::actor_system& sys,
     return caf::make_error(caf::sec::invalid_argument, "no HTTP handler");
   auto& mm = sys.middleman();
   auto host = cfg.host.empty() ? nullptr : cfg.host.c_str();
-  auto acceptor = mm.backend().new_tcp_doorman(cfg.port, host, true);
+  auto acceptor = new_paced_doorman(mm.backend(), cfg.port, host, true);
   if (!acceptor)
     return std::move(acceptor.error());
   bound_port = (*acceptor)->port();

@@ -63,6 +63,11 @@ void send_out(caf::io::broker* self, caf::io::connection_handle hdl,
       sent = static_cast<size_t>(n);
     if (sent == head.size() + body.size())
       return;
+  }
+  // From here on CAF holds bytes for the connection: say so, and have CAF
+  // report when it wrote them (the server closes a connection only then,
+  // or aborts it).
+  if (w != nullptr && !w->caf_writing) {
     w->caf_writing = true;
     self->ack_writes(hdl, true);
   }

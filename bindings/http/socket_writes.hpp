@@ -29,9 +29,11 @@ namespace cartd::http {
 struct direct_writes {
   /// The socket to write to directly; -1: always through CAF's write buffer.
   int fd = -1;
-  /// CAF still holds bytes of an earlier response for this connection, so
-  /// later bytes must queue behind them (the server clears it when
-  /// data_transferred_msg reports nothing remaining).
+  /// CAF holds bytes for this connection (set whenever bytes go through
+  /// CAF's write buffer, on either path, with CAF reporting its writes
+  /// then; the server clears it when data_transferred_msg reports nothing
+  /// remaining): later bytes must queue behind them, and closing the
+  /// connection waits for them.
   bool caf_writing = false;
 };
 
@@ -44,9 +46,9 @@ int direct_socket(caf::io::broker* self, caf::io::connection_handle hdl,
 
 /// Sends `head` then `body` on `hdl`: directly while `w` has a socket and
 /// CAF holds nothing for the connection, else (and for what the socket did
-/// not take) through CAF's write buffer, asking CAF to report its writes
-/// (`ack_writes`) once it holds bytes. `w` may be nullptr (a connection
-/// without state): always through CAF.
+/// not take) through CAF's write buffer, setting `w->caf_writing` and
+/// asking CAF to report its writes (`ack_writes`) once it holds bytes. `w`
+/// may be nullptr (a connection without state): always through CAF.
 void send_out(caf::io::broker* self, caf::io::connection_handle hdl,
               direct_writes* w, std::string_view head, std::string_view body);
 

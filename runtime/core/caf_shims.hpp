@@ -12,6 +12,11 @@
 //   * request timeouts                  (actors/cart)
 //   * the shard's idle sweep            (actors/cart)
 //   * supervisor timers                 (runtime/supervision)
+//
+// Two seams of the HTTP server rely on CAF internals through CAF's own
+// extension points instead, each with its test: aborting a connection
+// (bindings/http/connection_abort.hpp) and the paced acceptor
+// (bindings/http/paced_acceptor.hpp).
 
 #include <cstdint>
 #include <limits>

@@ -35,10 +35,12 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "open_sockets.hpp"
 #include "sendmsg_counter.hpp"
 
 namespace http = cartd::http;
 namespace bh = boost::beast::http;
+using cartd::test::accepted_sockets;
 using namespace std::chrono_literals;
 
 namespace {
@@ -266,6 +268,21 @@ bool eventually(Predicate pred) {
     std::this_thread::sleep_for(10ms);
   }
   return pred();
+}
+
+/// Waits up to 5 s for `counter` to exceed `floor` and then stay the same
+/// for 200 ms (e.g. the server stopped serving a client that does not read:
+/// its output waits in CAF's buffer).
+bool settles_above(const std::atomic<int>& counter, int floor) {
+  int last = -1;
+  for (int i = 0; i < 25; ++i) {
+    auto now = counter.load();
+    if (now > floor && now == last)
+      return true;
+    last = now;
+    std::this_thread::sleep_for(200ms);
+  }
+  return false;
 }
 
 // -- fixture ------------------------------------------------------------------

@@ -239,6 +239,51 @@ BOOST_AUTO_TEST_CASE(connections_beyond_max_connections_get_503) {
   BOOST_TEST(served);
 }
 
+BOOST_AUTO_TEST_CASE(
+    a_client_that_does_not_read_loses_its_socket_at_the_idle_timeout) {
+  auto scfg = config();
+  scfg.max_connections = 1;
+  scfg.idle_timeout = 1s;
+  start(scfg);
+  // Pipelines about 13 MB of responses and reads none of them.
+  client greedy{port};
+  std::string batch;
+  for (int i = 0; i < 200; ++i)
+    batch += get_request("/big");
+  greedy.send(batch);
+  BOOST_REQUIRE(eventually([&] { return handler->dispatched > 0; }));
+  // It holds the one slot while it is served ...
+  client refused{port};
+  auto res = refused.read();
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 503u);
+  // ... and when the idle timeout gives up on it, its socket goes at once
+  // (not when the client leaves: it is still connected), output discarded,
+  // and the slot with it.
+  BOOST_TEST(eventually([&] { return accepted_sockets(port) == 0; }));
+  client next{port};
+  auto served = next.get("/next");
+  BOOST_REQUIRE(served);
+  BOOST_TEST(served->status == 200u);
+  BOOST_TEST(accepted_sockets(port) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(drain_releases_the_socket_of_a_client_that_does_not_read) {
+  auto scfg = config();
+  scfg.idle_timeout = 30s;
+  start(scfg);
+  client greedy{port};
+  std::string batch;
+  for (int i = 0; i < 200; ++i)
+    batch += get_request("/big");
+  greedy.send(batch);
+  // The server stopped serving it: the rest of its output waits in CAF.
+  BOOST_REQUIRE(settles_above(handler->dispatched, 1));
+  caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
+  BOOST_TEST((await_server_down() == caf::exit_reason::user_shutdown));
+  BOOST_TEST(eventually([&] { return accepted_sockets(port) == 0; }));
+}
+
 BOOST_AUTO_TEST_CASE(idle_connection_is_closed_after_the_idle_timeout) {
   start();
   client used{port};

@@ -1,0 +1,127 @@
+#include "bindings/http/paced_acceptor.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <string>
+#include <utility>
+
+#include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/io/abstract_broker.hpp>
+#include <caf/io/network/acceptor_impl.hpp>
+#include <caf/io/network/default_multiplexer.hpp>
+#include <caf/io/network/native_socket.hpp>
+#include <caf/make_counted.hpp>
+#include <caf/send.hpp>
+
+namespace cartd::http {
+
+namespace {
+
+namespace net = caf::io::network;
+
+class paced_doorman;
+
+/// Like CAF's policy::tcp for accepting, except that it reports running out
+/// of resources instead of ignoring it.
+struct paced_accept_policy {
+  explicit paced_accept_policy(paced_doorman* owner) : owner(owner) {
+    // nop
+  }
+
+  bool try_accept(net::native_socket& result, net::native_socket fd);
+
+  paced_doorman* owner;
+};
+
+class paced_doorman : public caf::io::doorman {
+public:
+  paced_doorman(net::default_multiplexer& mx, net::native_socket fd)
+      : doorman(net::accept_hdl_from_socket(fd)), acceptor_(mx, fd, this) {
+    // nop
+  }
+
+  // What network::doorman_impl does.
+  bool new_connection() override {
+    if (detached())
+      return false;
+    auto& dm = acceptor_.backend();
+    auto sptr = dm.new_scribe(acceptor_.accepted_socket());
+    auto hdl = sptr->hdl();
+    parent()->add_scribe(std::move(sptr));
+    return doorman::new_connection(&dm, hdl);
+  }
+
+  void graceful_shutdown() override {
+    acceptor_.graceful_shutdown();
+    detach(&acceptor_.backend(), false);
+  }
+
+  void launch() override { acceptor_.start(this); }
+
+  std::string addr() const override {
+    auto x = net::local_addr_of_fd(acceptor_.fd());
+    return x ? std::move(*x) : std::string{};
+  }
+
+  uint16_t port() const override {
+    auto x = net::local_port_of_fd(acceptor_.fd());
+    return x ? *x : uint16_t{0};
+  }
+
+  void add_to_loop() override { acceptor_.activate(this); }
+
+  void remove_from_loop() override { acceptor_.passivate(); }
+
+  /// An accept failed with `err` for lack of resources: leave the loop (the
+  /// socket stays readable, it would be reported again at once) and tell
+  /// the broker.
+  void exhausted(int err) {
+    remove_from_loop();
+    if (auto* broker = parent(); broker != nullptr && !detached())
+      caf::anon_send(caf::actor_cast<caf::actor>(broker->ctrl()),
+                     accept_paused_atom::value, static_cast<int32_t>(err));
+  }
+
+private:
+  net::acceptor_impl<paced_accept_policy> acceptor_;
+};
+
+bool paced_accept_policy::try_accept(net::native_socket& result,
+                                     net::native_socket fd) {
+  result = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (result != net::invalid_native_socket)
+    return true;
+  auto err = errno;
+  switch (err) {
+  case EMFILE:
+  case ENFILE:
+  case ENOBUFS:
+  case ENOMEM:
+    owner->exhausted(err);
+    break;
+  default:
+    // EAGAIN, ECONNABORTED, EINTR, ...: nothing to accept now; epoll
+    // reports the socket again while connections wait.
+    break;
+  }
+  return false;
+}
+
+} // namespace
+
+caf::expected<caf::io::doorman_ptr> new_paced_doorman(net::multiplexer& mpx,
+                                                      uint16_t port,
+                                                      const char* host,
+                                                      bool reuse_addr) {
+  auto* dm = dynamic_cast<net::default_multiplexer*>(&mpx);
+  if (dm == nullptr)
+    return mpx.new_tcp_doorman(port, host, reuse_addr);
+  auto fd = net::new_tcp_acceptor_impl(port, host, reuse_addr);
+  if (!fd)
+    return std::move(fd.error());
+  return caf::io::doorman_ptr{caf::make_counted<paced_doorman>(*dm, *fd)};
+}
+
+} // namespace cartd::http

@@ -1,0 +1,187 @@
+#include "bindings/http/paced_acceptor.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/test/unit_test.hpp>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/io/broker.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/send.hpp>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+using resume_atom = caf::atom_constant<caf::atom("resume")>;
+
+struct probe_counts {
+  std::atomic<int> accepted{0};
+  std::atomic<int> paused{0};
+  std::atomic<int> last_error{0};
+};
+
+// Counts what the paced doorman reports; (resume_atom) puts it back into
+// the event loop.
+caf::behavior probe(caf::io::broker* self, caf::io::doorman_ptr doorman,
+                    std::shared_ptr<probe_counts> counts) {
+  auto hdl = doorman->hdl();
+  self->add_doorman(std::move(doorman));
+  return {
+      [counts](const caf::io::new_connection_msg&) { ++counts->accepted; },
+      [](const caf::io::new_data_msg&) {},
+      [](const caf::io::connection_closed_msg&) {},
+      [counts](cartd::http::accept_paused_atom, int32_t err) {
+        counts->last_error = err;
+        ++counts->paused;
+      },
+      [self, hdl](resume_atom) { self->trigger(hdl); },
+  };
+}
+
+template <class Predicate>
+bool eventually(Predicate pred) {
+  for (int i = 0; i < 500; ++i) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+/// Lowers this process's soft descriptor limit and takes every free
+/// descriptor below it, so that the next accept fails with EMFILE; gives
+/// everything back when destroyed.
+class descriptor_squeeze {
+public:
+  descriptor_squeeze() {
+    BOOST_REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved_) == 0);
+    auto probe_fd = ::open("/dev/null", O_RDONLY);
+    BOOST_REQUIRE(probe_fd >= 0);
+    ::close(probe_fd);
+    rlimit low = saved_;
+    low.rlim_cur = static_cast<rlim_t>(probe_fd + 64);
+    BOOST_REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+    for (;;) {
+      auto fd = ::open("/dev/null", O_RDONLY);
+      if (fd < 0)
+        break;
+      held_.push_back(fd);
+    }
+  }
+
+  ~descriptor_squeeze() {
+    release();
+    ::setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+
+  /// Gives back one descriptor (for a client socket).
+  void give_one() {
+    BOOST_REQUIRE(!held_.empty());
+    ::close(held_.back());
+    held_.pop_back();
+  }
+
+  void release() {
+    for (auto fd : held_)
+      ::close(fd);
+    held_.clear();
+  }
+
+private:
+  rlimit saved_{};
+  std::vector<int> held_;
+};
+
+caf::actor_system_config& init(caf::actor_system_config& cfg) {
+  cfg.load<caf::io::middleman>();
+  cfg.set("scheduler.max-threads", 2);
+  return cfg;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(paced_acceptor)
+
+BOOST_AUTO_TEST_CASE(accepts_like_cafs_doorman) {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{init(cfg)};
+  auto doorman = cartd::http::new_paced_doorman(sys.middleman().backend(), 0,
+                                                "127.0.0.1", true);
+  BOOST_REQUIRE(doorman);
+  auto port = (*doorman)->port();
+  BOOST_REQUIRE(port != 0);
+  BOOST_TEST((*doorman)->addr() == "127.0.0.1");
+  auto counts = std::make_shared<probe_counts>();
+  auto broker =
+      sys.middleman().spawn_broker(probe, std::move(*doorman), counts);
+  auto fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  BOOST_REQUIRE(
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  BOOST_TEST(eventually([&] { return counts->accepted == 1; }));
+  BOOST_TEST(counts->paused == 0);
+  ::close(fd);
+  caf::anon_send_exit(broker, caf::exit_reason::user_shutdown);
+}
+
+// At the descriptor limit CAF's own doorman fails its accept over and over
+// (the I/O thread spins); the paced one reports once and leaves the loop,
+// and accepts the waiting connection once put back with descriptors free.
+BOOST_AUTO_TEST_CASE(at_the_descriptor_limit_it_pauses_and_tells_its_broker) {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{init(cfg)};
+  auto doorman = cartd::http::new_paced_doorman(sys.middleman().backend(), 0,
+                                                "127.0.0.1", true);
+  BOOST_REQUIRE(doorman);
+  auto port = (*doorman)->port();
+  auto counts = std::make_shared<probe_counts>();
+  auto broker =
+      sys.middleman().spawn_broker(probe, std::move(*doorman), counts);
+  int client = -1;
+  {
+    descriptor_squeeze squeeze;
+    squeeze.give_one();
+    client = ::socket(AF_INET, SOCK_STREAM, 0);
+    BOOST_REQUIRE(client >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    // The kernel completes the handshake; the server cannot accept.
+    BOOST_REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr),
+                            sizeof(addr)) == 0);
+    BOOST_REQUIRE(eventually([&] { return counts->paused >= 1; }));
+    BOOST_TEST(counts->last_error == EMFILE);
+    // Out of the loop: no further attempt while nobody resumes it (a
+    // doorman still in the loop would report thousands by now).
+    std::this_thread::sleep_for(200ms);
+    BOOST_TEST(counts->paused == 1);
+    BOOST_TEST(counts->accepted == 0);
+  }
+  caf::anon_send(broker, resume_atom::value);
+  BOOST_TEST(eventually([&] { return counts->accepted == 1; }));
+  BOOST_TEST(counts->paused == 1);
+  ::close(client);
+  caf::anon_send_exit(broker, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
