@@ -35,6 +35,7 @@
 #include "actors/cart/protocol/cart_router.hpp"
 #include "bindings/cartd/cartd_config.hpp"
 #include "bindings/cartd/cluster_node.hpp"
+#include "bindings/cartd/descriptor_limit.hpp"
 #include "bindings/cartd/node.hpp"
 #include "runtime/cluster/peer_links.hpp"
 #include "runtime/cluster/postgres/pg_member_store.hpp"
@@ -106,6 +107,15 @@ int main(int argc, char** argv) {
                cfg.carts_idle_timeout)
                .count(),
            cfg.debug_fault_injection);
+  if (auto fds = cartd::size_descriptors(cfg.http_max_connections);
+      !fds.warning.empty()) {
+    log.warn("{}", fds.warning);
+    cfg.http_max_connections = fds.max_connections;
+  } else if (fds.soft_after != fds.soft_before) {
+    log.info("descriptor limit (RLIMIT_NOFILE) raised from {} to {} for "
+             "http.max-connections={}",
+             fds.soft_before, fds.soft_after, cfg.http_max_connections);
+  }
   if (cfg.process_sched_batch) {
     // Before CAF starts its threads: they inherit the policy. Under the
     // default policy a thread that wakes another (the I/O thread handing a
