@@ -80,6 +80,7 @@ caf::behavior delayer(caf::stateful_actor<delayer_state>* self) {
 //   /park        answers only when /release comes (on any connection)
 //   /release     answers the parked request with "released", then itself
 //   /big         answers 64 KiB
+//   /huge        answers 8 MiB (more than a socket's buffers ever hold)
 //   /throw       throws
 //   anything     echoes "<method> <path> <body>" as text/plain
 class test_handler : public http::handler {
@@ -107,6 +108,10 @@ public:
     }
     if (path == "/big") {
       reply(text(std::string(64 * 1024, 'x')));
+      return;
+    }
+    if (path == "/huge") {
+      reply(text(std::string(8 * 1024 * 1024, 'x')));
       return;
     }
     if (path == "/park") {
@@ -157,9 +162,14 @@ struct reply {
 
 class client {
 public:
-  explicit client(uint16_t port) {
+  /// `rcvbuf`: the socket's receive buffer (0: the system's default); a
+  /// small one makes the server's output pile up when the client does not
+  /// read.
+  explicit client(uint16_t port, int rcvbuf = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     BOOST_REQUIRE(fd_ >= 0);
+    if (rcvbuf > 0)
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     timeval tv{5, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     sockaddr_in addr{};

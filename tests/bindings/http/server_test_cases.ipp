@@ -268,6 +268,38 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(accepted_sockets(port) == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(
+    a_closed_connection_counts_until_its_last_response_is_written) {
+  auto scfg = config();
+  scfg.max_connections = 1;
+  scfg.idle_timeout = 30s;
+  start(scfg);
+  // 8 MiB and then a last response the client does not read yet: the
+  // server closes the connection while CAF still holds its bytes.
+  client slow{port, 4096};
+  slow.send(get_request("/huge") +
+            get_request("/bye", "Connection: close\r\n"));
+  BOOST_REQUIRE(eventually([&] { return handler->dispatched == 2; }));
+  // Until they are written the connection holds the one slot ...
+  client refused{port};
+  auto res = refused.read();
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 503u);
+  // ... and once the client reads them, it goes.
+  auto huge = slow.read();
+  BOOST_REQUIRE(huge);
+  BOOST_TEST(huge->body.size() == 8u * 1024u * 1024u);
+  auto bye = slow.read();
+  BOOST_REQUIRE(bye);
+  BOOST_TEST(bye->header(bh::field::connection) == "close");
+  BOOST_TEST(slow.closed_by_peer());
+  BOOST_TEST(eventually([&] { return accepted_sockets(port) == 0; }));
+  client next{port};
+  auto served = next.get("/next");
+  BOOST_REQUIRE(served);
+  BOOST_TEST(served->status == 200u);
+}
+
 BOOST_AUTO_TEST_CASE(drain_releases_the_socket_of_a_client_that_does_not_read) {
   auto scfg = config();
   scfg.idle_timeout = 30s;
@@ -377,7 +409,8 @@ BOOST_AUTO_TEST_CASE(drain_gives_up_on_requests_after_the_drain_timeout) {
   BOOST_TEST((await_server_down() == caf::exit_reason::user_shutdown));
 }
 
-BOOST_AUTO_TEST_CASE(unanswered_request_gets_the_timeout_response_and_the_connection_serves_on) {
+BOOST_AUTO_TEST_CASE(
+    unanswered_request_gets_the_timeout_response_and_the_connection_serves_on) {
   auto scfg = config();
   scfg.idle_timeout = 10s;
   scfg.request_timeout = 200ms;
@@ -433,7 +466,6 @@ BOOST_AUTO_TEST_CASE(restarted_server_can_rebind_the_same_port) {
   client c{port};
   BOOST_TEST(c.get("/second").has_value());
 }
-
 
 BOOST_AUTO_TEST_CASE(responses_take_the_configured_write_path) {
   start();
