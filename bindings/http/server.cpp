@@ -28,6 +28,7 @@
 #include "bindings/http/render.hpp"
 #include "bindings/http/request_reader.hpp"
 #include "bindings/http/socket_writes.hpp"
+#include "runtime/core/caf_shims.hpp"
 #include "runtime/core/log.hpp"
 
 namespace cartd::http {
@@ -581,6 +582,11 @@ caf::behavior server_impl(server_actor* self, caf::io::doorman_ptr acceptor,
   });
   self->set_exit_handler(
       [self](caf::exit_msg& msg) { start_drain(self, std::move(msg.reason)); });
+  // CAF leaves a stopped broker's mailbox open: without this, a message that
+  // arrives later and holds the server (its own tick) keeps it alive forever.
+  self->attach_functor([self](const caf::error& reason) {
+    caf_shims::close_mailbox(self, reason);
+  });
   self->delayed_send(self, tick_interval(st.cfg), tick_atom::value);
   caf::message_handler own{
       [self](const caf::io::new_connection_msg& msg) {

@@ -12,6 +12,7 @@
 //   * request timeouts                  (actors/cart)
 //   * the shard's idle sweep            (actors/cart)
 //   * supervisor timers                 (runtime/supervision)
+//   * a terminated broker's mailbox     (bindings/http)
 //
 // Two seams of the HTTP server rely on CAF internals through CAF's own
 // extension points instead, each with its test: aborting a connection
@@ -23,6 +24,7 @@
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_clock.hpp>
+#include <caf/detail/sync_request_bouncer.hpp>
 #include <caf/error.hpp>
 #include <caf/fwd.hpp>
 #include <caf/io/connection_handle.hpp>
@@ -166,5 +168,40 @@ void send_self_timer(caf::event_based_actor* self, caf::timespan delay,
 /// else (also for the same content from another sender).
 caf::optional<self_timer> read_self_timer(caf::scheduled_actor* self,
                                           caf::message_view& msg);
+
+// -- a terminated broker's mailbox ------------------------------------------
+
+/// Closes the mailbox of `self`, a broker that is terminating, and drops what
+/// waits in it (a request among it gets `reason` as its error). Call it from
+/// a functor attached to the broker (attach_functor): it runs while the
+/// broker terminates.
+///
+/// Why: CAF 0.17.6's abstract_broker::cleanup skips scheduled_actor::cleanup,
+/// which closes and empties the mailbox of every other actor. A terminated
+/// broker's mailbox stays open: whatever is sent to it afterwards is queued,
+/// never run, and freed only with the broker. A queued message that holds a
+/// strong reference to the broker (its own delayed tick, whose sender it is;
+/// a message carrying its handle) then keeps it alive forever, and the
+/// broker, its mailbox and everything they hold leak at shutdown.
+///
+/// Assumes (CAF 0.17.6): attachables run in the broker's cleanup on the
+/// broker's own thread, its mailbox's only reader; mailbox().close() moves
+/// the queued messages into mailbox().queue(), which new_round empties as
+/// scheduled_actor::cleanup does; a closed mailbox rejects (and a request,
+/// bounces) whatever comes later.
+/// Test: tests/bindings/http/server_shutdown_test.cpp.
+inline void close_mailbox(caf::scheduled_actor* self,
+                          const caf::error& reason) {
+  auto& box = self->mailbox();
+  if (box.closed())
+    return;
+  box.close();
+  self->get_normal_queue().flush_cache();
+  self->get_urgent_queue().flush_cache();
+  caf::detail::sync_request_bouncer bounce{reason};
+  while (box.queue().new_round(1000, bounce).consumed_items) {
+    // next round
+  }
+}
 
 } // namespace cartd::caf_shims
