@@ -2,8 +2,8 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build run cluster test test-fuzz bench bench-smoke format \
-        clean
+.PHONY: all deps build run cluster test test-sanitize test-fuzz bench \
+        bench-smoke format clean
 
 all: build
 
@@ -39,6 +39,20 @@ test: build
 test-fuzz: deps
 	scripts/fuzz
 
+# The whole CTest suite built with ASan + UBSan (g++, -O1, assertions on;
+# cmake/cartd_sanitize.cmake) in its own build directory. The sanitizers'
+# options are CTest properties, so a plain `ctest` in $(SANITIZE_DIR) uses
+# them too; tests/sanitize/ holds the suppressions and the report check.
+SANITIZE_DIR ?= build-sanitize
+
+$(SANITIZE_DIR)/CMakeCache.txt:
+	cmake -S . -B $(SANITIZE_DIR) -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_CXX_COMPILER=g++ -DCARTD_SANITIZE=ON
+
+test-sanitize: deps $(SANITIZE_DIR)/CMakeCache.txt
+	cmake --build $(SANITIZE_DIR) -j $(JOBS)
+	cd $(SANITIZE_DIR) && ctest --output-on-failure -j $(JOBS)
+
 # Benchmarks (bench/README.md): cartd against nginx and the Flask seed service
 # with wrk, microbenchmarks, memory per cart; about 15 minutes. Results go to
 # bench/results/<date>-<host>.{md,json,png}; extra flags via BENCH_ARGS="...".
@@ -56,4 +70,4 @@ format:
 	scripts/check-format --fix
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SANITIZE_DIR)

@@ -8,8 +8,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include <fcntl.h>
@@ -67,6 +69,45 @@ int open_log(const std::string& path) {
   return fd;
 }
 
+/// The sanitizers' log_path (`path` in ASAN_OPTIONS=...:log_path=path:...),
+/// empty when the reports go to stderr (any build but a sanitizer one).
+std::string sanitizer_log_path() {
+  auto* opts = std::getenv("ASAN_OPTIONS");
+  if (opts == nullptr)
+    return {};
+  std::string_view text{opts};
+  auto pos = text.find("log_path=");
+  if (pos == std::string_view::npos)
+    return {};
+  text.remove_prefix(pos + std::string_view{"log_path="}.size());
+  return std::string{text.substr(0, text.find(':'))};
+}
+
+/// Copies the sanitizer reports the child `pid` wrote (a sanitizer build
+/// writes them to log_path.<executable>.<pid>, see
+/// cmake/cartd_sanitize.cmake) to this process's stderr, so that the
+/// test's output shows them next to its own. The run's report check fails
+/// the run on them in any case.
+void echo_sanitizer_reports(pid_t pid) {
+  namespace fs = std::filesystem;
+  auto log_path = sanitizer_log_path();
+  if (log_path.empty())
+    return;
+  fs::path base{log_path};
+  auto prefix = base.filename().string() + ".";
+  auto suffix = "." + std::to_string(pid);
+  std::error_code ec;
+  for (auto& entry : fs::directory_iterator{base.parent_path(), ec}) {
+    auto name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0 || name.size() < suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    std::cerr << "cartd_process: child " << pid << " wrote a sanitizer report ("
+              << entry.path().string() << "):\n"
+              << read_file(entry.path().string()) << std::endl;
+  }
+}
+
 } // namespace
 
 cartd_process::cartd_process(std::string binary,
@@ -102,6 +143,7 @@ cartd_process::~cartd_process() {
     while (::waitpid(pid_, &raw, 0) < 0 && errno == EINTR) {
       // retry
     }
+    echo_sanitizer_reports(pid_);
   }
   std::error_code ignored;
   std::filesystem::remove_all(dir_, ignored);
@@ -230,8 +272,10 @@ std::optional<exit_status> cartd_process::try_reap() {
     return status_;
   int raw = 0;
   auto res = ::waitpid(pid_, &raw, WNOHANG);
-  if (res == pid_)
+  if (res == pid_) {
     status_ = to_exit_status(raw);
+    echo_sanitizer_reports(pid_);
+  }
   return status_;
 }
 

@@ -1,0 +1,77 @@
+# CARTD_SANITIZE=ON: AddressSanitizer (with LeakSanitizer) and
+# UndefinedBehaviorSanitizer on every target of the tree, for `make
+# test-sanitize` (build directory build-sanitize/, see the Makefile).
+#
+# - -O1 -g1 -fno-omit-frame-pointer: usable stacks in reports at a fraction
+#   of the -O0 build's run time; -g1 (line tables only) is all a report's
+#   file:line needs, and full -g made the CAF-heavy translation units much
+#   slower to build; assertions stay on (no NDEBUG: configure with
+#   CMAKE_BUILD_TYPE=Debug, whose -g the -g1 after it overrides).
+# - UBSan stays recoverable in the code (no -fno-sanitize-recover): UBSan
+#   suppressions only work for recoverable checks. UBSAN_OPTIONS'
+#   halt_on_error=1 (set below for every test) makes the first report that
+#   is not suppressed end the process with a non-zero exit, so it fails the
+#   test instead of scrolling by.
+# - The runtime options (report files, suppressions, halt on error) are set
+#   per test by cartd_sanitize_tests() below, so a plain `ctest` in the build
+#   directory uses them too.
+option(CARTD_SANITIZE "Build with ASan + UBSan (make test-sanitize)" OFF)
+
+if(CARTD_SANITIZE)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    message(WARNING "CARTD_SANITIZE is set up and tested with g++ only")
+  endif()
+  set(CARTD_SANITIZE_FLAGS -fsanitize=address,undefined
+                           -fno-omit-frame-pointer)
+  add_compile_options(${CARTD_SANITIZE_FLAGS} -O1 -g1)
+  add_link_options(${CARTD_SANITIZE_FLAGS})
+  message(STATUS "cartd: ASan + UBSan build (CARTD_SANITIZE)")
+endif()
+
+# Where every sanitized process of the test run (test binaries, the cartd
+# children they start, the benchmark harness's servers) writes its reports:
+# <dir>/report.<executable>.<pid>. A process that reports also exits
+# non-zero, but a child's exit code is not always looked at (a test that
+# kills its node, the benchmark harness), so the test `sanitizer_reports`
+# runs after all others and fails if any report was written.
+set(CARTD_SANITIZE_LOG_DIR ${PROJECT_BINARY_DIR}/sanitizer-reports)
+set(CARTD_SANITIZE_SUPP_DIR ${PROJECT_SOURCE_DIR}/tests/sanitize)
+
+# cartd_sanitize_tests(<test names...>)
+#
+# In a CARTD_SANITIZE build: gives the tests the sanitizers' runtime options
+# (inherited by every process they start) and makes them require the report
+# check. A no-op otherwise. Call it in the directory that added the tests
+# (cartd_add_test_suite does).
+function(cartd_sanitize_tests)
+  if(NOT CARTD_SANITIZE)
+    return()
+  endif()
+  set(log ${CARTD_SANITIZE_LOG_DIR}/report)
+  set(supp ${CARTD_SANITIZE_SUPP_DIR})
+  foreach(test IN LISTS ARGN)
+    set_property(TEST ${test} APPEND PROPERTY ENVIRONMENT
+      "ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:log_path=${log}:log_exe_name=1"
+      "LSAN_OPTIONS=suppressions=${supp}/lsan.supp:print_suppressions=0"
+      "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=${supp}/ubsan.supp:log_path=${log}:log_exe_name=1")
+    set_property(TEST ${test} APPEND PROPERTY FIXTURES_REQUIRED
+                 sanitizer_reports)
+  endforeach()
+endfunction()
+
+# The report check itself (see above): empties the directory before the
+# first test and lists what is in it after the last.
+function(cartd_add_sanitizer_report_check)
+  if(NOT CARTD_SANITIZE)
+    return()
+  endif()
+  set(check ${CARTD_SANITIZE_SUPP_DIR}/check-reports)
+  add_test(NAME sanitizer_reports_reset
+           COMMAND ${check} --reset ${CARTD_SANITIZE_LOG_DIR})
+  add_test(NAME sanitizer_reports
+           COMMAND ${check} ${CARTD_SANITIZE_LOG_DIR})
+  set_tests_properties(sanitizer_reports_reset PROPERTIES
+                       FIXTURES_SETUP sanitizer_reports LABELS sanitize)
+  set_tests_properties(sanitizer_reports PROPERTIES
+                       FIXTURES_CLEANUP sanitizer_reports LABELS sanitize)
+endfunction()
