@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -110,6 +111,8 @@ std::string_view to_string(read_status x) noexcept {
   return "?";
 }
 
+request_reader::~request_reader() = default;
+
 request_reader::request_reader(const server_config& cfg)
     : header_limit_(std::min<size_t>(cfg.max_header_size,
                                      std::numeric_limits<uint32_t>::max())),
@@ -195,32 +198,31 @@ std::optional<read_status> request_reader::start_request() {
   // the header arrived, and applies its limit to the request line and to
   // the fields apart. So Beast always gets the header as if it came in one
   // piece: from its first byte and no more than max_header_size bytes. A
-  // header that arrives in one read (the common case) is parsed once; while
-  // one is incomplete, each arrival is checked again by a parser that
-  // stores nothing, and only a finished (or refused) header is parsed for
-  // real.
+  // header that arrives in one read (the common case) is parsed once, as it
+  // always was; while one is incomplete, each arrival is checked first
+  // (still_incomplete), and only a header that may be finished or refused
+  // is parsed for real.
   auto view = std::min(buf_.size() - msg_start_, header_limit_);
+  if (header_pending_ && still_incomplete(view))
+    return header_incomplete(view);
   boost::asio::const_buffer bytes{buf_.data() + msg_start_, view};
   boost::system::error_code ec;
-  if (header_pending_) {
-    header_check check;
-    configure(check);
-    check.put(bytes, ec);
-    if (ec == beast_http::error::need_more)
-      return header_incomplete(view);
-  }
   parser_.emplace();
   configure(*parser_);
   auto consumed = parser_->put(bytes, ec);
   if (ec == beast_http::error::need_more) {
     parser_.reset();
-    header_pending_ = true;
+    if (!header_pending_) {
+      header_pending_ = true;
+      check_.reset();
+    }
     return header_incomplete(view);
   }
   if (ec)
     return fail(ec);
   // With eager(false) Beast stops right after the header.
   header_pending_ = false;
+  check_.reset();
   body_started_ = false;
   pos_ = msg_start_ + consumed;
   auto& p = *parser_;
@@ -238,6 +240,126 @@ std::optional<read_status> request_reader::start_request() {
     return read_status::send_continue;
   }
   return std::nullopt;
+}
+
+bool request_reader::still_incomplete(size_t view) {
+  // Whether Beast, given the first `view` bytes of the header in one piece,
+  // would answer need_more, in time linear in the new bytes and the last
+  // (incomplete) line: re-parsing the whole header at each arrival would let
+  // a client that sends it a byte at a time cost a full parse per byte.
+  //
+  // check_ takes the complete lines as they arrive, each with the byte after
+  // it (Beast needs that byte to know the line is not folded). It stops
+  // right after that byte, before the next field: a parser left with fewer
+  // than 3 unconsumed bytes goes on parsing when given more (with 3 or
+  // more it would only look for the header's end from then on). Beast's
+  // answer on what follows (one incomplete field, whose checks need no
+  // earlier field) comes from a parser that saw only a request line before
+  // it. Anything but need_more from either: parse the whole for real.
+  using boost::asio::const_buffer;
+  auto header = buf_.data() + msg_start_;
+  if (!check_) {
+    check_ = std::make_unique<header_check>();
+    configure(*check_);
+    check_fed_ = 0;
+    check_consumed_ = 0;
+    checked_view_ = 0;
+    rest_part_ = rest_part::unknown;
+  }
+  if (check_fed_ == std::numeric_limits<size_t>::max())
+    return false; // check_ could not keep up: parse the whole each time
+  // The end of the last line in view that is followed by a byte which does
+  // not fold it into the next one, plus that byte (only new bytes can make
+  // one).
+  size_t feed = 0;
+  auto seen = std::max<size_t>({check_fed_, checked_view_, 2});
+  for (auto i = view; i > seen; --i) {
+    auto next = header[i - 1];
+    if (header[i - 3] == '\r' && header[i - 2] == '\n' && next != ' ' &&
+        next != '\t') {
+      feed = i;
+      break;
+    }
+  }
+  boost::system::error_code ec;
+  if (feed > check_fed_) {
+    check_consumed_ += check_->put(
+        const_buffer{header + check_consumed_, feed - check_consumed_}, ec);
+    check_fed_ = feed;
+    if (ec != beast_http::error::need_more || check_->is_header_done() ||
+        check_fed_ - check_consumed_ >= 3) {
+      // Finished, refused, or (not expected) a line Beast did not end where
+      // we did: no more of check_ for this header.
+      check_fed_ = std::numeric_limits<size_t>::max();
+      return false;
+    }
+  } else if (checked_view_ > 0 && header[checked_view_ - 1] != '\r' &&
+             header[checked_view_ - 1] != '\n' &&
+             safe_for_rest(header + checked_view_, view - checked_view_)) {
+    // Bytes that leave Beast's answer on the incomplete rest as it was
+    // (not after a line end: what follows it may fold the line or end the
+    // header).
+    checked_view_ = view;
+    return true;
+  }
+  header_check rest;
+  configure(rest);
+  if (check_consumed_ > 0) {
+    // In the state check_ is in: after a request line.
+    constexpr std::string_view line = "GET / HTTP/1.1\r\n";
+    rest.put(const_buffer{line.data(), line.size()}, ec);
+  }
+  rest.put(const_buffer{header + check_consumed_, view - check_consumed_}, ec);
+  if (ec != beast_http::error::need_more || rest.is_header_done())
+    return false;
+  // Where the rest ends: in a request line's method or target, or in a
+  // field's name or value.
+  std::string_view tail{header + check_consumed_, view - check_consumed_};
+  if (check_consumed_ == 0) {
+    auto spaces = std::count(tail.begin(), tail.end(), ' ');
+    rest_part_ = spaces == 0   ? rest_part::method
+                 : spaces == 1 ? rest_part::target
+                               : rest_part::unknown;
+  } else if (tail.size() < 2 || tail[0] == '\r') {
+    // Beast looks at a field only once it has two bytes of it.
+    rest_part_ = rest_part::unknown;
+  } else {
+    rest_part_ = tail.find(':') == std::string_view::npos ? rest_part::name
+                                                          : rest_part::value;
+  }
+  checked_view_ = view;
+  return true;
+}
+
+bool request_reader::safe_for_rest(const char* first, size_t size) const {
+  // Conservative classes: a byte outside them only costs a check.
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9');
+  };
+  std::string_view target_chars = "/-._~?%&=+";
+  for (auto c : std::string_view{first, size}) {
+    bool safe = false;
+    switch (rest_part_) {
+    case rest_part::unknown:
+      break;
+    case rest_part::method:
+      safe = c >= 'A' && c <= 'Z';
+      break;
+    case rest_part::target:
+      safe = alnum(c) || target_chars.find(c) != std::string_view::npos;
+      break;
+    case rest_part::name:
+      safe = alnum(c) || c == '-';
+      break;
+    case rest_part::value:
+      safe = (c >= 0x20 && c < 0x7f) || c == '\t';
+      break;
+    }
+    if (!safe)
+      return false;
+  }
+  return true;
 }
 
 read_status request_reader::header_incomplete(size_t view) {

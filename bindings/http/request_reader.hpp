@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +62,8 @@ class request_reader {
 public:
   explicit request_reader(const server_config& cfg);
 
+  ~request_reader();
+
   request_reader(const request_reader&) = delete;
   request_reader& operator=(const request_reader&) = delete;
 
@@ -106,6 +109,14 @@ private:
   /// whole header), else what `next` answers.
   std::optional<read_status> start_request();
 
+  /// Whether Beast would still answer need_more on the first `view` bytes
+  /// of a header that was incomplete before (false: parse it for real).
+  bool still_incomplete(size_t view);
+
+  /// Whether appending these bytes to the incomplete rest of a header
+  /// leaves Beast's answer on it as it was (a conservative test).
+  bool safe_for_rest(const char* first, size_t size) const;
+
   /// need_more, or 431/414 when the header did not end within the first
   /// `header_limit_` bytes (`view` is how many Beast was shown).
   read_status header_incomplete(size_t view);
@@ -142,6 +153,17 @@ private:
   std::optional<parser_type> parser_;
   // The current request's header was incomplete at least once.
   bool header_pending_ = false;
+  // While it is: a parser that took its complete lines (still_incomplete),
+  // how many bytes of the header it was given and how many it consumed
+  // (check_fed_ = max: it could not keep up).
+  std::unique_ptr<header_check> check_;
+  size_t check_fed_ = 0;
+  size_t check_consumed_ = 0;
+  // How much of the header still_incomplete saw, and where the incomplete
+  // rest after check_'s lines ended then.
+  size_t checked_view_ = 0;
+  enum class rest_part : uint8_t { unknown, method, target, name, value };
+  rest_part rest_part_ = rest_part::unknown;
   // Beast took a byte of the current request's body.
   bool body_started_ = false;
   bool failed_ = false;

@@ -344,6 +344,14 @@ BOOST_AUTO_TEST_CASE(a_bad_header_line_gets_400_however_the_header_arrives) {
                     {"error 400 bad_request"});
   check_every_split("GET / HTTP/1.1\r\nHost: x\r\nNo colon",
                     {"error 400 bad_request"});
+  // Found by tests/fuzz/request_reader while the checks of an incomplete
+  // header were made incremental: an empty field name, in pieces.
+  check_every_fragmentation("HEAD /health HTTP/1.1\r\n: ",
+                            {"error 400 bad_request"});
+  check_every_split("HEAD /health HTTP/1.1\r\n: x", {"error 400 bad_request"});
+  check_every_split("GET /a\x01 HTTP/1.1\r\n\r\n", {"error 400 bad_request"});
+  check_every_split("GET / HTTP/1.1\r\nX: a\r\n \x01",
+                    {"error 400 bad_request"});
 }
 
 BOOST_AUTO_TEST_CASE(
