@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -335,7 +336,8 @@ void cartd_config::apply_nested_sections() {
   };
   for (auto& [name, member] : options)
     if (member->empty())
-      if (auto* value = caf::get_if(&*parsed, name))
+      if (auto* value =
+              caf::get_if(&*parsed, caf::string_view{name, std::strlen(name)}))
         if (auto* text = caf::get_if<std::string>(value))
           *member = *text;
 }
