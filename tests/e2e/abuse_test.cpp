@@ -289,4 +289,48 @@ BOOST_AUTO_TEST_CASE(a_node_under_a_low_hard_limit_caps_its_connections) {
   BOOST_TEST(eventually([&] { return health(port) == 200u; }));
 }
 
+// Issue 13, finding 3: the same bytes get the same answer however they
+// arrive. A bad header line got 400 when the header came in one write but
+// made the node wait (408 after the idle timeout) when it came in two; with
+// a 512-byte header limit a header with a bad line got 400 whole and 431
+// split. Each input is sent whole, then in two writes split at every few
+// bytes (a pause between them, so the node reads them apart); every time
+// the answer is 400 at once (the client gives up after 10 s, far below the
+// node's 60 s idle timeout) and the connection is closed.
+BOOST_AUTO_TEST_CASE(a_fragmented_header_gets_the_answer_of_a_whole_one) {
+  cartd_process node{CARTD_BINARY,
+                     {"--http.max-header-size=512", "--http.idle-timeout=60s"}};
+  stderr_on_failure show{node};
+  auto port = node.port();
+  const std::string bad_line = "POST /carts/x/items HTTP/1.1\r\nHost: x\r\n"
+                               "Transfer-Encoding: chunked\r}";
+  const std::string bad_then_long = "GET /carts/x HTTP/1.1\r\nHost: x\r\n"
+                                    "Bad\x01Field: y\r\nX-Long: " +
+                                    std::string(600, 'a') + "\r\n\r\n";
+  for (const auto& input : {bad_line, bad_then_long}) {
+    std::vector<size_t> splits{0};
+    for (size_t at = 1; at < input.size(); at += 1 + input.size() / 24)
+      splits.push_back(at);
+    for (auto at : splits) {
+      BOOST_TEST_CONTEXT("input of " << input.size() << " bytes, split at "
+                                     << at) {
+        http_connection conn{port};
+        if (at == 0) {
+          BOOST_REQUIRE(conn.send(input));
+        } else {
+          BOOST_REQUIRE(conn.send(input.substr(0, at)));
+          std::this_thread::sleep_for(20ms);
+          conn.send(input.substr(at)); // the node may have answered already
+        }
+        auto res = conn.read_response();
+        BOOST_REQUIRE(res);
+        BOOST_TEST(res->result_int() == 400u);
+        BOOST_TEST(json::parse(res->body()).at("error") == "bad_request");
+        BOOST_TEST(conn.wait_closed(10s));
+      }
+    }
+  }
+  BOOST_TEST(health(port) == 200u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
