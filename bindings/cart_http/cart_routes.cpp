@@ -10,7 +10,6 @@
 #include <caf/sec.hpp>
 #include <nlohmann/json.hpp>
 
-#include "bindings/cart_http/cluster_json.hpp"
 #include "bindings/cart_http/request_decoding.hpp"
 
 namespace cartd {
@@ -95,7 +94,6 @@ cart_routes::cart_routes(cart_router_actor router,
                   std::move(settings)) {
   // The router answers the directory's resolve message.
   router_ = std::move(router);
-  routes_.add(bhttp::verb::get, "/cluster", &cart_routes::get_cluster);
 }
 
 bool cart_routes::lease_valid() const noexcept {
@@ -292,20 +290,24 @@ void cart_routes::ask_cart(caf::io::broker* self, const std::string& id,
           [reply](caf::error& err) { reply(error_reply(to_cart_errc(err))); });
 }
 
-void cart_routes::handle(caf::io::broker* self, http::request&& req,
-                         http::responder reply) {
+std::string_view cart_routes::handle(caf::io::broker* self, http::request&& req,
+                                     http::responder reply) {
   auto path = split_path(req.path());
   auto found = routes_.find(req.msg.method(), path);
   if (found.hit == nullptr) {
     if (found.allow.empty())
-      return reply(not_found());
-    return reply(method_not_allowed(std::move(found.allow)));
+      reply(not_found());
+    else
+      reply(method_not_allowed(std::move(found.allow)));
+    return {};
   }
+  std::string_view route = found.hit->pattern;
   std::shared_ptr<std::string> answered_by;
-  if (clustered() && found.hit->handler != &cart_routes::get_cluster) {
+  if (clustered()) {
     if (!lease_valid()) {
       cache_.clear();
-      return reply(no_lease_reply());
+      reply(no_lease_reply());
+      return route;
     }
     // Cartd-Node: the node whose cart answered (set once it did).
     answered_by = std::make_shared<std::string>();
@@ -319,17 +321,22 @@ void cart_routes::handle(caf::io::broker* self, http::request&& req,
   for (auto& p : found.hit->placeholders) {
     if (p.name == "cart") {
       auto id = decode_cart_id(path[p.index]);
-      if (!id)
-        return reply(error_reply(cart_errc::invalid_cart_id));
+      if (!id) {
+        reply(error_reply(cart_errc::invalid_cart_id));
+        return route;
+      }
       c.cart = std::move(*id);
     } else {
       auto id = decode_item_id(path[p.index]);
-      if (!id)
-        return reply(error_reply(cart_errc::invalid_item_id));
+      if (!id) {
+        reply(error_reply(cart_errc::invalid_item_id));
+        return route;
+      }
       c.item = std::move(*id);
     }
   }
   (this->*found.hit->handler)(c);
+  return route;
 }
 
 // -- routes -------------------------------------------------------------------
@@ -465,21 +472,6 @@ void cart_routes::seed_remove(call& c) {
   };
   ask_cart(c.self, seed_cart, 0, false, removed, c.reply, c.answered_by,
            std::move(m));
-}
-
-void cart_routes::get_cluster(call& c) {
-  c.self
-      ->request(router_, settings_.request_timeout, caf::get_atom::value,
-                cluster_atom::value)
-      .then(
-          [reply = c.reply](cluster_state& state) {
-            http::response res;
-            res.body = cluster_json(state);
-            reply(std::move(res));
-          },
-          [reply = c.reply](caf::error& err) {
-            reply(error_reply(to_cart_errc(err)));
-          });
 }
 
 void cart_routes::crash(call& c) {

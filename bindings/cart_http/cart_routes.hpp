@@ -43,7 +43,8 @@
 //   * requests to the router and to remote carts are bounded by the HTTP
 //     request timeout (one to a dead node is never answered); local carts
 //     always answer (a reply, or request_receiver_down when they die);
-//   * GET /cluster shows the router's cluster_state (cluster_json.hpp).
+//   * GET /cluster (the router's cluster_state) is a management endpoint:
+//     bindings/admin.
 
 #include <atomic>
 #include <map>
@@ -94,8 +95,8 @@ public:
   /// Cluster mode: resolves carts through the node's `router` (see above).
   cart_routes(cart_router_actor router, cart_routes_settings settings);
 
-  void handle(caf::io::broker* self, http::request&& req,
-              http::responder reply) override;
+  std::string_view handle(caf::io::broker* self, http::request&& req,
+                          http::responder reply) override;
 
   caf::message_handler messages(caf::io::broker* self) override;
 
@@ -143,7 +144,6 @@ private:
   void seed_add(call& c);
   void seed_remove(call& c);
   void crash(call& c);
-  void get_cluster(call& c);
 
   // Reads If-Match and Idempotency-Key into `m` and sends it to the cart;
   // the reply renders the cart.

@@ -8,6 +8,7 @@
 #include <caf/message.hpp>
 
 #include "actors/cart/subsystem.hpp"
+#include "bindings/admin/admin_routes.hpp"
 #include "bindings/cart_http/cart_routes.hpp"
 #include "bindings/cartd/conninfo.hpp"
 #include "bindings/http/server.hpp"
@@ -137,19 +138,24 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
     spec.start = [server, routes,
                   clustered](caf::event_based_actor* self,
                              const supervision::children_view& up) {
-      std::shared_ptr<cart_routes> handler;
+      std::shared_ptr<cart_routes> carts;
       cart_router_actor router;
+      admin_settings admin;
+      admin.request_timeout = routes.request_timeout;
       if (clustered) {
         router = up.find<cart_router_actor>("cluster");
         if (!router)
           return caf::actor{};
-        handler = std::make_shared<cart_routes>(router, routes);
+        carts = std::make_shared<cart_routes>(router, routes);
+        admin.router = router;
       } else {
         auto directory = up.find<cart_directory_actor>(directory_child_id);
         if (!directory)
           return caf::actor{};
-        handler = std::make_shared<cart_routes>(directory, routes);
+        carts = std::make_shared<cart_routes>(directory, routes);
       }
+      // The management endpoints share the public port (bindings/admin).
+      auto handler = std::make_shared<admin_routes>(admin, carts);
       uint16_t port = 0;
       auto result =
           http::spawn_server(self->home_system(), server, handler, port);

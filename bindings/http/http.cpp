@@ -24,6 +24,14 @@ handler::~handler() {
   // nop
 }
 
+exchange_observer::~exchange_observer() {
+  // nop
+}
+
+void exchange_observer::on_connections(size_t) {
+  // nop
+}
+
 caf::message_handler handler::messages(caf::io::broker*) {
   return {};
 }

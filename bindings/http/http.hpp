@@ -38,6 +38,11 @@ struct request {
   /// The client wants the connection kept open after the response (HTTP/1.1
   /// without `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`).
   bool keep_alive = true;
+  /// The request's id: its X-Request-Id when that is valid (1..128 visible
+  /// ASCII characters), else one the server generated. The server returns it
+  /// as X-Request-Id in the response; handlers pass it on (to the owner node
+  /// of a cart, into log lines about the request).
+  std::string request_id;
 
   /// The target's path, without the query string; for a target in absolute
   /// form (`http://host:port/path`) the path after the authority ("/" if it
@@ -71,6 +76,10 @@ public:
 
   /// Handles one complete request. `self` is the server broker: use it to
   /// `request(...).then(...)` actors and call `reply` from the continuation.
+  /// Returns the template of the route that took the request (e.g.
+  /// "/carts/{cart}/items"), a string that lives as long as the handler, or
+  /// an empty one when no route matched (404, 405): metrics and the access
+  /// log label requests with it, never with the raw path.
   ///
   /// Rules, because everything runs on the one I/O thread inside the broker:
   /// - capture `reply` (and anything taken from `req`) by value in
@@ -86,8 +95,8 @@ public:
   ///   and every connection with it, so continuations must not throw;
   /// - if the connection closes while the request is pending, calling `reply`
   ///   later is a no-op.
-  virtual void handle(caf::io::broker* self, request&& req,
-                      responder reply) = 0;
+  virtual std::string_view handle(caf::io::broker* self, request&& req,
+                                  responder reply) = 0;
 
   /// Whether the service behind the handler is ready (GET /ready).
   virtual bool ready() const { return true; }
@@ -113,6 +122,43 @@ public:
 /// GET /ready's 503: `{"error":"not_ready","check":CHECK,"message":...}`,
 /// naming the readiness check that failed (e.g. "journal", "draining").
 response not_ready_response(std::string_view check);
+
+/// What the server knows of one answered request, for metrics and the
+/// access log. Views into the server's state: valid only during the call.
+struct exchange {
+  /// The request's method as sent (HEAD stays HEAD); `unknown` when the
+  /// server answered before the request line was parsed (e.g. a 400).
+  boost::beast::http::verb method = boost::beast::http::verb::unknown;
+  /// The route template (`handler::handle`'s result), "/health" or "/ready"
+  /// for the server's own routes, "" when no route took the request (404,
+  /// 405, or an error answered before routing).
+  std::string_view route;
+  /// The request target's path (no query string); "" when not parsed.
+  std::string_view path;
+  /// The request's id ("" when answered before routing).
+  std::string_view request_id;
+  unsigned status = 0;
+  /// Bytes of the response body (as for a GET also when it was HEAD).
+  size_t body_bytes = 0;
+  /// When the request was complete (handed to the handler), and when its
+  /// response was written.
+  std::chrono::steady_clock::time_point started;
+  std::chrono::steady_clock::time_point finished;
+};
+
+/// Watches the server's traffic (metrics, access log). Called inside the
+/// server broker, on the I/O thread: must be cheap and never block.
+class exchange_observer {
+public:
+  virtual ~exchange_observer();
+
+  /// A response was written (every one: the handler's and the server's own,
+  /// 408/413/431/503 ones included; not 100 Continue).
+  virtual void on_exchange(const exchange& ex) = 0;
+
+  /// The number of open connections changed to `open`.
+  virtual void on_connections(size_t open);
+};
 
 /// Limits, timeouts and switches, each a config option (see bindings/cartd,
 /// which takes its defaults from here).
@@ -144,6 +190,8 @@ struct server_config {
   /// When set, the bound port is written to this file once listening
   /// (tests start nodes with port 0).
   std::string port_file;
+  /// Told of every response and of the number of open connections.
+  std::vector<std::shared_ptr<exchange_observer>> observers;
 };
 
 /// Renders a JSON error body `{"error":code,"message":message}`.

@@ -84,6 +84,11 @@ void render_head(std::string& out, const response& res, render_options opts) {
     out += value;
     out += "\r\n";
   }
+  if (!opts.request_id.empty()) {
+    out += "X-Request-Id: ";
+    out += opts.request_id;
+    out += "\r\n";
+  }
   if (opts.close)
     out += "Connection: close\r\n";
   else if (opts.keep_alive)

@@ -20,6 +20,8 @@ struct render_options {
   /// Add `Connection: keep-alive` (an HTTP/1.0 client asked to keep the
   /// connection open). Ignored when `close` is set.
   bool keep_alive = false;
+  /// Added as `X-Request-Id` unless empty.
+  std::string_view request_id;
 };
 
 /// Whether responses with `status` carry no body, Content-Type or

@@ -26,6 +26,7 @@
 #include "bindings/http/connection_abort.hpp"
 #include "bindings/http/paced_acceptor.hpp"
 #include "bindings/http/render.hpp"
+#include "bindings/http/request_ids.hpp"
 #include "bindings/http/request_reader.hpp"
 #include "bindings/http/socket_writes.hpp"
 #include "runtime/core/caf_shims.hpp"
@@ -104,6 +105,17 @@ struct connection {
   /// When the first byte of the incomplete request at the head of the
   /// buffer was seen (`time_point{}`: none).
   time_point partial_since{};
+  // -- the in-flight request, for the observers and X-Request-Id --------------
+  boost::beast::http::verb method = boost::beast::http::verb::unknown;
+  /// The route template (`handler::handle`'s result).
+  std::string_view route;
+  std::string path;
+  std::string request_id;
+  /// Answered while `handle` was still on the stack (the route was not
+  /// known yet): `dispatch` tells the observers once it is.
+  bool answered_in_handle = false;
+  unsigned answered_status = 0;
+  size_t answered_bytes = 0;
 };
 
 struct server_state {
@@ -125,6 +137,10 @@ struct server_state {
   caf::error drain_reason;
   /// Reused for rendering every response head.
   std::string out;
+  /// Makes X-Request-Id for requests without a valid one.
+  request_id_source ids;
+  /// Scratch id for responses the server sends before routing.
+  std::string scratch_id;
   /// Reused by the idle tick.
   std::vector<caf::io::connection_handle> expired;
   std::vector<caf::io::connection_handle> timed_out;
@@ -142,6 +158,36 @@ using caf::io::connection_handle;
 // -- helpers ------------------------------------------------------------------
 
 void process(server_actor* self, connection_handle hdl, connection& c);
+
+/// Tells every observer of a written response.
+void observe(server_actor* self, const exchange& ex) {
+  for (auto& obs : self->state.cfg.observers)
+    obs->on_exchange(ex);
+}
+
+/// Tells every observer the number of open connections.
+void observe_connections(server_actor* self) {
+  auto& st = self->state;
+  for (auto& obs : st.cfg.observers)
+    obs->on_connections(st.conns.size());
+}
+
+/// Tells the observers of the response to `c`'s in-flight request.
+void observe_answer(server_actor* self, const connection& c, unsigned status,
+                    size_t body_bytes, time_point now) {
+  if (self->state.cfg.observers.empty())
+    return;
+  exchange ex;
+  ex.method = c.is_head ? boost::beast::http::verb::head : c.method;
+  ex.route = c.route;
+  ex.path = c.path;
+  ex.request_id = c.request_id;
+  ex.status = status;
+  ex.body_bytes = body_bytes;
+  ex.started = c.dispatched_at;
+  ex.finished = now;
+  observe(self, ex);
+}
 
 /// `c`: the connection's state, nullptr when it has none (yet).
 void write_response(server_actor* self, connection_handle hdl, connection* c,
@@ -173,6 +219,7 @@ void forget_connection(server_actor* self, connection_handle hdl) {
   if (i->second.closing)
     --st.closing;
   st.conns.erase(i);
+  observe_connections(self);
   maybe_finish_drain(self);
 }
 
@@ -217,12 +264,23 @@ void expire_connection(server_actor* self, connection_handle hdl,
     close_connection(self, hdl);
 }
 
+/// Answers what the server refuses before routing (no request in flight),
+/// with a fresh request id, and tells the observers.
 void reply_and_close(server_actor* self, connection_handle hdl,
                      const response& res) {
-  auto& conns = self->state.conns;
-  auto i = conns.find(hdl);
-  write_response(self, hdl, i != conns.end() ? &i->second : nullptr, res,
-                 render_options{false, true, false});
+  auto& st = self->state;
+  auto i = st.conns.find(hdl);
+  st.ids.next(st.scratch_id);
+  write_response(self, hdl, i != st.conns.end() ? &i->second : nullptr, res,
+                 render_options{false, true, false, st.scratch_id});
+  if (!st.cfg.observers.empty()) {
+    exchange ex;
+    ex.request_id = st.scratch_id;
+    ex.status = res.status;
+    ex.body_bytes = res.body.size();
+    ex.started = ex.finished = clock_type::now();
+    observe(self, ex);
+  }
   close_connection(self, hdl);
 }
 
@@ -252,10 +310,19 @@ void finish(server_actor* self, connection_handle hdl, uint64_t serial,
   c.in_flight = 0;
   --st.in_flight;
   c.must_close = c.must_close || !c.keep_alive || st.draining;
-  write_response(
-      self, hdl, &c, res,
-      render_options{c.is_head, c.must_close, c.http10 && !c.must_close});
-  c.last_activity = clock_type::now();
+  write_response(self, hdl, &c, res,
+                 render_options{c.is_head, c.must_close,
+                                c.http10 && !c.must_close, c.request_id});
+  auto now = clock_type::now();
+  c.last_activity = now;
+  if (c.dispatching) {
+    // The route is known once `handle` returns: `dispatch` tells.
+    c.answered_in_handle = true;
+    c.answered_status = res.status;
+    c.answered_bytes = res.body.size();
+  } else {
+    observe_answer(self, c, res.status, res.body.size(), now);
+  }
   // wr_buf holds what waits behind the write in progress.
   if (!c.must_close && self->wr_buf(hdl).size() > max_pending_output) {
     c.write_blocked = true;
@@ -280,17 +347,23 @@ responder make_responder(server_actor* self, connection_handle hdl,
   };
 }
 
-/// Answers GET/HEAD /health and /ready. Returns false for other paths.
-bool serve_builtin(server_actor* self, const request& req, responder& reply) {
+constexpr std::string_view health_route = "/health";
+constexpr std::string_view ready_route = "/ready";
+
+/// Answers GET/HEAD /health and /ready. Returns the route it served, or ""
+/// for other paths.
+std::string_view serve_builtin(server_actor* self, const request& req,
+                               responder& reply) {
   auto path = req.path();
-  auto is_health = path == "/health";
-  if (!is_health && path != "/ready")
-    return false;
+  auto is_health = path == health_route;
+  if (!is_health && path != ready_route)
+    return {};
+  auto route = is_health ? health_route : ready_route;
   if (req.msg.method() != boost::beast::http::verb::get) {
     auto res = error_response(405, "method_not_allowed", "use GET or HEAD");
     res.headers.emplace_back("Allow", "GET, HEAD");
     reply(std::move(res));
-    return true;
+    return route;
   }
   response res;
   if (is_health) {
@@ -303,7 +376,21 @@ bool serve_builtin(server_actor* self, const request& req, responder& reply) {
     res.body = R"({"status":"ready"})";
   }
   reply(std::move(res));
-  return true;
+  return route;
+}
+
+/// The request's X-Request-Id if valid, else a fresh one, into `c`.
+void assign_request_id(server_actor* self, connection& c, const request& req) {
+  auto field = req.msg.find("X-Request-Id");
+  if (field != req.msg.end()) {
+    auto value = field->value();
+    std::string_view id{value.data(), value.size()};
+    if (valid_request_id(id)) {
+      c.request_id.assign(id.data(), id.size());
+      return;
+    }
+  }
+  self->state.ids.next(c.request_id);
 }
 
 /// Hands a complete request to the built-in routes or the handler. Returns
@@ -317,14 +404,24 @@ bool dispatch(server_actor* self, connection_handle hdl, connection& c,
   c.is_head = req.is_head;
   c.keep_alive = req.keep_alive;
   c.http10 = req.msg.version() < 11;
+  c.method = req.msg.method();
+  c.route = std::string_view{};
+  c.answered_in_handle = false;
+  assign_request_id(self, c, req);
+  req.request_id = c.request_id;
+  if (!st.cfg.observers.empty()) {
+    auto path = req.path();
+    c.path.assign(path.data(), path.size());
+  }
   // Close enough for the sweep, and free: set when its bytes arrived or the
   // previous response was written.
   c.dispatched_at = c.last_activity;
   c.dispatching = true;
   auto reply = make_responder(self, hdl, serial);
   try {
-    if (!serve_builtin(self, req, reply))
-      st.h->handle(self, std::move(req), std::move(reply));
+    c.route = serve_builtin(self, req, reply);
+    if (c.route.empty())
+      c.route = st.h->handle(self, std::move(req), std::move(reply));
   } catch (const std::exception& e) {
     log().error("http: handler threw: {}", e.what());
     finish(self, hdl, serial,
@@ -336,6 +433,11 @@ bool dispatch(server_actor* self, connection_handle hdl, connection& c,
   }
   // The handler only answers or stores the responder, neither erases `c`.
   c.dispatching = false;
+  if (c.answered_in_handle) {
+    c.answered_in_handle = false;
+    observe_answer(self, c, c.answered_status, c.answered_bytes,
+                   c.last_activity);
+  }
   if (c.in_flight == 0 && c.must_close) {
     close_connection(self, hdl);
     return false;
@@ -383,11 +485,9 @@ void on_connection(server_actor* self, connection_handle hdl) {
     return;
   }
   if (st.conns.size() >= st.cfg.max_connections) {
-    write_response(self, hdl, nullptr,
-                   error_response(503, "too_many_connections",
-                                  "too many open connections"),
-                   render_options{false, true, false});
-    self->close(hdl);
+    reply_and_close(self, hdl,
+                    error_response(503, "too_many_connections",
+                                   "too many open connections"));
     return;
   }
   if (st.accept_failures != 0) {
@@ -398,6 +498,7 @@ void on_connection(server_actor* self, connection_handle hdl) {
     st.accept_failures_unlogged = 0;
   }
   auto& c = st.conns.try_emplace(hdl, st.cfg, clock_type::now()).first->second;
+  observe_connections(self);
   c.fd = direct_socket(self, hdl, st.port);
   if (st.cfg.direct_writes)
     c.out.fd = c.fd;
@@ -619,6 +720,7 @@ caf::behavior server_impl(server_actor* self, caf::io::doorman_ptr acceptor,
         for (auto& [hdl, c] : st.conns)
           abort_connection(self, hdl, c.fd);
         st.conns.clear();
+        observe_connections(self);
         st.in_flight = 0;
         st.closing = 0;
         self->close_all();

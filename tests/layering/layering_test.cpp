@@ -101,7 +101,16 @@ std::string forbidden_edge(std::string_view from, std::string_view to,
   if (under(from, "bindings/http/") &&
       (under(to, "actors/") || under(to, "bindings/cart_http/")))
     return "the generic HTTP server may not include actors or cart routes";
+  if (under(from, "bindings/admin/")) {
+    if (under(to, "actors/") && !under(to, "actors/cart/protocol/") &&
+        !under(to, "actors/cart/model/"))
+      return "management routes may use only actors/cart/protocol and model";
+    if (under(to, "runtime/journal/"))
+      return "management routes may not include the journal";
+  }
   if (under(from, "bindings/cart_http/")) {
+    if (under(to, "bindings/admin/"))
+      return "cart routes may not include the management routes";
     if (under(to, "actors/") && !under(to, "actors/cart/protocol/") &&
         !under(to, "actors/cart/model/"))
       return "cart routes may use only actors/cart/protocol and model";

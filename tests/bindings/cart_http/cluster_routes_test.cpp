@@ -23,6 +23,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bindings/admin/admin_routes.hpp"
 #include "bindings/cart_http/cart_routes.hpp"
 #include "bindings/http/server.hpp"
 #include "tests/support/http_client.hpp"
@@ -104,7 +105,12 @@ struct cluster_routes_fixture {
                             : std::make_shared<cart_routes>(
                                   caf::actor_cast<cart_directory_actor>(router),
                                   cart_routes_settings{});
-    auto result = http::spawn_server(sys, server_cfg, routes, port);
+    // As the node composes them: GET /cluster is a management endpoint.
+    admin_settings admin;
+    if (clustered)
+      admin.router = router;
+    auto handler = std::make_shared<admin_routes>(admin, routes);
+    auto result = http::spawn_server(sys, server_cfg, handler, port);
     BOOST_REQUIRE(result);
     server = *result;
   }

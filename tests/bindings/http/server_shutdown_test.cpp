@@ -35,9 +35,10 @@ using late_atom = caf::atom_constant<caf::atom("late")>;
 
 class echo_handler : public http::handler {
 public:
-  void handle(caf::io::broker*, http::request&&,
-              http::responder reply) override {
+  std::string_view handle(caf::io::broker*, http::request&&,
+                          http::responder reply) override {
     reply(http::response{});
+    return "/echo";
   }
 };
 

@@ -6,17 +6,20 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -89,8 +92,8 @@ public:
     // nop
   }
 
-  void handle(caf::io::broker* self, http::request&& req,
-              http::responder reply) override {
+  std::string_view handle(caf::io::broker* self, http::request&& req,
+                          http::responder reply) override {
     auto path = std::string{req.path()};
     ++dispatched;
     if (path == "/throw")
@@ -104,20 +107,20 @@ public:
                 [reply](caf::error&) {
                   reply(http::error_response(500, "delayer_failed", "delayer"));
                 });
-      return;
+      return "/delay/{ms}";
     }
     if (path == "/big") {
       reply(text(std::string(64 * 1024, 'x')));
-      return;
+      return "/big";
     }
     if (path == "/huge") {
       reply(text(std::string(8 * 1024 * 1024, 'x')));
-      return;
+      return "/huge";
     }
     if (path == "/park") {
       parked_ = std::move(reply);
       ++parked;
-      return;
+      return "/park";
     }
     if (path == "/release") {
       if (parked_) {
@@ -126,10 +129,11 @@ public:
         parked_reply(text("released"));
       }
       reply(text("release"));
-      return;
+      return "/release";
     }
     reply(text(std::string{req.msg.method_string()} + " " + path + " " +
                req.msg.body()));
+    return "/{any}";
   }
 
   bool ready() const override { return ready_flag; }
@@ -148,6 +152,48 @@ private:
 
   caf::actor delayer_;
   std::optional<http::responder> parked_;
+};
+
+/// Records what the server tells its observers (called inside the broker,
+/// read by the test thread).
+class recording_observer : public http::exchange_observer {
+public:
+  struct record {
+    bh::verb method;
+    std::string route;
+    std::string path;
+    std::string request_id;
+    unsigned status;
+    size_t body_bytes;
+    bool ordered; // started <= finished
+  };
+
+  void on_exchange(const http::exchange& ex) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    records_.push_back({ex.method, std::string{ex.route}, std::string{ex.path},
+                        std::string{ex.request_id}, ex.status, ex.body_bytes,
+                        ex.started <= ex.finished});
+  }
+
+  void on_connections(size_t open) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    connections_.push_back(open);
+  }
+
+  std::vector<record> records() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return records_;
+  }
+
+  std::vector<size_t> connections() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return connections_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::vector<record> records_;
+  std::vector<size_t> connections_;
 };
 
 // -- a blocking test client ---------------------------------------------------

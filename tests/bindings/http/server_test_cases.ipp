@@ -479,3 +479,86 @@ BOOST_AUTO_TEST_CASE(responses_take_the_configured_write_path) {
   else
     BOOST_TEST(direct == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(request_id_is_taken_when_valid_and_generated_otherwise) {
+  start();
+  client c{port};
+  c.send("GET /a HTTP/1.1\r\nHost: t\r\nX-Request-Id: abc-123_XYZ\r\n\r\n");
+  auto given = c.read();
+  BOOST_REQUIRE(given);
+  BOOST_TEST(given->msg["X-Request-Id"] == "abc-123_XYZ");
+  // Too long (129), a space inside, empty: each replaced by a fresh id.
+  for (auto bad : {std::string(129, 'x'), std::string{"a b"}, std::string{}}) {
+    c.send("GET /a HTTP/1.1\r\nHost: t\r\nX-Request-Id: " + bad +
+           "\r\n\r\n");
+    auto res = c.read();
+    BOOST_REQUIRE(res);
+    auto id = std::string{res->msg["X-Request-Id"]};
+    BOOST_TEST(!id.empty());
+    BOOST_TEST(id != bad);
+    BOOST_TEST(id.size() <= 128u);
+  }
+  auto first = c.get("/a");
+  auto second = c.get("/a");
+  BOOST_REQUIRE(first && second);
+  BOOST_TEST(!first->msg["X-Request-Id"].empty());
+  BOOST_TEST(first->msg["X-Request-Id"] != second->msg["X-Request-Id"]);
+  // The server's own answers carry one too.
+  auto health = c.get("/health");
+  BOOST_REQUIRE(health);
+  BOOST_TEST(!health->msg["X-Request-Id"].empty());
+  client bad{port};
+  bad.send("NOT HTTP AT ALL\r\n\r\n");
+  auto refused = bad.read();
+  BOOST_REQUIRE(refused);
+  BOOST_TEST(refused->status == 400u);
+  BOOST_TEST(!refused->msg["X-Request-Id"].empty());
+}
+
+BOOST_AUTO_TEST_CASE(observers_see_every_response_with_its_route) {
+  auto obs = std::make_shared<recording_observer>();
+  auto scfg = config();
+  scfg.observers.push_back(obs);
+  start(scfg);
+  {
+    client c{port};
+    c.send("GET /echo/x?q=1 HTTP/1.1\r\nHost: t\r\nX-Request-Id: r1\r\n\r\n");
+    BOOST_REQUIRE(c.read());
+    auto delayed = c.get("/delay/10");
+    BOOST_REQUIRE(delayed);
+    c.send("HEAD /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    BOOST_REQUIRE(c.read(true));
+    BOOST_REQUIRE(eventually([&] { return obs->records().size() == 3; }));
+  }
+  client bad{port};
+  bad.send("NOT HTTP AT ALL\r\n\r\n");
+  BOOST_REQUIRE(bad.read());
+  BOOST_REQUIRE(eventually([&] { return obs->records().size() == 4; }));
+  auto rs = obs->records();
+  // Answered inside handle (the route is known only after it returns).
+  BOOST_TEST(rs[0].method == bh::verb::get);
+  BOOST_TEST(rs[0].route == "/{any}");
+  BOOST_TEST(rs[0].path == "/echo/x");
+  BOOST_TEST(rs[0].request_id == "r1");
+  BOOST_TEST(rs[0].status == 200u);
+  BOOST_TEST(rs[0].body_bytes == std::string{"GET /echo/x "}.size());
+  // Answered later, from a continuation.
+  BOOST_TEST(rs[1].route == "/delay/{ms}");
+  BOOST_TEST(rs[1].body_bytes == std::string{"delayed 10"}.size());
+  BOOST_TEST(!rs[1].request_id.empty());
+  // The server's own route, HEAD reported as HEAD.
+  BOOST_TEST(rs[2].method == bh::verb::head);
+  BOOST_TEST(rs[2].route == "/health");
+  // Refused before routing.
+  BOOST_TEST(rs[3].route == "");
+  BOOST_TEST(rs[3].status == 400u);
+  for (auto& r : rs)
+    BOOST_TEST(r.ordered);
+  // Open connections: up to 2 at once, and none once both closed.
+  BOOST_REQUIRE(eventually([&] {
+    auto cs = obs->connections();
+    return !cs.empty() && cs.back() == 0;
+  }));
+  auto cs = obs->connections();
+  BOOST_TEST(*std::max_element(cs.begin(), cs.end()) >= 1u);
+}

@@ -1,0 +1,100 @@
+#include "bindings/admin/admin_routes.hpp"
+
+#include <caf/io/broker.hpp>
+
+#include "bindings/cart_http/cluster_json.hpp"
+#include "bindings/cart_http/error_map.hpp"
+#include "bindings/cart_http/request_decoding.hpp"
+
+namespace cartd {
+
+namespace bhttp = boost::beast::http;
+
+admin_routes::admin_routes(admin_settings settings,
+                           std::shared_ptr<http::handler> next)
+    : settings_(std::move(settings)), next_(std::move(next)) {
+  using verb = bhttp::verb;
+  if (settings_.router)
+    routes_.add(verb::get, "/cluster", &admin_routes::get_cluster);
+  if (settings_.metrics)
+    routes_.add(verb::get, "/metrics", &admin_routes::get_metrics);
+  if (!settings_.openapi_json.empty())
+    routes_.add(verb::get, "/openapi.json", &admin_routes::get_openapi);
+}
+
+std::string_view admin_routes::handle(caf::io::broker* self,
+                                      http::request&& req,
+                                      http::responder reply) {
+  auto path = split_path(req.path());
+  auto found = routes_.find(req.msg.method(), path);
+  if (found.hit == nullptr) {
+    if (found.allow.empty()) {
+      if (next_ != nullptr)
+        return next_->handle(self, std::move(req), std::move(reply));
+      reply(http::error_response(404, "not_found", "no such route"));
+      return {};
+    }
+    auto res = http::error_response(405, "method_not_allowed",
+                                    "this route accepts " + found.allow);
+    res.headers.emplace_back("Allow", std::move(found.allow));
+    reply(std::move(res));
+    return {};
+  }
+  call c{self, req, reply};
+  (this->*found.hit->handler)(c);
+  return found.hit->pattern;
+}
+
+bool admin_routes::ready() const {
+  return next_ != nullptr ? next_->ready() : true;
+}
+
+std::string admin_routes::failing_check() const {
+  return next_ != nullptr ? next_->failing_check() : std::string{};
+}
+
+http::response admin_routes::timeout_response() const {
+  return next_ != nullptr ? next_->timeout_response()
+                          : http::handler::timeout_response();
+}
+
+caf::message_handler admin_routes::messages(caf::io::broker* self) {
+  return next_ != nullptr ? next_->messages(self) : caf::message_handler{};
+}
+
+void admin_routes::on_down(caf::io::broker* self, const caf::down_msg& dm) {
+  if (next_ != nullptr)
+    next_->on_down(self, dm);
+}
+
+// -- routes -------------------------------------------------------------------
+
+void admin_routes::get_cluster(call& c) {
+  c.self
+      ->request(settings_.router, settings_.request_timeout,
+                caf::get_atom::value, cluster_atom::value)
+      .then(
+          [reply = c.reply](cluster_state& state) {
+            http::response res;
+            res.body = cluster_json(state);
+            reply(std::move(res));
+          },
+          [reply = c.reply](caf::error& err) {
+            reply(error_reply(to_cart_errc(err)));
+          });
+}
+
+void admin_routes::get_metrics(call& c) {
+  http::response res;
+  res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  settings_.metrics(res.body);
+  c.reply(std::move(res));
+}
+
+void admin_routes::get_openapi(call& c) {
+  http::response res;
+  res.body.assign(settings_.openapi_json.data(), settings_.openapi_json.size());
+  c.reply(std::move(res));
+}
+
+} // namespace cartd

@@ -1,0 +1,76 @@
+#pragma once
+
+// The management endpoints as an http::handler, as Akka Management keeps
+// them: what an operator or a monitoring system reads, not what a shop's
+// clients call.
+//
+//   GET /cluster        the cluster as this node's router sees it (cluster
+//                       mode; cluster_json.hpp)
+//   GET /metrics        Prometheus text exposition (when a provider is set)
+//   GET /openapi.json   the REST API's OpenAPI document (when set)
+//
+// Every other request goes to `next` (the cart routes, when the management
+// endpoints share the public port), or gets 404 when there is none (their
+// own listener, --admin.port). A route is registered only when what it
+// serves is configured.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <caf/timespan.hpp>
+
+#include "actors/cart/protocol/cart_router.hpp"
+#include "bindings/cart_http/route_table.hpp"
+#include "bindings/http/http.hpp"
+
+namespace cartd {
+
+/// What the management endpoints serve; unset ones are not routed.
+struct admin_settings {
+  /// GET /metrics: appends the Prometheus text exposition to its argument.
+  std::function<void(std::string&)> metrics;
+  /// GET /openapi.json: the document (static storage).
+  std::string_view openapi_json;
+  /// GET /cluster: the node's cart router (cluster mode).
+  cart_router_actor router;
+  /// Bound of a request to the router.
+  caf::timespan request_timeout = caf::timespan{std::chrono::seconds{5}};
+};
+
+class admin_routes : public http::handler {
+public:
+  /// Serves the management endpoints; everything else goes to `next`
+  /// (nullptr: 404 with the usual error body).
+  admin_routes(admin_settings settings, std::shared_ptr<http::handler> next);
+
+  std::string_view handle(caf::io::broker* self, http::request&& req,
+                          http::responder reply) override;
+
+  // Delegated to `next` (the defaults without one).
+  bool ready() const override;
+  std::string failing_check() const override;
+  http::response timeout_response() const override;
+  caf::message_handler messages(caf::io::broker* self) override;
+  void on_down(caf::io::broker* self, const caf::down_msg& dm) override;
+
+private:
+  struct call {
+    caf::io::broker* self;
+    http::request& req;
+    http::responder& reply;
+  };
+
+  using route_handler = void (admin_routes::*)(call&);
+
+  void get_cluster(call& c);
+  void get_metrics(call& c);
+  void get_openapi(call& c);
+
+  admin_settings settings_;
+  std::shared_ptr<http::handler> next_;
+  route_table<route_handler> routes_;
+};
+
+} // namespace cartd

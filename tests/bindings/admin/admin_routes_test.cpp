@@ -1,0 +1,112 @@
+// admin_routes over a real server and socket: its own routes only when
+// configured, everything else to the next handler or 404 (the management
+// endpoints on a listener of their own).
+
+#define BOOST_TEST_MODULE bindings_admin
+#include <boost/test/unit_test.hpp>
+
+#include <memory>
+#include <string>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/send.hpp>
+
+#include "bindings/admin/admin_routes.hpp"
+#include "bindings/http/server.hpp"
+#include "tests/support/http_client.hpp"
+
+using namespace cartd;
+
+namespace {
+
+/// The next handler: answers every request "next" under route "/{next}".
+class next_handler : public http::handler {
+public:
+  std::string_view handle(caf::io::broker*, http::request&&,
+                          http::responder reply) override {
+    http::response res;
+    res.body = R"({"from":"next"})";
+    reply(std::move(res));
+    return "/{next}";
+  }
+};
+
+struct config : caf::actor_system_config {
+  config() { load<caf::io::middleman>(); }
+};
+
+struct fixture {
+  config cfg;
+  caf::actor_system sys{cfg};
+  caf::actor server;
+  uint16_t port = 0;
+
+  void start(admin_settings settings, std::shared_ptr<http::handler> next) {
+    http::server_config server_cfg;
+    server_cfg.port = 0;
+    auto handler =
+        std::make_shared<admin_routes>(std::move(settings), std::move(next));
+    auto result = http::spawn_server(sys, server_cfg, handler, port);
+    BOOST_REQUIRE(result);
+    server = *result;
+  }
+
+  test::http_response call(const std::string& method, const std::string& path) {
+    return test::http_call(port, method, path, {});
+  }
+
+  ~fixture() {
+    if (server)
+      caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
+  }
+};
+
+admin_settings with_metrics_and_openapi() {
+  admin_settings settings;
+  settings.metrics = [](std::string& out) { out += "up 1\n"; };
+  settings.openapi_json = R"({"openapi":"3.1.0"})";
+  return settings;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(admin_routes_tests, fixture)
+
+BOOST_AUTO_TEST_CASE(configured_routes_are_served_and_others_go_to_next) {
+  start(with_metrics_and_openapi(), std::make_shared<next_handler>());
+  auto metrics = call("GET", "/metrics");
+  BOOST_TEST(metrics.result_int() == 200u);
+  BOOST_TEST(metrics.body() == "up 1\n");
+  BOOST_TEST(metrics[boost::beast::http::field::content_type] ==
+             "text/plain; version=0.0.4; charset=utf-8");
+  auto openapi = call("GET", "/openapi.json");
+  BOOST_TEST(openapi.result_int() == 200u);
+  BOOST_TEST(openapi.body() == R"({"openapi":"3.1.0"})");
+  // Another method on a management path: 405 here, not the next handler's.
+  auto post = call("POST", "/metrics");
+  BOOST_TEST(post.result_int() == 405u);
+  BOOST_TEST(post[boost::beast::http::field::allow] == "GET, HEAD");
+  BOOST_TEST(call("GET", "/carts/c1").body() == R"({"from":"next"})");
+  // Not configured (no router: one node): the next handler's.
+  BOOST_TEST(call("GET", "/cluster").body() == R"({"from":"next"})");
+}
+
+BOOST_AUTO_TEST_CASE(without_a_next_handler_everything_else_is_404) {
+  start(with_metrics_and_openapi(), nullptr);
+  BOOST_TEST(call("GET", "/metrics").result_int() == 200u);
+  auto cart = call("GET", "/carts/c1");
+  BOOST_TEST(cart.result_int() == 404u);
+  BOOST_TEST(cart.body().find("not_found") != std::string::npos);
+  BOOST_TEST(call("GET", "/health").result_int() == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(unconfigured_routes_are_not_served) {
+  start(admin_settings{}, nullptr);
+  BOOST_TEST(call("GET", "/metrics").result_int() == 404u);
+  BOOST_TEST(call("GET", "/openapi.json").result_int() == 404u);
+  BOOST_TEST(call("GET", "/cluster").result_int() == 404u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
