@@ -12,6 +12,7 @@
 #include "bindings/cart_http/cart_routes.hpp"
 #include "bindings/cartd/conninfo.hpp"
 #include "bindings/http/server.hpp"
+#include "bindings/openapi/openapi_document.hpp"
 #include "runtime/core/log.hpp"
 #include "runtime/journal/memory_journal.hpp"
 #include "runtime/journal/postgres/pg_journal.hpp"
@@ -142,6 +143,7 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
       cart_router_actor router;
       admin_settings admin;
       admin.request_timeout = routes.request_timeout;
+      admin.openapi_json = openapi_document();
       if (clustered) {
         router = up.find<cart_router_actor>("cluster");
         if (!router)
