@@ -67,6 +67,16 @@ void admin_routes::on_down(caf::io::broker* self, const caf::down_msg& dm) {
     next_->on_down(self, dm);
 }
 
+std::vector<std::pair<std::string, std::string>>
+admin_routes::route_list() const {
+  std::vector<std::pair<std::string, std::string>> result;
+  for (auto& r : routes_.routes()) {
+    auto name = bhttp::to_string(r.method);
+    result.emplace_back(std::string{name.data(), name.size()}, r.pattern);
+  }
+  return result;
+}
+
 // -- routes -------------------------------------------------------------------
 
 void admin_routes::get_cluster(call& c) {

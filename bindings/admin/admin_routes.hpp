@@ -18,6 +18,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <caf/timespan.hpp>
 
@@ -54,6 +56,9 @@ public:
   http::response timeout_response() const override;
   caf::message_handler messages(caf::io::broker* self) override;
   void on_down(caf::io::broker* self, const caf::down_msg& dm) override;
+
+  /// The routes served here (not `next`'s), as cart_routes::route_list.
+  std::vector<std::pair<std::string, std::string>> route_list() const;
 
 private:
   struct call {

@@ -105,6 +105,16 @@ std::string cart_routes::name_of(const caf::node_id& node) const {
   return i != names_.end() ? i->second : to_string(node);
 }
 
+std::vector<std::pair<std::string, std::string>>
+cart_routes::route_list() const {
+  std::vector<std::pair<std::string, std::string>> result;
+  for (auto& r : routes_.routes()) {
+    auto name = bhttp::to_string(r.method);
+    result.emplace_back(std::string{name.data(), name.size()}, r.pattern);
+  }
+  return result;
+}
+
 http::response cart_routes::timeout_response() const {
   return error_reply(cart_errc::timeout);
 }

@@ -51,6 +51,8 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <caf/actor_addr.hpp>
 #include <caf/node_id.hpp>
@@ -106,6 +108,11 @@ public:
   void on_down(caf::io::broker* self, const caf::down_msg& dm) override;
 
   http::response timeout_response() const override;
+
+  /// The routes this handler serves, in the order they were added: method
+  /// and path template, e.g. {"GET", "/carts/{cart}"} (GET implies HEAD).
+  /// docs/openapi.yaml documents each (tests/bindings/openapi checks it).
+  std::vector<std::pair<std::string, std::string>> route_list() const;
 
   /// False while the journal is unavailable (a lost database): GET /ready
   /// answers 503 then, so a load balancer stops sending writes here. Reads
