@@ -138,6 +138,18 @@ class Document:
                 Draft202012Validator.check_schema(schema)
             except Exception as e:  # noqa: BLE001 - report and go on
                 p.append(f"{name}: not a JSON Schema 2020-12: {e}")
+        # The official OAS 3.1 schema, where openapi-spec-validator is
+        # installed (pip; Debian does not package it).
+        try:
+            from openapi_spec_validator import validate
+        except ImportError:
+            print("note: openapi-spec-validator not installed: the document "
+                  "is checked by the rules above only")
+            return
+        try:
+            validate(d)
+        except Exception as e:  # noqa: BLE001 - report and go on
+            p.append(f"not a valid OpenAPI 3.1 document: {e}")
 
     def schemas(self):
         """Every schema of the document, with where it is."""
