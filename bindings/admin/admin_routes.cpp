@@ -1,7 +1,11 @@
 #include "bindings/admin/admin_routes.hpp"
 
+#include <caf/duration.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/io/broker.hpp>
+#include <caf/sec.hpp>
 
+#include "bindings/cart_http/cart_json.hpp"
 #include "bindings/cart_http/cluster_json.hpp"
 #include "bindings/cart_http/error_map.hpp"
 #include "bindings/cart_http/request_decoding.hpp"
@@ -9,6 +13,13 @@
 namespace cartd {
 
 namespace bhttp = boost::beast::http;
+
+namespace {
+
+/// Resolutions of a crash request whose cart died before it got there.
+constexpr int max_crash_attempts = 3;
+
+} // namespace
 
 admin_routes::admin_routes(admin_settings settings,
                            std::shared_ptr<http::handler> next)
@@ -20,6 +31,10 @@ admin_routes::admin_routes(admin_settings settings,
     routes_.add(verb::get, "/metrics", &admin_routes::get_metrics);
   if (!settings_.openapi_json.empty())
     routes_.add(verb::get, "/openapi.json", &admin_routes::get_openapi);
+  if (!settings_.dashboard.empty())
+    routes_.add(verb::get, "/dashboard", &admin_routes::get_dashboard);
+  if (settings_.fault_injection && settings_.carts)
+    routes_.add(verb::post, "/debug/carts/{cart}/crash", &admin_routes::crash);
 }
 
 std::string_view admin_routes::handle(caf::io::broker* self,
@@ -40,17 +55,27 @@ std::string_view admin_routes::handle(caf::io::broker* self,
     reply(std::move(res));
     return {};
   }
-  call c{self, req, reply};
+  call c{self, req, reply, {}};
+  for (auto& p : found.hit->placeholders) {
+    auto id = decode_cart_id(path[p.index]);
+    if (!id) {
+      reply(error_reply(cart_errc::invalid_cart_id));
+      return found.hit->pattern;
+    }
+    c.cart = std::move(*id);
+  }
   (this->*found.hit->handler)(c);
   return found.hit->pattern;
 }
 
 bool admin_routes::ready() const {
-  return next_ != nullptr ? next_->ready() : true;
+  return failing_check().empty();
 }
 
 std::string admin_routes::failing_check() const {
-  return next_ != nullptr ? next_->failing_check() : std::string{};
+  if (next_ != nullptr)
+    return next_->failing_check();
+  return settings_.failing_check ? settings_.failing_check() : std::string{};
 }
 
 http::response admin_routes::timeout_response() const {
@@ -105,6 +130,47 @@ void admin_routes::get_openapi(call& c) {
   http::response res;
   res.body.assign(settings_.openapi_json.data(), settings_.openapi_json.size());
   c.reply(std::move(res));
+}
+
+void admin_routes::get_dashboard(call& c) {
+  http::response res;
+  res.content_type = "text/html; charset=utf-8";
+  // It polls the node's own endpoints; a cached copy of an older build
+  // would read them wrong.
+  res.headers.emplace_back("Cache-Control", "no-store");
+  res.body.assign(settings_.dashboard.data(), settings_.dashboard.size());
+  c.reply(std::move(res));
+}
+
+void admin_routes::crash(call& c) {
+  crash_cart(c.self, std::move(c.cart), 0, c.reply);
+}
+
+void admin_routes::crash_cart(caf::io::broker* self, std::string id,
+                              int attempt, http::responder reply) {
+  auto timeout = settings_.request_timeout;
+  self->request(settings_.carts, timeout, resolve_atom::value, id)
+      .then(
+          [this, self, id, attempt, reply, timeout](cart_actor& cart) {
+            // A local cart always answers (a reply, or request_receiver_down
+            // when it dies); one on another node may never.
+            auto bound = cart.node() == self->node()
+                             ? caf::duration{caf::infinite}
+                             : caf::duration{timeout};
+            self->request(cart, bound, crash_atom::value)
+                .then([reply](cart_view& view) { reply(cart_reply(view)); },
+                      [this, self, id, attempt, reply](caf::error& err) {
+                        bool gone =
+                            err == caf::sec::request_receiver_down ||
+                            err == caf::exit_reason::remote_link_unreachable;
+                        if (gone && attempt + 1 < max_crash_attempts) {
+                          crash_cart(self, id, attempt + 1, reply);
+                          return;
+                        }
+                        reply(error_reply(to_cart_errc(err)));
+                      });
+          },
+          [reply](caf::error& err) { reply(error_reply(to_cart_errc(err))); });
 }
 
 } // namespace cartd

@@ -84,8 +84,6 @@ cart_routes::cart_routes(cart_directory_actor directory,
   routes_.add(verb::get, "/cart", &cart_routes::seed_get);
   routes_.add(verb::post, "/cart", &cart_routes::seed_add);
   routes_.add(verb::delete_, "/cart/{item}", &cart_routes::seed_remove);
-  if (settings_.fault_injection)
-    routes_.add(verb::post, "/debug/carts/{cart}/crash", &cart_routes::crash);
 }
 
 cart_routes::cart_routes(cart_router_actor router,
@@ -124,10 +122,14 @@ bool cart_routes::ready() const {
 }
 
 std::string cart_routes::failing_check() const {
-  if (settings_.journal_available != nullptr &&
-      !settings_.journal_available->load(std::memory_order_relaxed))
+  return failing_check_of(settings_);
+}
+
+std::string failing_check_of(const cart_routes_settings& settings) {
+  if (settings.journal_available != nullptr &&
+      !settings.journal_available->load(std::memory_order_relaxed))
     return "journal";
-  if (clustered() && !lease_valid())
+  if (settings.lease != nullptr && !settings.lease->valid())
     return "cluster lease";
   return {};
 }
@@ -482,14 +484,6 @@ void cart_routes::seed_remove(call& c) {
   };
   ask_cart(c.self, seed_cart, 0, false, removed, c.reply, c.answered_by,
            std::move(m));
-}
-
-void cart_routes::crash(call& c) {
-  auto as_cart = [this, reply = c.reply](cart_view& view) {
-    reply(cache_.render(view));
-  };
-  ask_cart(c.self, c.cart, 0, false, as_cart, c.reply, c.answered_by,
-           crash_atom::value);
 }
 
 } // namespace cartd

@@ -13,7 +13,6 @@
 //   POST   /carts/{cart}/checkout        check out
 //   POST   /cart, DELETE /cart/{item}, GET /cart   the seed service's API,
 //                                        on the cart "default"
-//   POST   /debug/carts/{cart}/crash     fault injection (only when enabled)
 //
 // Hot path: the routes keep a bounded cache of cart id -> cart actor, so a
 // change to a warm cart is one broker -> cart -> broker round trip. A stale
@@ -44,7 +43,7 @@
 //     request timeout (one to a dead node is never answered); local carts
 //     always answer (a reply, or request_receiver_down when they die);
 //   * GET /cluster (the router's cluster_state) is a management endpoint:
-//     bindings/admin.
+//     bindings/admin, like the fault injection (POST /debug/...).
 
 #include <atomic>
 #include <map>
@@ -71,8 +70,6 @@ namespace cartd {
 
 /// Options of the cart routes.
 struct cart_routes_settings {
-  /// Serve POST /debug/carts/{cart}/crash.
-  bool fault_injection = false;
   /// Most carts (handle and rendered copy) cached by the routes (0: none;
   /// every request then resolves the cart and reads go to it).
   size_t cache_size = 128 * 1024;
@@ -88,6 +85,12 @@ struct cart_routes_settings {
   /// (the HTTP request timeout).
   caf::timespan request_timeout = caf::timespan{std::chrono::seconds{5}};
 };
+
+/// The readiness check that fails with `settings` now: "journal" while the
+/// journal is unavailable, "cluster lease" while the lease (if any) is not
+/// valid, else empty. Reads atomics only: any thread may call it (the
+/// management listener's GET /ready does).
+std::string failing_check_of(const cart_routes_settings& settings);
 
 /// The cart routes as an http::handler.
 class cart_routes : public http::handler {
@@ -150,7 +153,6 @@ private:
   void seed_get(call& c);
   void seed_add(call& c);
   void seed_remove(call& c);
-  void crash(call& c);
 
   // Reads If-Match and Idempotency-Key into `m` and sends it to the cart;
   // the reply renders the cart.

@@ -100,6 +100,18 @@ cartd_config::cartd_config() {
       .add(http_cart_cache, "cart-cache",
            "carts whose handle and current copy the front end keeps; GETs of "
            "watched resident carts are answered from it (0: none)");
+  opt_group{custom_options_, "admin"}
+      .add(admin_host, "host",
+           "serve the management endpoints (/metrics, /cluster, /dashboard, "
+           "/openapi.json, /debug/..., also /health and /ready) on a "
+           "listener of their own at this address (default: http.host); "
+           "http.port then answers them with 404. Unset with admin.port: "
+           "they stay on http.port")
+      .add(admin_port, "port",
+           "port of the management listener (0 with admin.host set: any free "
+           "port)")
+      .add(admin_port_file, "port-file",
+           "write the management listener's bound port to this file");
   opt_group{custom_options_, "carts"}
       .add(carts_max_lines, "max-lines", "distinct item lines per cart")
       .add(carts_shards, "shards", "number of cart shard supervisors")
@@ -342,6 +354,14 @@ void cartd_config::apply_nested_sections() {
           *member = *text;
 }
 
+bool cartd_config::admin_listener() const {
+  return !admin_host.empty() || admin_port != 0;
+}
+
+std::string cartd_config::admin_bind_host() const {
+  return admin_host.empty() ? http_host : admin_host;
+}
+
 std::string cartd_config::cluster_node_name() const {
   if (!cluster_node.empty())
     return cluster_node;
@@ -438,6 +458,13 @@ std::string cartd_config::validate() const {
     return "http.idle-timeout must be positive";
   if (supervisor_restart_period.count() <= 0)
     return "supervisor.restart-period must be positive";
+  if (!admin_listener() && !admin_port_file.empty())
+    return "admin.port-file needs the management listener: set admin.host "
+           "or admin.port";
+  if (admin_listener() && admin_port != 0 && admin_port == http_port &&
+      admin_bind_host() == http_host)
+    return "admin.port must differ from http.port (the management endpoints "
+           "on the public port: leave admin.host and admin.port unset)";
   if (auto problem = validate_openssl(); !problem.empty())
     return problem;
   if (auto problem = validate_cluster(); !problem.empty())

@@ -60,6 +60,21 @@ public:
   bool http_direct_writes = true;
   size_t http_cart_cache = 128 * 1024;
 
+  // -- admin ------------------------------------------------------------------
+
+  // The management endpoints' own listener (admin_listener()): unset (host
+  // empty, port 0) they stay on http.port. Host empty: http.host.
+  std::string admin_host;
+  uint16_t admin_port = 0;
+  std::string admin_port_file;
+
+  /// Whether the management endpoints have a listener of their own
+  /// (admin.host or admin.port set); the public port then answers 404.
+  bool admin_listener() const;
+
+  /// Where the management listener binds: admin.host, else http.host.
+  std::string admin_bind_host() const;
+
   // -- carts ------------------------------------------------------------------
 
   size_t carts_max_lines = 1000;

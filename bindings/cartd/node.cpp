@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/message.hpp>
@@ -120,7 +121,6 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   server.max_uri_size = cfg.http_max_uri_size;
   server.direct_writes = cfg.http_direct_writes;
   cart_routes_settings routes;
-  routes.fault_injection = cfg.debug_fault_injection;
   routes.cache_size = cfg.http_cart_cache;
   routes.journal_available =
       std::shared_ptr<const std::atomic<bool>>{health, &health->available};
@@ -130,34 +130,58 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   auto children = cart_subsystem_specs(std::move(backend), subsystem);
   if (cluster)
     children.push_back(cluster_child_spec(cfg, cluster));
+  bool clustered = static_cast<bool>(cluster);
+  bool admin_listener = cfg.admin_listener();
+  admin_settings admin;
+  admin.request_timeout = routes.request_timeout;
+  admin.openapi_json = openapi_document();
+  admin.fault_injection = cfg.debug_fault_injection;
+  // On a listener of its own, GET /ready there asks what the cart routes
+  // would (atomics only).
+  admin.failing_check = [routes] { return failing_check_of(routes); };
+  // The management endpoints over the node's router or directory; false when
+  // the child before (`up`) is not running.
+  auto resolve_admin = [admin, clustered](const supervision::children_view& up,
+                                          admin_settings& out) {
+    out = admin;
+    if (clustered) {
+      out.router = up.find<cart_router_actor>("cluster");
+      out.carts = caf::actor_cast<cart_directory_actor>(out.router);
+    } else {
+      out.carts = up.find<cart_directory_actor>(directory_child_id);
+    }
+    return static_cast<bool>(out.carts);
+  };
   {
     supervision::child_spec spec;
     spec.id = "http";
     // Draining in-flight requests takes up to drain_timeout.
     spec.shutdown = server.drain_timeout + std::chrono::seconds{1};
-    bool clustered = static_cast<bool>(cluster);
-    spec.start = [server, routes,
-                  clustered](caf::event_based_actor* self,
-                             const supervision::children_view& up) {
+    spec.start = [server, routes, clustered, admin_listener,
+                  resolve_admin](caf::event_based_actor* self,
+                                 const supervision::children_view& up) {
       std::shared_ptr<cart_routes> carts;
       cart_router_actor router;
-      admin_settings admin;
-      admin.request_timeout = routes.request_timeout;
-      admin.openapi_json = openapi_document();
       if (clustered) {
         router = up.find<cart_router_actor>("cluster");
         if (!router)
           return caf::actor{};
         carts = std::make_shared<cart_routes>(router, routes);
-        admin.router = router;
       } else {
         auto directory = up.find<cart_directory_actor>(directory_child_id);
         if (!directory)
           return caf::actor{};
         carts = std::make_shared<cart_routes>(directory, routes);
       }
-      // The management endpoints share the public port (bindings/admin).
-      auto handler = std::make_shared<admin_routes>(admin, carts);
+      // The management endpoints share the public port unless they have a
+      // listener of their own (then they answer 404 here).
+      std::shared_ptr<http::handler> handler = carts;
+      if (!admin_listener) {
+        admin_settings admin;
+        if (!resolve_admin(up, admin))
+          return caf::actor{};
+        handler = std::make_shared<admin_routes>(admin, carts);
+      }
       uint16_t port = 0;
       auto result =
           http::spawn_server(self->home_system(), server, handler, port);
@@ -171,6 +195,38 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
       if (clustered)
         self->send(router, subscribe_atom::value, *result,
                    server.host + ":" + std::to_string(port));
+      return *result;
+    };
+    children.push_back(std::move(spec));
+  }
+  if (admin_listener) {
+    // The management endpoints on their own listener (Akka Management's
+    // port): same limits as the public one, nothing but them and
+    // /health, /ready.
+    auto admin_server = server;
+    admin_server.host = cfg.admin_bind_host();
+    admin_server.port = cfg.admin_port;
+    admin_server.port_file = cfg.admin_port_file;
+    supervision::child_spec spec;
+    spec.id = "admin";
+    spec.shutdown = admin_server.drain_timeout + std::chrono::seconds{1};
+    spec.start = [admin_server,
+                  resolve_admin](caf::event_based_actor* self,
+                                 const supervision::children_view& up) {
+      admin_settings admin;
+      if (!resolve_admin(up, admin))
+        return caf::actor{};
+      auto handler = std::make_shared<admin_routes>(admin, nullptr);
+      uint16_t port = 0;
+      auto result =
+          http::spawn_server(self->home_system(), admin_server, handler, port);
+      if (!result) {
+        log().error("cannot listen on {}:{} (admin): {}", admin_server.host,
+                    admin_server.port,
+                    self->home_system().render(result.error()));
+        return caf::actor{};
+      }
+      log().info("management endpoints on {}:{}", admin_server.host, port);
       return *result;
     };
     children.push_back(std::move(spec));

@@ -11,10 +11,16 @@
 //   │   └── shard-N-1
 //   ├── cluster            cluster mode only: the cart router
 //   │                      (cluster_node.hpp)
-//   └── http               HTTP/1.1 server broker with the cart routes
+//   ├── http               HTTP/1.1 server broker with the cart routes (and
+//   │                      the management endpoints, bindings/admin, unless
+//   │                      they have a listener of their own)
+//   └── admin              with --admin.host/--admin.port only: a second
+//                          server broker with the management endpoints
 //
-// rest_for_one: a restarted journal restarts the carts and the HTTP server
-// (they hold its handle); a restarted directory restarts the HTTP server.
+// rest_for_one: a restarted journal restarts the carts and the HTTP servers
+// (they hold its handle); a restarted directory restarts the HTTP servers;
+// a restarted public server restarts the admin one (cheap, and the order
+// stays simple).
 
 #include <memory>
 #include <string>

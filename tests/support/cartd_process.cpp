@@ -198,7 +198,11 @@ void cartd_process::start(const std::string& binary,
 }
 
 void cartd_process::wait_for_port() {
-  auto path = dir_ + "/port";
+  port_ = wait_port_file("port");
+}
+
+uint16_t cartd_process::wait_port_file(const std::string& name) {
+  auto path = dir_ + "/" + name;
   auto deadline = std::chrono::steady_clock::now() + 10s;
   for (;;) {
     auto text = read_file(path);
@@ -212,10 +216,8 @@ void cartd_process::wait_for_port() {
                     }) &&
         text.size() <= 5) {
       auto value = std::stoul(text);
-      if (value > 0 && value <= 65535) {
-        port_ = static_cast<uint16_t>(value);
-        return;
-      }
+      if (value > 0 && value <= 65535)
+        return static_cast<uint16_t>(value);
     }
     if (auto status = try_reap()) {
       std::ostringstream msg;
@@ -225,9 +227,8 @@ void cartd_process::wait_for_port() {
       throw std::runtime_error(msg.str());
     }
     if (std::chrono::steady_clock::now() > deadline)
-      throw std::runtime_error("cartd wrote no port file within 10 s; "
-                               "stderr:\n" +
-                               stderr_text());
+      throw std::runtime_error("cartd wrote no port file " + name +
+                               " within 10 s; stderr:\n" + stderr_text());
     std::this_thread::sleep_for(10ms);
   }
 }

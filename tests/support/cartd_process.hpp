@@ -94,6 +94,11 @@ public:
   /// Whether the child still runs (reaps it if it ended).
   bool running();
 
+  /// Waits up to 10 s for the port file `name` in dir() (a relative
+  /// `--admin.port-file=NAME`: the child runs in dir()) and returns the port;
+  /// throws like the constructor.
+  uint16_t wait_port_file(const std::string& name);
+
 private:
   cartd_process() = default;
 

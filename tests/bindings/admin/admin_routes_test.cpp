@@ -12,6 +12,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "bindings/admin/admin_routes.hpp"
 #include "bindings/http/server.hpp"
@@ -63,6 +64,40 @@ struct fixture {
   }
 };
 
+/// A cart that answers a crash request with its view ("c1", version 3),
+/// or after `crashes` is set, with the error a crashed cart answers.
+cart_actor::behavior_type fake_cart(cart_actor::pointer self,
+                                    std::shared_ptr<int> crashes) {
+  auto view = [] {
+    cart_view result;
+    result.id = "c1";
+    result.version = 3;
+    return result;
+  };
+  return {
+      [view](caf::get_atom) { return view(); },
+      [view](const cart_mutation&) { return view(); },
+      [self, view, crashes](crash_atom) -> caf::result<cart_view> {
+        if (*crashes < 0)
+          return view();
+        ++*crashes;
+        return make_error(cart_errc::crashed, "injected fault");
+      },
+      [view](watch_atom, const cart_watcher_actor&) { return view(); },
+  };
+}
+
+/// Resolves every cart to `cart`, counting the ids it was asked for.
+cart_directory_actor::behavior_type
+fake_directory(cart_actor cart, std::shared_ptr<std::string> asked) {
+  return {
+      [cart, asked](resolve_atom, const std::string& id) {
+        *asked += id + ";";
+        return cart;
+      },
+  };
+}
+
 admin_settings with_metrics_and_openapi() {
   admin_settings settings;
   settings.metrics = [](std::string& out) { out += "up 1\n"; };
@@ -107,6 +142,58 @@ BOOST_AUTO_TEST_CASE(unconfigured_routes_are_not_served) {
   BOOST_TEST(call("GET", "/metrics").result_int() == 404u);
   BOOST_TEST(call("GET", "/openapi.json").result_int() == 404u);
   BOOST_TEST(call("GET", "/cluster").result_int() == 404u);
+}
+
+BOOST_AUTO_TEST_CASE(the_crash_route_is_served_only_with_fault_injection) {
+  auto crashes = std::make_shared<int>(-1);
+  auto asked = std::make_shared<std::string>();
+  auto cart = sys.spawn(fake_cart, crashes);
+  auto directory = sys.spawn(fake_directory, cart, asked);
+  admin_settings settings;
+  settings.carts = directory;
+  settings.fault_injection = true;
+  start(settings, std::make_shared<next_handler>());
+  // The cart's answer, rendered as a cart; the id percent-decoded.
+  auto res = call("POST", "/debug/carts/c%311/crash");
+  BOOST_TEST(res.result_int() == 200u);
+  BOOST_TEST(res.body().find(R"("id":"c1")") != std::string::npos, res.body());
+  BOOST_TEST(*asked == "c11;");
+  // What a crashed cart answers: 500 crashed.
+  *crashes = 0;
+  res = call("POST", "/debug/carts/c1/crash");
+  BOOST_TEST(res.result_int() == 500u);
+  BOOST_TEST(res.body().find(R"("error":"crashed")") != std::string::npos,
+             res.body());
+  BOOST_TEST(*crashes == 1);
+  BOOST_TEST(call("GET", "/debug/carts/c1/crash").result_int() == 405u);
+  caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
+  server = nullptr;
+  // Without fault injection the path is not a management route.
+  settings.fault_injection = false;
+  start(settings, std::make_shared<next_handler>());
+  BOOST_TEST(call("POST", "/debug/carts/c1/crash").body() ==
+             R"({"from":"next"})");
+  BOOST_TEST(*crashes == 1);
+  caf::anon_send_exit(cart, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(without_a_next_handler_ready_names_the_failing_check) {
+  auto check = std::make_shared<std::string>("journal");
+  admin_settings settings;
+  settings.failing_check = [check] { return *check; };
+  start(settings, nullptr);
+  auto res = call("GET", "/ready");
+  BOOST_TEST(res.result_int() == 503u);
+  BOOST_TEST(res.body().find(R"("check":"journal")") != std::string::npos,
+             res.body());
+  *check = "cluster lease";
+  res = call("GET", "/ready");
+  BOOST_TEST(res.result_int() == 503u);
+  BOOST_TEST(res.body().find(R"("check":"cluster lease")") != std::string::npos,
+             res.body());
+  check->clear();
+  BOOST_TEST(call("GET", "/ready").result_int() == 200u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
