@@ -10,6 +10,7 @@
 
 #include "actors/cart/subsystem.hpp"
 #include "bindings/admin/admin_routes.hpp"
+#include "bindings/admin/dashboard.hpp"
 #include "bindings/cart_http/cart_routes.hpp"
 #include "bindings/cartd/conninfo.hpp"
 #include "bindings/http/server.hpp"
@@ -135,6 +136,7 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   admin_settings admin;
   admin.request_timeout = routes.request_timeout;
   admin.openapi_json = openapi_document();
+  admin.dashboard = dashboard_page();
   admin.fault_injection = cfg.debug_fault_injection;
   // On a listener of its own, GET /ready there asks what the cart routes
   // would (atomics only).

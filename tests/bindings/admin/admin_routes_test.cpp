@@ -15,6 +15,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "bindings/admin/admin_routes.hpp"
+#include "bindings/admin/dashboard.hpp"
 #include "bindings/http/server.hpp"
 #include "tests/support/http_client.hpp"
 
@@ -142,6 +143,7 @@ BOOST_AUTO_TEST_CASE(unconfigured_routes_are_not_served) {
   BOOST_TEST(call("GET", "/metrics").result_int() == 404u);
   BOOST_TEST(call("GET", "/openapi.json").result_int() == 404u);
   BOOST_TEST(call("GET", "/cluster").result_int() == 404u);
+  BOOST_TEST(call("GET", "/dashboard").result_int() == 404u);
 }
 
 BOOST_AUTO_TEST_CASE(the_crash_route_is_served_only_with_fault_injection) {
@@ -176,6 +178,22 @@ BOOST_AUTO_TEST_CASE(the_crash_route_is_served_only_with_fault_injection) {
   BOOST_TEST(*crashes == 1);
   caf::anon_send_exit(cart, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(the_dashboard_is_the_embedded_page_as_html) {
+  admin_settings settings;
+  settings.dashboard = dashboard_page();
+  start(settings, nullptr);
+  auto res = call("GET", "/dashboard");
+  BOOST_TEST(res.result_int() == 200u);
+  BOOST_TEST(res[boost::beast::http::field::content_type] ==
+             "text/html; charset=utf-8");
+  BOOST_TEST(res[boost::beast::http::field::cache_control] == "no-store");
+  // Byte for byte bindings/admin/dashboard.html (embedded at build time).
+  BOOST_TEST(res.body() == std::string{dashboard_page()});
+  BOOST_TEST(res.body().rfind("<!doctype html>", 0) == 0u);
+  BOOST_TEST(res.body().find("</html>") != std::string::npos);
+  BOOST_TEST(call("HEAD", "/dashboard").result_int() == 200u);
 }
 
 BOOST_AUTO_TEST_CASE(without_a_next_handler_ready_names_the_failing_check) {
