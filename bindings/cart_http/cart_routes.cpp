@@ -201,6 +201,8 @@ void cart_routes::send_cluster(caf::io::broker* self, const cart_actor& cart,
   bool local = node == self->node();
   uint64_t token = 0;
   if (!local) {
+    if (auto& m = settings_.metrics; m && m->cluster_forwarded)
+      m->cluster_forwarded->inc();
     // CAF drops what is sent through the proxy of a remote actor that
     // ended; its down_msg is the only word of it.
     if (monitored_.insert(cart.address()).second)

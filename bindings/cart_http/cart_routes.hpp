@@ -65,6 +65,7 @@
 #include "bindings/cart_http/read_cache.hpp"
 #include "bindings/cart_http/route_table.hpp"
 #include "bindings/http/http.hpp"
+#include "runtime/metrics/node_metrics.hpp"
 
 namespace cartd {
 
@@ -84,6 +85,9 @@ struct cart_routes_settings {
   /// Cluster mode: bound of every request to the router or another node
   /// (the HTTP request timeout).
   caf::timespan request_timeout = caf::timespan{std::chrono::seconds{5}};
+  /// Cluster mode: counts the requests sent to another node's carts (null:
+  /// not counted).
+  std::shared_ptr<metrics::node_metrics> metrics;
 };
 
 /// The readiness check that fails with `settings` now: "journal" while the

@@ -184,6 +184,10 @@ cartd_config::cartd_config() {
       .add(cluster_tls_ca, "ca",
            "the cluster's CA certificate (PEM): a peer is trusted iff its "
            "certificate is signed by it (use a CA for the cluster only)");
+  opt_group{custom_options_, "metrics"}.add(
+      metrics_enabled, "enabled",
+      "serve GET /metrics (Prometheus) and count what it shows "
+      "(--metrics.enabled=false: no route, no counting)");
   opt_group{custom_options_, "process"}.add(
       process_sched_batch, "sched-batch",
       "run cartd's threads under SCHED_BATCH: a thread woken by another does "

@@ -135,6 +135,12 @@ public:
   /// when that is empty.
   std::string cluster_node_name() const;
 
+  // -- metrics ----------------------------------------------------------------
+
+  // GET /metrics and the instruments behind it (false: no route, nothing
+  // counted).
+  bool metrics_enabled = true;
+
   // -- process ----------------------------------------------------------------
 
   bool process_sched_batch = true;

@@ -33,9 +33,11 @@ caf::error open_member_store(const cartd_config& cfg, cluster_parts& parts) {
   return caf::none;
 }
 
-supervision::child_spec cluster_child_spec(const cartd_config& cfg,
-                                           const cluster_parts& parts) {
+supervision::child_spec
+cluster_child_spec(const cartd_config& cfg, const cluster_parts& parts,
+                   std::shared_ptr<metrics::node_metrics> metrics) {
   cart_router_settings settings;
+  settings.metrics = std::move(metrics);
   settings.self = cfg.cluster_node_name();
   settings.host = cfg.cluster_host;
   settings.port = cfg.cluster_port;

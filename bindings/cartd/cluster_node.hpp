@@ -25,6 +25,7 @@
 #include "runtime/cluster/cluster.hpp"
 #include "runtime/cluster/member_store.hpp"
 #include "runtime/journal/postgres/pg_journal.hpp"
+#include "runtime/metrics/node_metrics.hpp"
 #include "runtime/supervision/supervisor.hpp"
 
 namespace cartd {
@@ -75,7 +76,9 @@ cluster_parts make_cluster_parts(const cartd_config& cfg);
 caf::error open_member_store(const cartd_config& cfg, cluster_parts& parts);
 
 /// The router's child spec (id "cluster"), to start after the carts.
-supervision::child_spec cluster_child_spec(const cartd_config& cfg,
-                                           const cluster_parts& parts);
+/// `metrics`: the node's (null: not counted).
+supervision::child_spec
+cluster_child_spec(const cartd_config& cfg, const cluster_parts& parts,
+                   std::shared_ptr<metrics::node_metrics> metrics = nullptr);
 
 } // namespace cartd

@@ -1,5 +1,6 @@
 #include "bindings/cartd/node.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 
@@ -13,12 +14,14 @@
 #include "bindings/admin/dashboard.hpp"
 #include "bindings/cart_http/cart_routes.hpp"
 #include "bindings/cartd/conninfo.hpp"
+#include "bindings/http/http_metrics.hpp"
 #include "bindings/http/server.hpp"
 #include "bindings/openapi/openapi_document.hpp"
 #include "runtime/core/log.hpp"
 #include "runtime/journal/memory_journal.hpp"
 #include "runtime/journal/postgres/pg_journal.hpp"
 #include "runtime/journal/sqlite_journal.hpp"
+#include "runtime/metrics/node_metrics.hpp"
 #include "runtime/supervision/supervisor.hpp"
 
 namespace cartd {
@@ -89,11 +92,16 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   // The journal actor sets it; GET /ready reads it (503 while the store is
   // unavailable).
   auto health = std::make_shared<journal_health>();
+  // Null with --metrics.enabled=false: nothing counts, no GET /metrics.
+  auto metrics = cfg.metrics_enabled
+                     ? metrics::node_metrics::make(static_cast<bool>(cluster))
+                     : nullptr;
   cart_subsystem_settings subsystem;
   subsystem.journal.max_batch = cfg.storage_max_batch;
   subsystem.journal.retry_for = cfg.retry_for();
   subsystem.journal.readers = cfg.storage_readers;
   subsystem.journal.health = health;
+  subsystem.journal.metrics = metrics;
   auto& carts = subsystem.carts;
   carts.limits.max_lines = cfg.carts_max_lines;
   carts.idle_timeout = cfg.carts_idle_timeout;
@@ -109,6 +117,7 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   directory.cart_intensity = intensity_of(cfg);
   directory.unavailable_for = cfg.supervisor_restart_period;
   directory.max_resident = cfg.carts_max_resident;
+  directory.metrics = metrics;
   http::server_config server;
   server.host = cfg.http_host;
   server.port = cfg.http_port;
@@ -121,6 +130,9 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   server.max_body_size = cfg.http_max_body_size;
   server.max_uri_size = cfg.http_max_uri_size;
   server.direct_writes = cfg.http_direct_writes;
+  if (metrics)
+    server.observers.push_back(
+        std::make_shared<http::metrics_observer>(metrics));
   cart_routes_settings routes;
   routes.cache_size = cfg.http_cart_cache;
   routes.journal_available =
@@ -128,14 +140,19 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   routes.node_name = cfg.cluster_node_name();
   routes.lease = cluster.lease;
   routes.request_timeout = cfg.http_request_timeout;
+  routes.metrics = metrics;
   auto children = cart_subsystem_specs(std::move(backend), subsystem);
   if (cluster)
-    children.push_back(cluster_child_spec(cfg, cluster));
+    children.push_back(cluster_child_spec(cfg, cluster, metrics));
   bool clustered = static_cast<bool>(cluster);
   bool admin_listener = cfg.admin_listener();
   admin_settings admin;
   admin.request_timeout = routes.request_timeout;
   admin.openapi_json = openapi_document();
+  if (metrics)
+    admin.metrics = [metrics](std::string& out) {
+      metrics->registry().render(out);
+    };
   admin.dashboard = dashboard_page();
   admin.fault_injection = cfg.debug_fault_injection;
   // On a listener of its own, GET /ready there asks what the cart routes
@@ -209,6 +226,16 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
     admin_server.host = cfg.admin_bind_host();
     admin_server.port = cfg.admin_port;
     admin_server.port_file = cfg.admin_port_file;
+    // The HTTP metrics are the public listener's: its connection gauge
+    // would otherwise flip between the two servers' counts.
+    admin_server.observers.erase(
+        std::remove_if(
+            admin_server.observers.begin(), admin_server.observers.end(),
+            [](const auto& x) {
+              return std::dynamic_pointer_cast<http::metrics_observer>(x) !=
+                     nullptr;
+            }),
+        admin_server.observers.end());
     supervision::child_spec spec;
     spec.id = "admin";
     spec.shutdown = admin_server.drain_timeout + std::chrono::seconds{1};

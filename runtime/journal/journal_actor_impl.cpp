@@ -19,6 +19,7 @@
 #include "runtime/core/log.hpp"
 #include "runtime/journal/journal.hpp"
 #include "runtime/journal/journal_workers.hpp"
+#include "runtime/metrics/node_metrics.hpp"
 
 // Who runs what. The journal actor is a coordinator on the scheduler: it
 // queues appends, decides what to commit and what to read when, and never
@@ -84,6 +85,9 @@ struct journal_state {
   bool again = false;
   clock_type::time_point first_failure;
   caf::timespan backoff{0};
+  /// When the commit of `current` went to the writer (metrics; wall time,
+  /// not the actor clock, which is virtual in tests).
+  std::chrono::steady_clock::time_point commit_started;
   /// Appends that arrived since `current` was taken.
   std::vector<journal_append> pending;
   std::vector<promise_type> pending_promises;
@@ -297,6 +301,20 @@ void start_read(journal_self self, std::string stream, int64_t keys_since_ms,
 void on_committed(journal_self self, results_type& results) {
   auto& st = self->state;
   st.committing = false;
+  if (auto& m = st.settings.metrics) {
+    m->journal_commit_duration.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                      st.commit_started)
+            .count());
+    m->journal_batch_size.observe(
+        static_cast<double>(st.current_promises.size()));
+    if (commit_failed(results))
+      m->journal_errors.inc();
+    else
+      m->journal_appends.inc(static_cast<uint64_t>(
+          std::count_if(results.begin(), results.end(),
+                        [](auto& x) { return static_cast<bool>(x); })));
+  }
   if (results.size() != st.current_promises.size()) {
     // A backend that breaks its contract: nobody knows what it stored.
     log().error("journal: {} answered {} of {} appends", st.backend->name(),
@@ -382,6 +400,8 @@ void start_commit(journal_self self) {
     st.pending_promises.erase(st.pending_promises.begin(), pend);
   }
   st.committing = true;
+  if (st.settings.metrics)
+    st.commit_started = std::chrono::steady_clock::now();
   commit_batch batch{st.current, st.again};
   if (st.writer == nullptr) {
     auto results = commit_on(*st.backend, batch);

@@ -35,6 +35,7 @@
 #include <caf/timespan.hpp>
 
 #include "runtime/journal/journal_actor.hpp"
+#include "runtime/metrics/node_metrics.hpp"
 
 namespace cartd {
 
@@ -61,6 +62,9 @@ struct journal_settings {
   size_t readers = 4;
   /// Set by the journal actor when given (may be null).
   std::shared_ptr<journal_health> health;
+  /// The node's metrics: appends stored, commit durations and batch sizes,
+  /// failed commits (null: not counted).
+  std::shared_ptr<metrics::node_metrics> metrics;
 };
 
 /// Spawns the journal actor over `backend` as a child of `parent` (its

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "tests/e2e/cluster.hpp"
+#include "tests/e2e/metrics.hpp"
 
 using namespace cartd::test;
 
@@ -122,6 +123,26 @@ BOOST_AUTO_TEST_CASE(get_cluster_shows_every_member) {
     BOOST_TEST(since.size() == 24u, since);
     BOOST_TEST(since.back() == 'Z', since);
   }
+  // Its metrics: the members and the view it installed, and a request
+  // counted as forwarded exactly when it went to the other node's cart.
+  auto text = scrape(c.port(1));
+  BOOST_TEST(sample(text, "cartd_cluster_members") == 2);
+  BOOST_TEST(sample(text, "cartd_cluster_view") == body["view"].get<double>());
+  bool local_seen = false;
+  bool remote_seen = false;
+  for (int i = 0; i < 40 && !(local_seen && remote_seen); ++i) {
+    auto id = "mf" + std::to_string(i);
+    auto before = sample(scrape(c.port(1)), "cartd_cluster_forwarded_total");
+    auto added = call(c.port(1), "POST", items_path(id), add_body("x"));
+    BOOST_REQUIRE_EQUAL(added.result_int(), 200u);
+    auto after = sample(scrape(c.port(1)), "cartd_cluster_forwarded_total");
+    bool remote = answered_by(added) != "n1";
+    BOOST_TEST(after - before == (remote ? 1 : 0),
+               id << " answered by " << answered_by(added));
+    (remote ? remote_seen : local_seen) = true;
+  }
+  BOOST_TEST(local_seen);
+  BOOST_TEST(remote_seen);
 }
 
 BOOST_AUTO_TEST_CASE(a_change_through_one_node_is_read_through_every_other) {

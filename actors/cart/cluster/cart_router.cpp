@@ -408,6 +408,8 @@ void handover(router_self self) {
           [self, all, number](size_t released) {
             auto& st = self->state;
             st.releasing = false;
+            if (auto& m = st.settings.metrics; m && m->cluster_handoffs)
+              m->cluster_handoffs->inc(released);
             if (released > 0)
               log().info("cart router {}: released {} carts ({})",
                          st.settings.self, released,
@@ -601,6 +603,10 @@ void install(router_self self, cluster_view& v) {
     return;
   bool new_number = v.number != st.view.number;
   st.view = std::move(v);
+  if (auto& m = st.settings.metrics; m && m->cluster_members) {
+    m->cluster_members->set(static_cast<int64_t>(st.view.members.size()));
+    m->cluster_view->set(static_cast<int64_t>(st.view.number));
+  }
   sync_peers(self);
   if (new_number)
     handover(self);

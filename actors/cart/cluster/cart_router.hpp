@@ -16,6 +16,7 @@
 #include "actors/cart/protocol/cart_actor.hpp"
 #include "actors/cart/protocol/cart_router.hpp"
 #include "runtime/cluster/cluster.hpp"
+#include "runtime/metrics/node_metrics.hpp"
 
 namespace cartd {
 
@@ -46,6 +47,9 @@ struct cart_router_settings {
   /// connect_atom (runtime/cluster/peer_links.hpp). Null: this system's
   /// middleman (a node); deterministic tests pass a plain actor instead.
   caf::actor links;
+  /// The node's metrics: members and number of the installed view, carts
+  /// handed over (null: not counted).
+  std::shared_ptr<metrics::node_metrics> metrics;
 };
 
 /// Spawns the router of this node over its local cart directory, as a child

@@ -22,6 +22,7 @@
 #include "runtime/cluster/placement.hpp"
 #include "runtime/core/caf_shims.hpp"
 #include "runtime/core/log.hpp"
+#include "runtime/metrics/node_metrics.hpp"
 
 namespace cartd {
 
@@ -82,6 +83,34 @@ struct shard_state {
     caf::typed_response_promise<size_t> promise;
   };
   std::list<release> releases;
+  /// The node's metrics (null: off) and the carts this shard added to
+  /// cartd_carts_resident, taken back when the shard ends (a shard that
+  /// crashed or restarts with its parents never sees its carts stop).
+  std::shared_ptr<metrics::node_metrics> metrics;
+  int64_t resident = 0;
+
+  ~shard_state() {
+    if (metrics)
+      metrics->carts_resident.dec(resident);
+  }
+
+  void count_activation() {
+    if (!metrics)
+      return;
+    ++resident;
+    metrics->carts_resident.inc();
+    metrics->cart_activations.inc();
+  }
+
+  /// A cart stopped (`passivated`: by itself, not given up after crashes).
+  void count_stop(bool passivated) {
+    if (!metrics)
+      return;
+    --resident;
+    metrics->carts_resident.dec();
+    if (passivated)
+      metrics->cart_passivations.inc();
+  }
 
   void forget(const std::string& id) {
     auto i = lru_pos.find(id);
@@ -150,9 +179,12 @@ caf::expected<cart_actor> activate(shard_self self, const std::string& id) {
       st.unavailable_until.erase(i);
     }
   }
+  bool started = st.metrics && !st.core->find_dynamic(id);
   auto child = st.core->start_dynamic(id);
   if (!child)
     return make_error(cart_errc::unavailable, "cart cannot be activated");
+  if (started)
+    st.count_activation();
   if (st.max_resident > 0) {
     // Approximate LRU: hot carts are cached by the HTTP routes and resolve
     // rarely, so a hot cart may passivate; it then simply activates again
@@ -289,6 +321,7 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
   // One spawner per shard: its carts share the journal handle, the settings
   // and their behavior.
   self->state.spawner.emplace(std::move(journal), std::move(carts));
+  self->state.metrics = settings.metrics;
   carts_template.start = [spawner =
                               *self->state.spawner](caf::event_based_actor* sup,
                                                     const std::string& id) {
@@ -306,12 +339,16 @@ caf::behavior shard_impl(shard_self self, directory_settings settings,
         std::chrono::duration_cast<std::chrono::milliseconds>(unavailable_for)
             .count());
     self->state.unavailable_until[id] = clock_type::now() + unavailable_for;
+    self->state.count_stop(false);
     on_cart_stopped(self, id);
   };
   hooks.on_stopped = [self](const std::string& id, const caf::error&) {
+    self->state.count_stop(true);
     on_cart_stopped(self, id);
   };
   hooks.on_restarted = [self](const std::string& id, const caf::actor& cart) {
+    if (self->state.metrics)
+      self->state.metrics->cart_restarts.inc();
     // A cart being released crashed and is running again: release the new
     // incarnation too.
     for (auto& job : self->state.releases)

@@ -44,6 +44,7 @@
 #include "actors/cart/actor/cart_actor_impl.hpp"
 #include "actors/cart/protocol/cart_actor.hpp"
 #include "runtime/journal/journal_actor.hpp"
+#include "runtime/metrics/node_metrics.hpp"
 #include "runtime/supervision/supervisor.hpp"
 
 namespace cartd {
@@ -72,6 +73,9 @@ struct directory_settings {
   /// Most carts in memory across all shards (0: no cap). Beyond it, each
   /// shard passivates its least recently resolved carts.
   size_t max_resident = 0;
+  /// The node's metrics: resident carts, activations, passivations,
+  /// restarts (null: not counted).
+  std::shared_ptr<metrics::node_metrics> metrics;
 };
 
 /// Spawns the directory (and its shards) as a child of `parent`.
