@@ -208,6 +208,15 @@ def make_servers(args, server_cpus, client_cpus, postgres):
             routes={"add_many"}),
         "cartd-memory": lambda: srv.Cartd(cartd, "cartd-memory", "memory",
                                           cpus=server_cpus),
+        # Issue 14: the same nodes with --metrics.enabled=false (no
+        # observer, nothing counted), to compare throughput with metrics on
+        # (cartd-memory, cartd-sqlite) in one run.
+        "cartd-memory-nometrics": lambda: srv.Cartd(
+            cartd, "cartd-memory-nometrics", "memory",
+            extra=["--metrics.enabled=false"], cpus=server_cpus),
+        "cartd-sqlite-nometrics": lambda: srv.Cartd(
+            cartd, "cartd-sqlite-nometrics", "sqlite",
+            extra=["--metrics.enabled=false"], cpus=server_cpus),
         "cartd-postgres": lambda: srv.Cartd(cartd, "cartd-postgres",
                                             "postgres", cpus=server_cpus,
                                             postgres=postgres),

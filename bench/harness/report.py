@@ -122,6 +122,12 @@ def targets(rows, memory, conns=64):
         div(rps("cartd-sqlite-batch1", "add_many"),
             rps("cartd-sqlite", "get_many")), 0.5, "higher",
         "cartd-sqlite-batch1 add_many / cartd-sqlite get_many")
+    # Issue 14: metrics on within 3 % of off (when both rows ran).
+    for s in ("cartd-memory", "cartd-sqlite"):
+        for w in ("get_hot", "add_many"):
+            add("metrics on vs off (%s, %s)" % (s, w),
+                div(rps(s, w), rps(s + "-nometrics", w)), 0.97, "higher",
+                "%s %s / %s-nometrics %s at %d conns" % (s, w, s, w, conns))
     add("80/20 mix vs Flask seed service",
         div(rps("cartd-sqlite", "mix"), rps("flask", "seed")), 50, "higher",
         "cartd-sqlite mix / flask (dev server) seed at %d conns" % conns)
