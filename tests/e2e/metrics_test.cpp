@@ -197,8 +197,9 @@ BOOST_AUTO_TEST_CASE(counters_move_by_exactly_the_requests_made) {
   BOOST_CHECK_EQUAL(delta("cartd_cart_activations_total"), 1);
   BOOST_CHECK_EQUAL(delta("cartd_carts_resident"), 1);
   BOOST_CHECK_EQUAL(delta("cartd_journal_errors_total"), 0);
-  // The scrape's own connection is open while it is answered.
-  BOOST_CHECK_EQUAL(sample(after, "cartd_http_connections"), 1);
+  // The scrape's own connection is open while it is answered (earlier
+  // ones may not have been seen closing yet).
+  BOOST_CHECK_GE(sample(after, "cartd_http_connections"), 1);
 }
 
 BOOST_AUTO_TEST_CASE(a_crash_moves_restarts_by_one) {
