@@ -32,6 +32,7 @@
 #include "runtime/journal/journal.hpp"
 #include "runtime/journal/journal_actor_impl.hpp"
 #include "runtime/journal/memory_journal.hpp"
+#include "runtime/metrics/node_metrics.hpp"
 #include "tests/runtime/journal/failing_journal.hpp"
 
 using namespace cartd;
@@ -205,6 +206,63 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(max_batch_bounds_a_commit, mode, modes) {
   }
   BOOST_TEST(backend->largest_batch.load() == 3u);
   BOOST_TEST(backend->commits.load() == 3);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(metrics_count_appends_batches_and_commits, mode,
+                              modes) {
+  journal_settings settings;
+  settings.max_batch = 3;
+  settings.metrics = std::make_shared<metrics::node_metrics>(
+      std::make_shared<metrics::registry>(), false);
+  auto& m = *settings.metrics;
+  start<mode>(settings);
+  caf::scoped_actor self{sys, true};
+  for (int i = 0; i < 7; ++i)
+    self->send(journal, append_atom::value,
+               append_to("s" + std::to_string(i), 0, "e"));
+  sched.run();
+  for (int i = 0; i < 7; ++i)
+    BOOST_REQUIRE(reply_of<uint64_t>(self));
+  BOOST_TEST(m.journal_appends.value() == 7u);
+  // Batches of 3, 3 and 1.
+  auto batches = m.journal_batch_size.cumulative_counts();
+  BOOST_TEST(batches.back() == 3u);
+  BOOST_TEST(m.journal_batch_size.sum() == 7.0);
+  BOOST_TEST(batches[0] == 1u); // le=1
+  BOOST_TEST(batches[1] == 1u); // le=2
+  BOOST_TEST(batches[2] == 3u); // le=4
+  BOOST_TEST(m.journal_commit_duration.cumulative_counts().back() == 3u);
+  BOOST_TEST(m.journal_errors.value() == 0u);
+  // An append that conflicts (stream s0 is at 1) is answered but not stored.
+  self->send(journal, append_atom::value, append_to("s0", 0, "e"));
+  sched.run();
+  BOOST_REQUIRE(reply_of<uint64_t>(self));
+  BOOST_TEST(m.journal_appends.value() == 7u);
+  BOOST_TEST(m.journal_errors.value() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(metrics_count_each_failed_commit_attempt, mode,
+                              modes) {
+  journal_settings settings;
+  settings.metrics = std::make_shared<metrics::node_metrics>(
+      std::make_shared<metrics::registry>(), false);
+  auto& m = *settings.metrics;
+  start<mode>(settings);
+  backend->fail_commits = true;
+  caf::scoped_actor self{sys, true};
+  self->send(journal, append_atom::value, append_to("cart", 0, "e1"));
+  sched.run();
+  BOOST_REQUIRE(sched.trigger_timeouts() == 1u);
+  sched.run();
+  BOOST_TEST(m.journal_errors.value() == 2u);
+  BOOST_TEST(m.journal_appends.value() == 0u);
+  backend->fail_commits = false;
+  BOOST_REQUIRE(sched.trigger_timeouts() == 1u);
+  sched.run();
+  BOOST_REQUIRE(reply_of<uint64_t>(self));
+  BOOST_TEST(m.journal_errors.value() == 2u);
+  BOOST_TEST(m.journal_appends.value() == 1u);
+  BOOST_TEST(m.journal_commit_duration.cumulative_counts().back() == 3u);
 }
 
 // One commit per append, so the append sent behind the failed one is judged
