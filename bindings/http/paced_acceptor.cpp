@@ -54,6 +54,10 @@ public:
   }
 
   void graceful_shutdown() override {
+    // detach() may drop the last references to this doorman (its broker's
+    // table entry and, see remove_from_loop, the acceptor's): keep it alive
+    // until this function is done with it.
+    caf::io::doorman_ptr guard{this};
     acceptor_.graceful_shutdown();
     detach(&acceptor_.backend(), false);
   }
@@ -72,7 +76,21 @@ public:
 
   void add_to_loop() override { acceptor_.activate(this); }
 
-  void remove_from_loop() override { acceptor_.passivate(); }
+  // The acceptor holds a strong reference to its manager, this doorman,
+  // from add_to_loop until the multiplexer calls its removed_from_loop after
+  // applying the delete. CAF 0.17.6's default_multiplexer squashes an add
+  // and a delete of one socket queued in the same loop round into nothing
+  // (new_event), and then nobody calls removed_from_loop: a doorman added
+  // and removed in one round (a server stopped right after it started)
+  // kept itself alive through that reference and leaked. When the socket is
+  // not registered in epoll after the delete (eventbf() without the read
+  // bit), no event of the multiplexer refers to the acceptor any more, so
+  // the reference is dropped here instead.
+  void remove_from_loop() override {
+    acceptor_.passivate();
+    if ((acceptor_.eventbf() & net::input_mask) == 0)
+      acceptor_.removed_from_loop(net::operation::read);
+  }
 
   /// An accept failed with `err` for lack of resources: leave the loop (the
   /// socket stays readable, it would be reported again at once) and tell

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/test/unit_test.hpp>
@@ -182,6 +184,46 @@ BOOST_AUTO_TEST_CASE(at_the_descriptor_limit_it_pauses_and_tells_its_broker) {
   BOOST_TEST(counts->paused == 1);
   ::close(client);
   caf::anon_send_exit(broker, caf::exit_reason::user_shutdown);
+}
+
+// A broker stopped right after it started adds its doorman to the event
+// loop and removes it again in the same loop round; CAF 0.17.6 squashes the
+// two into nothing without telling the acceptor, whose strong reference to
+// its doorman then kept the doorman (and its listening socket) alive
+// forever: LeakSanitizer's intermittent leak from server_shutdown_test. The
+// doorman is freed when its socket is closed (event_handler's destructor).
+// Fails without paced_doorman::remove_from_loop's removed_from_loop call
+// (checked: all ten sockets stay open).
+BOOST_AUTO_TEST_CASE(a_doorman_stopped_in_the_round_it_started_is_freed) {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{init(cfg)};
+  // The listening sockets' descriptors and inodes (a closed descriptor's
+  // number may be reused for another socket).
+  std::vector<std::pair<int, ino_t>> sockets;
+  for (int i = 0; i < 10; ++i) {
+    auto doorman = cartd::http::new_paced_doorman(sys.middleman().backend(), 0,
+                                                  "127.0.0.1", true);
+    BOOST_REQUIRE(doorman);
+    auto fd = static_cast<int>((*doorman)->hdl().id());
+    struct stat st {};
+    BOOST_REQUIRE(::fstat(fd, &st) == 0);
+    sockets.emplace_back(fd, st.st_ino);
+    auto broker = sys.middleman().spawn_broker(
+        probe, std::move(*doorman), std::make_shared<probe_counts>());
+    caf::anon_send_exit(broker, caf::exit_reason::user_shutdown);
+  }
+  auto open_sockets = [&] {
+    int n = 0;
+    for (auto [fd, ino] : sockets) {
+      struct stat st {};
+      if (::fstat(fd, &st) == 0 && st.st_ino == ino)
+        ++n;
+    }
+    return n;
+  };
+  BOOST_TEST(eventually([&] { return open_sockets() == 0; }),
+             open_sockets() << " of 10 stopped doormen still hold their "
+                               "listening socket");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

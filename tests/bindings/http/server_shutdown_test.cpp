@@ -63,10 +63,9 @@ struct stopped_server_fixture {
     BOOST_REQUIRE(res);
     server = *res;
     caf::scoped_actor self{sys};
-    // Stop a server that runs (it answered once): one stopped before the
-    // I/O loop added its listening socket leaks that socket's doorman inside
-    // CAF (default_multiplexer::handle drops an add and a delete of one
-    // socket in the same round without calling removed_from_loop).
+    // Stop a server that runs (it answered once). (A server stopped before
+    // the I/O loop added its listening socket is paced_acceptor_test's
+    // a_doorman_stopped_in_the_round_it_started_is_freed.)
     self->request(server, 10s, caf::get_atom::value)
         .receive([](uint16_t) {},
                  [](caf::error&) { BOOST_FAIL("the server does not answer"); });
