@@ -39,7 +39,7 @@ test: build
 test-fuzz: deps
 	scripts/fuzz
 
-# The whole CTest suite built with ASan + UBSan (g++, -O1, assertions on;
+# The whole CTest suite built with ASan + UBSan (g++, -O0 -g1, assertions on;
 # cmake/cartd_sanitize.cmake) in its own build directory. The sanitizers'
 # options are CTest properties, so a plain `ctest` in $(SANITIZE_DIR) uses
 # them too; tests/sanitize/ holds the suppressions and the report check.
