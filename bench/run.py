@@ -217,6 +217,9 @@ def make_servers(args, server_cpus, client_cpus, postgres):
         "cartd-sqlite-nometrics": lambda: srv.Cartd(
             cartd, "cartd-sqlite-nometrics", "sqlite",
             extra=["--metrics.enabled=false"], cpus=server_cpus),
+        "cartd-memory-access-log": lambda: srv.Cartd(
+            cartd, "cartd-memory-access-log", "memory", cpus=server_cpus,
+            access_log=True),
         "cartd-postgres": lambda: srv.Cartd(cartd, "cartd-postgres",
                                             "postgres", cpus=server_cpus,
                                             postgres=postgres),

@@ -172,8 +172,12 @@ class Cartd(Server):
     starts = 0
 
     def __init__(self, binary, name, backend="sqlite", extra=(), cpus=None,
-                 routes="all", postgres=None):
+                 routes="all", postgres=None, access_log=False):
         super().__init__(cpus)
+        # --log.access=true into a file in the server's temp dir: a real
+        # file, as an operator would have it (/dev/null would hide the
+        # write(2) calls); the access log thread writes it, not the server.
+        self.access_log = access_log
         self.binary = binary
         self.name = name
         self.backend = backend
@@ -196,6 +200,9 @@ class Cartd(Server):
                         and self.postgres.port else "$CONNINFO")
             cmd += ["--storage.postgres=" + conninfo,
                     "--storage.postgres-schema=" + self.schema]
+        if self.access_log:
+            cmd += ["--log.access=true",
+                    "--log.access-file=" + os.path.join(tmp, "access.log")]
         return cmd + self.extra
 
     def prepare(self):
