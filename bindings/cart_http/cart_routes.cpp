@@ -363,6 +363,7 @@ const std::string seed_cart = "default";
 } // namespace
 
 void cart_routes::mutate(call& c, cart_mutation m) {
+  m.request_id = c.req.request_id;
   if (auto err = read_if_match(c.req, m))
     return c.reply(std::move(*err));
   if (auto err = read_idempotency_key(c.req, m))
@@ -468,6 +469,7 @@ void cart_routes::seed_add(call& c) {
     return c.reply(std::move(*err));
   if (auto err = read_idempotency_key(c.req, m))
     return c.reply(std::move(*err));
+  m.request_id = c.req.request_id;
   auto added = [reply = c.reply](cart_view&) {
     reply(message_reply("Added to cart"));
   };
@@ -481,6 +483,7 @@ void cart_routes::seed_remove(call& c) {
   m.item = std::move(c.item);
   if (auto err = read_idempotency_key(c.req, m))
     return c.reply(std::move(*err));
+  m.request_id = c.req.request_id;
   auto removed = [reply = c.reply](cart_view&) {
     reply(message_reply("Removed from cart"));
   };

@@ -195,8 +195,16 @@ cartd_config::cartd_config() {
   opt_group{custom_options_, "debug"}.add(
       debug_fault_injection, "fault-injection",
       "serve POST /debug/carts/{cart}/crash (tests only)");
-  opt_group{custom_options_, "log"}.add(
-      log_level, "level", "trace, debug, info, warn, error or off");
+  opt_group{custom_options_, "log"}
+      .add(log_level, "level", "trace, debug, info, warn, error or off")
+      .add(log_format, "format",
+           "text (time level message key=value...) or json (one object per "
+           "line: ts, level, logger, msg and fields such as request_id)")
+      .add(log_access, "access",
+           "write an access log line per response (method, route, path, "
+           "status, bytes, duration, node, request id)")
+      .add(log_access_file, "access-file",
+           "append the access log to this file instead of stdout");
   add_cartd_types(*this);
 }
 
@@ -473,9 +481,16 @@ std::string cartd_config::validate() const {
     return problem;
   if (auto problem = validate_cluster(); !problem.empty())
     return problem;
+  return validate_log();
+}
+
+std::string cartd_config::validate_log() const {
   auto level = spdlog::level::from_str(log_level);
   if (level == spdlog::level::off && log_level != "off")
     return "log.level must be trace, debug, info, warn, error or off";
+  cartd::log_format format;
+  if (!parse_log_format(log_format, format))
+    return "log.format must be text or json, not '" + log_format + "'";
   return {};
 }
 

@@ -8,12 +8,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <caf/actor_system_config.hpp>
 #include <caf/timespan.hpp>
 
 namespace cartd {
+
+namespace http {
+class exchange_observer;
+} // namespace http
 
 class cartd_config : public caf::actor_system_config {
 public:
@@ -156,6 +161,22 @@ public:
 
   bool debug_fault_injection = false;
   std::string log_level = "info";
+
+  // -- logs (formats, access log) ---------------------------------------------
+
+  // "text" or "json" (runtime/core/log.hpp).
+  std::string log_format = "text";
+  // One line per response (bindings/http/access_log.hpp), to stdout unless
+  // log.access-file names a file (appended to).
+  bool log_access = false;
+  std::string log_access_file;
+
+  /// The log options' problem, or an empty string (part of validate).
+  std::string validate_log() const;
+
+  /// The access log, once configure_logging (bindings/cartd/logging.hpp)
+  /// opened it: null when log.access is off. Not an option.
+  std::shared_ptr<http::exchange_observer> access_log;
 };
 
 } // namespace cartd

@@ -36,6 +36,7 @@
 #include "bindings/cartd/cartd_config.hpp"
 #include "bindings/cartd/cluster_node.hpp"
 #include "bindings/cartd/descriptor_limit.hpp"
+#include "bindings/cartd/logging.hpp"
 #include "bindings/cartd/node.hpp"
 #include "runtime/cluster/peer_links.hpp"
 #include "runtime/cluster/postgres/pg_member_store.hpp"
@@ -97,8 +98,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (auto problem = cartd::configure_logging(cfg); !problem.empty()) {
+    std::cerr << "cartd: " << problem << "\n";
+    return 2;
+  }
   auto& log = cartd::log();
-  cartd::set_log_level(cfg.log_level);
   log.info("cartd {} starting: http {}:{}, storage {}{}, {} shards, "
            "max-lines {}, idle-timeout {} ms, fault-injection {}",
            CARTD_VERSION, cfg.http_host, cfg.http_port, cfg.storage_backend,

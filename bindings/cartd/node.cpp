@@ -133,6 +133,8 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   if (metrics)
     server.observers.push_back(
         std::make_shared<http::metrics_observer>(metrics));
+  if (cfg.access_log) // --log.access (bindings/cartd/logging.cpp)
+    server.observers.push_back(cfg.access_log);
   cart_routes_settings routes;
   routes.cache_size = cfg.http_cart_cache;
   routes.journal_available =

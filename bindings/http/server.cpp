@@ -418,6 +418,8 @@ bool dispatch(server_actor* self, connection_handle hdl, connection& c,
   c.dispatched_at = c.last_activity;
   c.dispatching = true;
   auto reply = make_responder(self, hdl, serial);
+  // Whatever the handler logs while it runs is about this request.
+  log_scope request_fields{{"request_id", c.request_id}};
   try {
     c.route = serve_builtin(self, req, reply);
     if (c.route.empty())

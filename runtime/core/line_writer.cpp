@@ -62,6 +62,9 @@ void line_writer::run() {
 
 line_writer::output line_writer::to_fd(int fd, bool owned) {
   struct closer {
+    closer(int x, bool own) : fd(x), owned(own) {}
+    closer(const closer&) = delete;
+    closer& operator=(const closer&) = delete;
     int fd;
     bool owned;
     ~closer() {
@@ -69,7 +72,7 @@ line_writer::output line_writer::to_fd(int fd, bool owned) {
         ::close(fd);
     }
   };
-  auto target = std::make_shared<closer>(closer{fd, owned});
+  auto target = std::make_shared<closer>(fd, owned);
   return [target](std::string_view run) {
     while (!run.empty()) {
       auto n = ::write(target->fd, run.data(), run.size());

@@ -63,13 +63,16 @@ struct journal_append {
   std::string response;
   /// State of the stream after this append (empty: no snapshot).
   std::string snapshot;
+  /// The id of the request that produced the events (X-Request-Id), for
+  /// the journal's log lines; never stored.
+  std::string request_id;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, journal_append& x) {
   return f(caf::meta::type_name("cartd::journal_append"), x.stream,
            x.expected_seq, x.expected_tag, x.tag, x.payloads, x.idempotency_key,
-           x.request_digest, x.response, x.snapshot);
+           x.request_digest, x.response, x.snapshot, x.request_id);
 }
 
 /// A stored idempotency record.

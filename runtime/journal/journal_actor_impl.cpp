@@ -296,6 +296,35 @@ void start_read(journal_self self, std::string stream, int64_t keys_since_ms,
           });
 }
 
+// The request ids of a batch, for its log lines: `one` when a single
+// request made it, else up to 8 in `many` ("a,b,...,+N more").
+struct batch_request_ids {
+  std::string one;
+  std::string many;
+};
+
+batch_request_ids request_ids_of(const std::vector<journal_append>& batch) {
+  batch_request_ids result;
+  size_t total = 0;
+  size_t listed = 0;
+  for (auto& x : batch) {
+    if (x.request_id.empty())
+      continue;
+    ++total;
+    if (listed < 8) {
+      if (!result.many.empty())
+        result.many += ',';
+      result.many += x.request_id;
+      ++listed;
+    }
+  }
+  if (total > listed)
+    result.many += ",+" + std::to_string(total - listed) + " more";
+  if (total == 1)
+    result.one = std::move(result.many);
+  return result;
+}
+
 // Answers the batch's appends: `results`, unless the commit failed and is
 // retried.
 void on_committed(journal_self self, results_type& results) {
@@ -336,18 +365,22 @@ void on_committed(journal_self self, results_type& results) {
     }
     auto err = self->system().render(results.front().error());
     if (!st.closing && now - st.first_failure < st.settings.retry_for) {
-      log().warn(
-          "journal commit of {} appends failed ({}); retrying in {} ms",
-          st.current->size(), err,
-          std::chrono::duration_cast<std::chrono::milliseconds>(st.backoff)
-              .count());
+      auto ids = request_ids_of(*st.current);
+      log({{"request_id", ids.one}, {"request_ids", ids.many}})
+          .warn(
+              "journal commit of {} appends failed ({}); retrying in {} ms",
+              st.current->size(), err,
+              std::chrono::duration_cast<std::chrono::milliseconds>(st.backoff)
+                  .count());
       st.retrying = true;
       self->delayed_send(self, st.backoff, retry_atom::value);
       st.backoff = std::min<caf::timespan>(st.backoff * 2, max_backoff);
       return;
     }
-    log().error("journal commit of {} appends failed for good: {}",
-                st.current->size(), err);
+    auto ids = request_ids_of(*st.current);
+    log({{"request_id", ids.one}, {"request_ids", ids.many}})
+        .error("journal commit of {} appends failed for good: {}",
+               st.current->size(), err);
     if (st.again && !outcome_unknown(results)) {
       // The last attempt was refused, but an earlier one may have landed.
       for (auto& x : results)

@@ -114,6 +114,7 @@ write_request to_write_request(cart_mutation& m) {
     result.request_digest = request_digest(m);
     result.idempotency_key = std::move(m.idempotency_key);
   }
+  result.request_id = std::move(m.request_id);
   return result;
 }
 
@@ -224,6 +225,8 @@ public:
     if (!serving())
       return lease_ended();
     touch();
+    log({{"cart", id_}, {"request_id", m.request_id}})
+        .debug("cart {}: {} requested", id_, to_string(m.kind));
     pipeline_.admit(to_write_request(m), make_response_promise<cart_view>(),
                     *this);
     trim();
@@ -294,8 +297,9 @@ protected:
             },
             [this](caf::error& err) {
               forget_request_timeout(err);
-              log().warn("cart {}: recovery failed: {}", id_,
-                         system().render(err));
+              log({{"cart", id_}})
+                  .warn("cart {}: recovery failed: {}", id_,
+                        system().render(err));
               quit(std::move(err));
             });
     return shared_->behavior;
@@ -420,6 +424,7 @@ private:
       encoded = encode_state(plan.next);
     if (snapshot)
       append.snapshot = encoded;
+    append.request_id = req.request_id;
     if (keyed) {
       append.idempotency_key = req.idempotency_key;
       append.request_digest = req.request_digest;
@@ -439,19 +444,21 @@ private:
               pipeline_.stored(*this);
               trim();
             },
-            [this](caf::error& err) {
+            [this, request_id = std::move(req.request_id)](caf::error& err) {
               forget_request_timeout(err);
               if (is_journal_error(err, journal_errc::fenced)) {
                 // Nothing of it was stored, nor of the writes sent behind
                 // it (they extend its event); another node may own the cart
                 // by now, so this one must not serve it any more.
-                log().debug("cart {}: {}", id_, system().render(err));
+                log({{"cart", id_}, {"request_id", request_id}})
+                    .debug("cart {}: {}", id_, system().render(err));
                 end_service(cart_errc::unavailable, no_member);
                 return;
               }
               if (!pipeline_.behind_failure(*this))
-                log().warn("cart {}: write failed: {}", id_,
-                           system().render(err));
+                log({{"cart", id_}, {"request_id", request_id}})
+                    .warn("cart {}: write failed: {}", id_,
+                          system().render(err));
               pipeline_.failed(failure_of(err), system().render(err), *this);
               trim();
             });
@@ -529,8 +536,9 @@ private:
     if (!stored.snapshot.empty()) {
       auto snapshot = decode_state(stored.snapshot);
       if (!snapshot || snapshot->version != stored.snapshot_seq) {
-        log().error("cart {}: unreadable snapshot at {}", id_,
-                    stored.snapshot_seq);
+        log({{"cart", id_}})
+            .error("cart {}: unreadable snapshot at {}", id_,
+                   stored.snapshot_seq);
         return false;
       }
       current = std::move(*snapshot);
@@ -538,7 +546,8 @@ private:
     for (auto& record : stored.events) {
       auto ev = decode_event(record.payload);
       if (!ev || record.seq != current.version + 1) {
-        log().error("cart {}: unreadable event {}", id_, record.seq);
+        log({{"cart", id_}})
+            .error("cart {}: unreadable event {}", id_, record.seq);
         return false;
       }
       apply_in_place(current, *ev);
@@ -561,7 +570,7 @@ private:
     } catch (...) {
       // keep the generic description
     }
-    log().error("cart {} crashed: {}", id_, what);
+    log({{"cart", id_}}).error("cart {} crashed: {}", id_, what);
     // Queued commands never ran: their clients may simply retry. The writes
     // in flight may still commit: say so, never "not applied".
     pipeline_.crashed(*this);

@@ -70,6 +70,8 @@ struct write_request {
   /// What the host needs to remember the reply of a keyed change (the
   /// pipeline does not read it).
   std::string request_digest;
+  /// The HTTP request's id, for log lines (the pipeline does not read it).
+  std::string request_id;
 
   bool keyed() const noexcept { return !idempotency_key.empty(); }
 };

@@ -129,13 +129,17 @@ struct cart_mutation {
   /// The client's Idempotency-Key (empty: none). A retry with the same key
   /// gets the original result and changes nothing.
   std::string idempotency_key;
+  /// The id of the HTTP request (X-Request-Id) that asked for it, carried
+  /// to the cart's node for its log lines (empty: none). Not part of what
+  /// the request asks for (request_digest leaves it out).
+  std::string request_id;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cart_mutation& x) {
   return f(caf::meta::type_name("cartd::cart_mutation"), x.kind, x.item,
            x.quantity, x.has_expected_version, x.expected_version,
-           x.idempotency_key);
+           x.idempotency_key, x.request_id);
 }
 
 /// Converts the wire message to the model's command.
