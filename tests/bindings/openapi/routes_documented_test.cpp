@@ -82,6 +82,7 @@ route_set admin_route_set() {
   admin_settings settings;
   settings.metrics = [](std::string&) {};
   settings.openapi_json = openapi_document();
+  settings.dashboard = "<!doctype html>";
   settings.router = sys.spawn(refusing_router);
   settings.carts = caf::actor_cast<cart_directory_actor>(settings.router);
   settings.fault_injection = true;
