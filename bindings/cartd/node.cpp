@@ -1,6 +1,5 @@
 #include "bindings/cartd/node.hpp"
 
-#include <algorithm>
 #include <atomic>
 #include <memory>
 
@@ -229,15 +228,11 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
     admin_server.port = cfg.admin_port;
     admin_server.port_file = cfg.admin_port_file;
     // The HTTP metrics are the public listener's: its connection gauge
-    // would otherwise flip between the two servers' counts.
-    admin_server.observers.erase(
-        std::remove_if(
-            admin_server.observers.begin(), admin_server.observers.end(),
-            [](const auto& x) {
-              return std::dynamic_pointer_cast<http::metrics_observer>(x) !=
-                     nullptr;
-            }),
-        admin_server.observers.end());
+    // would otherwise flip between the two servers' counts. The access log
+    // covers both.
+    admin_server.observers.clear();
+    if (cfg.access_log)
+      admin_server.observers.push_back(cfg.access_log);
     supervision::child_spec spec;
     spec.id = "admin";
     spec.shutdown = admin_server.drain_timeout + std::chrono::seconds{1};
