@@ -16,9 +16,28 @@ $(BUILD_DIR)/CMakeCache.txt:
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# `make run` and `make cluster` build only the cartd binary (not the tests
+# and benchmarks `make build` compiles too) and show the output of the
+# dependency check, CMake and the compiler only if one of them fails (it is
+# kept in $(BUILD_DIR)/make-run.log), so the node's log starts the output.
+# A first build says so in one line: it takes a few minutes.
+RUN_LOG = $(BUILD_DIR)/make-run.log
+define quiet_build_cartd
+	@mkdir -p $(BUILD_DIR)
+	@if [ ! -x $(BUILD_DIR)/bin/cartd ]; then \
+	  echo "make: building $(BUILD_DIR)/bin/cartd (a few minutes; output in $(RUN_LOG))" >&2; \
+	fi
+	@{ scripts/install-deps && \
+	   { [ -f $(BUILD_DIR)/CMakeCache.txt ] || \
+	     cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release; } && \
+	   cmake --build $(BUILD_DIR) -j $(JOBS) --target cartd; \
+	 } >$(RUN_LOG) 2>&1 || { cat $(RUN_LOG) >&2; exit 1; }
+endef
+
 # One node on 127.0.0.1:8080 in the foreground; extra flags via ARGS="...".
-run: build
-	$(BUILD_DIR)/bin/cartd $(ARGS)
+run:
+	$(quiet_build_cartd)
+	@$(BUILD_DIR)/bin/cartd $(ARGS)
 
 # A throwaway local cluster in the foreground: PostgreSQL, N nodes (default
 # 3) and nginx in front on 127.0.0.1:8080 (scripts/cluster); Ctrl-C stops
@@ -26,8 +45,9 @@ run: build
 # TLS between the nodes and HTTPS at nginx, on throwaway certificates.
 N ?= 3
 TLS ?= 0
-cluster: build
-	N=$(N) TLS=$(TLS) CARTD=$(BUILD_DIR)/bin/cartd scripts/cluster $(ARGS)
+cluster:
+	$(quiet_build_cartd)
+	@N=$(N) TLS=$(TLS) CARTD=$(BUILD_DIR)/bin/cartd scripts/cluster $(ARGS)
 
 # The Release suite, then the libFuzzer harnesses.
 test: build

@@ -1,5 +1,5 @@
 // Fails when an #include crosses a forbidden edge between components (see
-// shared/STYLE.md, "The one-way flow"). Project includes are written from the
+// README.md, "Layout"). Project includes are written from the
 // repository root, e.g. "runtime/journal/journal.hpp".
 
 #define BOOST_TEST_MODULE layering
