@@ -1,16 +1,24 @@
 #include "bindings/cartd/logging.hpp"
 
-#include <cerrno>
-#include <cstring>
+#include <mutex>
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "bindings/http/access_log.hpp"
 #include "runtime/core/line_writer.hpp"
 #include "runtime/core/log.hpp"
+#include "runtime/core/log_file.hpp"
 
 namespace cartd {
+
+namespace {
+
+// The access log's file (--log.access-file), for SIGHUP. One per process,
+// like the node's logger.
+std::mutex access_file_mtx;
+std::shared_ptr<log_file> access_file;
+
+} // namespace
 
 std::string configure_logging(cartd_config& cfg) {
   set_log_level(cfg.log_level);
@@ -30,12 +38,13 @@ std::string configure_logging(cartd_config& cfg) {
   if (cfg.log_access_file.empty()) {
     out = line_writer::to_fd(STDOUT_FILENO, false);
   } else {
-    int fd = ::open(cfg.log_access_file.c_str(),
-                    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0)
-      return "cannot open log.access-file " + cfg.log_access_file + ": " +
-             std::strerror(errno);
-    out = line_writer::to_fd(fd, true);
+    std::string problem;
+    auto file = log_file::open(cfg.log_access_file, problem);
+    if (!file)
+      return "log.access-file: " + problem;
+    out = file->output();
+    std::lock_guard<std::mutex> guard{access_file_mtx};
+    access_file = std::move(file);
   }
   // 4 MiB per buffer: a few seconds of lines at 100k requests/s.
   line_writer::settings settings;
@@ -44,6 +53,20 @@ std::string configure_logging(cartd_config& cfg) {
   cfg.access_log = std::make_shared<http::access_log>(
       format, cfg.cluster_node_name(), std::move(writer));
   return {};
+}
+
+std::string reopen_log_files() {
+  std::shared_ptr<log_file> file;
+  {
+    std::lock_guard<std::mutex> guard{access_file_mtx};
+    file = access_file;
+  }
+  if (!file)
+    return "nothing to reopen (no log.access-file; the node's log is stderr)";
+  if (auto problem = file->reopen(); !problem.empty())
+    return "cannot reopen the access log (" + problem +
+           "); it goes on writing to the file opened before";
+  return "reopened the access log " + file->path();
 }
 
 } // namespace cartd

@@ -1,7 +1,8 @@
 #pragma once
 
 // Applies the log.* options at start-up: the node's logger (level, format,
-// the `node` field) and the access log's output.
+// the `node` field) and the access log's output; on SIGHUP, opens the access
+// log's file again (logrotate renamed it).
 
 #include <string>
 
@@ -15,5 +16,13 @@ namespace cartd {
 /// Returns a description of the problem (the access file cannot be opened),
 /// or an empty string. Call it once, before the actor system starts.
 std::string configure_logging(cartd_config& cfg);
+
+/// Opens log.access-file again under its name, so that the lines go to a
+/// new file once logrotate (or an operator) renamed the old one; what was
+/// written before stays in the old file. The node's own log is stderr and
+/// has no file to reopen. Returns the line to log: what was reopened,
+/// that there was nothing to reopen, or why it failed (the access log then
+/// goes on writing to the file it had). Thread-safe.
+std::string reopen_log_files();
 
 } // namespace cartd

@@ -4,9 +4,11 @@
 // supervision tree, then wait. SIGTERM/SIGINT stop the root supervisor in
 // order (the HTTP server drains first); the process exits 0 once the tree is
 // down, 1 if the tree died on its own or the journal cannot be opened, 2 for
-// bad configuration. With --storage.import=sqlite:PATH it copies that SQLite
-// journal into PostgreSQL instead and exits (0: copied, 1: refused or
-// failed; nothing was stored then).
+// bad configuration. SIGHUP reopens --log.access-file (logrotate). Under
+// systemd (Type=notify, $NOTIFY_SOCKET) it says READY=1 once the node
+// serves and STOPPING=1 when a stop signal arrives. With
+// --storage.import=sqlite:PATH it copies that SQLite journal into PostgreSQL
+// instead and exits (0: copied, 1: refused or failed; nothing was stored then).
 //
 // In cluster mode (--cluster.enabled) SIGTERM is a graceful leave first: the
 // router marks this node leaving and hands its carts over (bounded by twice
@@ -38,6 +40,7 @@
 #include "bindings/cartd/descriptor_limit.hpp"
 #include "bindings/cartd/logging.hpp"
 #include "bindings/cartd/node.hpp"
+#include "bindings/cartd/service_manager.hpp"
 #include "runtime/cluster/peer_links.hpp"
 #include "runtime/cluster/postgres/pg_member_store.hpp"
 #include "runtime/cluster/tls_credentials.hpp"
@@ -51,21 +54,35 @@
 
 namespace {
 
-sigset_t termination_signals() {
+sigset_t handled_signals() {
   sigset_t result;
   sigemptyset(&result);
   sigaddset(&result, SIGTERM);
   sigaddset(&result, SIGINT);
+  sigaddset(&result, SIGHUP);
   sigaddset(&result, SIGUSR1); // wakes the signal thread at exit
   return result;
+}
+
+/// Waits for a signal that ends the wait: SIGTERM or SIGINT (stop the node),
+/// SIGUSR1 (the node stopped on its own). SIGHUP reopens the log files, as
+/// nginx's USR1 and most daemons' HUP do for logrotate, and waits on.
+int wait_for_stop_signal(const sigset_t& signals) {
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP)
+      return sig;
+    cartd::log().info("received SIGHUP: {}", cartd::reopen_log_files());
+  }
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-  // Block the termination signals before CAF starts its threads, so that
-  // only the signal thread below ever receives them.
-  auto signals = termination_signals();
+  // Block the handled signals before CAF starts its threads, so that only
+  // the signal thread below ever receives them.
+  auto signals = handled_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   cartd::cartd_config cfg;
@@ -195,14 +212,18 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   {
     caf::actor_system sys{cfg};
-    auto root = cartd::start_node(sys, cfg, std::move(*backend), cluster);
+    // Under systemd (Type=notify): READY=1 once the node serves.
+    auto root = cartd::start_node(
+        sys, cfg, std::move(*backend), cluster,
+        [](const std::string& status) { cartd::notify_ready(status); });
     auto leave_bound = 2 * cfg.cluster_lease;
     std::thread signal_thread{[&signals, &sys, root, cluster, leave_bound] {
-      int sig = 0;
-      sigwait(&signals, &sig);
+      int sig = wait_for_stop_signal(signals);
       if (sig == SIGUSR1)
         return;
       cartd::log().info("received {}; shutting down", strsignal(sig));
+      cartd::notify_stopping(cluster ? "leaving the cluster, then draining"
+                                     : "draining");
       if (auto router = cluster ? cluster.router->get() : caf::actor{}) {
         // Graceful leave: hand the carts over before HTTP drains.
         caf::scoped_actor self{sys};

@@ -1,13 +1,16 @@
 #include "bindings/cartd/node.hpp"
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <string>
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/message.hpp>
 
+#include "actors/cart/protocol/cart_router.hpp"
 #include "actors/cart/subsystem.hpp"
 #include "bindings/admin/admin_routes.hpp"
 #include "bindings/admin/dashboard.hpp"
@@ -26,6 +29,30 @@
 namespace cartd {
 
 namespace {
+
+/// Calls `serving` once `router` says this node serves carts (joined, with
+/// a valid lease; the router's first push says so at once if it already
+/// does), then quits; quits with the router too, so it never outlives the
+/// tree.
+void when_router_serves(caf::event_based_actor* parent,
+                        cart_router_actor router, std::string http,
+                        std::function<void()> serving) {
+  parent->spawn([router, http, serving](caf::event_based_actor* self) {
+    self->monitor(router);
+    self->set_down_handler([self](caf::down_msg&) { self->quit(); });
+    self->send(router, subscribe_atom::value, caf::actor_cast<caf::actor>(self),
+               http);
+    return caf::behavior{
+        [self, serving](view_atom, const cluster_state& state) {
+          if (!state.serving)
+            return;
+          serving();
+          self->quit();
+        },
+        [](peer_down_atom, const caf::node_id&) {},
+    };
+  });
+}
 
 supervision::intensity intensity_of(const cartd_config& cfg) {
   supervision::intensity result;
@@ -86,7 +113,8 @@ open_journal_backend(const cartd_config& cfg, const cluster_parts& cluster) {
 
 caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
                       std::shared_ptr<journal_backend> backend,
-                      cluster_parts cluster) {
+                      cluster_parts cluster,
+                      std::function<void(const std::string&)> serving) {
   log().info("journal backend: {}{}", backend->name(), storage_summary(cfg));
   // The journal actor sets it; GET /ready reads it (503 while the store is
   // unavailable).
@@ -172,14 +200,32 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
     }
     return static_cast<bool>(out.carts);
   };
+  // Once the last listener is bound (and, in a cluster, the router serves):
+  // `serving` (a service manager's READY=1). Both listeners start in the
+  // root supervisor, one after the other, so `address` needs no lock.
+  auto address = std::make_shared<std::string>();
+  auto announce = [serving, clustered,
+                   address](caf::event_based_actor* self,
+                            const supervision::children_view& up) {
+    if (!serving)
+      return;
+    auto status = "serving HTTP on " + *address;
+    if (!clustered) {
+      serving(status);
+      return;
+    }
+    if (auto router = up.find<cart_router_actor>("cluster"))
+      when_router_serves(self, router, *address,
+                         [serving, status] { serving(status); });
+  };
   {
     supervision::child_spec spec;
     spec.id = "http";
     // Draining in-flight requests takes up to drain_timeout.
     spec.shutdown = server.drain_timeout + std::chrono::seconds{1};
-    spec.start = [server, routes, clustered, admin_listener,
-                  resolve_admin](caf::event_based_actor* self,
-                                 const supervision::children_view& up) {
+    spec.start = [server, routes, clustered, admin_listener, resolve_admin,
+                  address, announce](caf::event_based_actor* self,
+                                     const supervision::children_view& up) {
       std::shared_ptr<cart_routes> carts;
       cart_router_actor router;
       if (clustered) {
@@ -210,11 +256,13 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
                     self->home_system().render(result.error()));
         return caf::actor{};
       }
+      *address = server.host + ":" + std::to_string(port);
       // The router joins the cluster once it knows where this front end
       // listens, and pushes views and peer_down to it.
       if (clustered)
-        self->send(router, subscribe_atom::value, *result,
-                   server.host + ":" + std::to_string(port));
+        self->send(router, subscribe_atom::value, *result, *address);
+      if (!admin_listener)
+        announce(self, up);
       return *result;
     };
     children.push_back(std::move(spec));
@@ -236,9 +284,9 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
     supervision::child_spec spec;
     spec.id = "admin";
     spec.shutdown = admin_server.drain_timeout + std::chrono::seconds{1};
-    spec.start = [admin_server,
-                  resolve_admin](caf::event_based_actor* self,
-                                 const supervision::children_view& up) {
+    spec.start = [admin_server, resolve_admin,
+                  announce](caf::event_based_actor* self,
+                            const supervision::children_view& up) {
       admin_settings admin;
       if (!resolve_admin(up, admin))
         return caf::actor{};
@@ -253,6 +301,7 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
         return caf::actor{};
       }
       log().info("management endpoints on {}:{}", admin_server.host, port);
+      announce(self, up);
       return *result;
     };
     children.push_back(std::move(spec));

@@ -22,6 +22,7 @@
 // a restarted public server restarts the admin one (cheap, and the order
 // stays simple).
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -63,8 +64,15 @@ std::string storage_summary(const cartd_config& cfg);
 /// exhaust its intensity, and stops everything in order on an exit_msg.
 /// In cluster mode (`cluster` not null) the tree has the router and the
 /// front end resolves through it.
+///
+/// `serving` (may be empty) is called, on an actor's thread, once the node
+/// serves: its HTTP listeners are bound (the management listener too, with
+/// --admin.port) and, in a cluster, the router serves carts (joined, lease
+/// valid); again after the front end was restarted. Its argument says
+/// where, for a service manager's status line.
 caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
                       std::shared_ptr<journal_backend> backend,
-                      cluster_parts cluster = {});
+                      cluster_parts cluster = {},
+                      std::function<void(const std::string&)> serving = {});
 
 } // namespace cartd
