@@ -11,7 +11,7 @@ namespace cartd::http {
 
 namespace {
 
-void append_number(std::string& out, size_t value) {
+void append_size(std::string& out, size_t value) {
   char buf[24];
   auto res = std::to_chars(buf, buf + sizeof(buf), value);
   out.append(buf, res.ptr);
@@ -62,7 +62,7 @@ void render_head(std::string& out, const response& res, render_options opts) {
   if (status < 100 || status > 999)
     status = 500;
   out += "HTTP/1.1 ";
-  append_number(out, status);
+  append_size(out, status);
   out += ' ';
   out += reason_phrase(status);
   out += "\r\n";
@@ -73,7 +73,7 @@ void render_head(std::string& out, const response& res, render_options opts) {
       out += "\r\n";
     }
     out += "Content-Length: ";
-    append_number(out, res.body.size());
+    append_size(out, res.body.size());
     out += "\r\n";
   }
   for (auto& [name, value] : res.headers) {
