@@ -38,6 +38,17 @@ function(cartd_add_test_suite name)
                         "SOURCES;DEPS;LABELS" ${ARGN})
   set(target test_${name})
   add_executable(${target} ${ARG_SOURCES})
+  # main.cpp defines BOOST_TEST_MODULE, which must come before the first
+  # Boost.Test include of its translation unit: it stays out of the unity
+  # build (see the top-level CMakeLists.txt) rather than depend on the order
+  # of SOURCES.
+  foreach(src IN LISTS ARG_SOURCES)
+    get_filename_component(file ${src} NAME)
+    if(file STREQUAL "main.cpp")
+      set_source_files_properties(${src} PROPERTIES
+                                  SKIP_UNITY_BUILD_INCLUSION ON)
+    endif()
+  endforeach()
   target_link_libraries(${target} PRIVATE ${ARG_DEPS}
                         Boost::unit_test_framework)
   target_compile_definitions(${target} PRIVATE BOOST_TEST_DYN_LINK)
