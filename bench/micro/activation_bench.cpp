@@ -86,7 +86,8 @@ void activate_next(activator_actor* self) {
   self->request(st.directory, caf::infinite, resolve_atom::value, id)
       .then(
           [self, fail](cart_actor& cart) {
-            self->request(cart, caf::infinite, caf::get_atom::value)
+            self->request(cart, caf::infinite, caf::get_atom::value,
+                          std::string{})
                 .then(
                     [self](cart_view& view) {
                       if (view.version == self->state.expected)

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include <caf/event_based_actor.hpp>
 
@@ -27,7 +28,7 @@ void BM_actor_get_blocking(benchmark::State& state) {
   auto cart = node.resolve("c1");
   node.call<cart_view>(cart, add_mutation("apple", 2));
   for (auto _ : state) {
-    auto view = node.call<cart_view>(cart, caf::get_atom::value);
+    auto view = node.call<cart_view>(cart, caf::get_atom::value, std::string{});
     if (!view)
       state.SkipWithError("get failed");
     benchmark::DoNotOptimize(view);
@@ -40,7 +41,8 @@ void BM_actor_resolve_get_blocking(benchmark::State& state) {
   local_node node{open_backend("memory"), node_options()};
   node.call<cart_view>(node.resolve("c1"), add_mutation("apple", 2));
   for (auto _ : state) {
-    auto view = node.call<cart_view>(node.resolve("c1"), caf::get_atom::value);
+    auto view = node.call<cart_view>(node.resolve("c1"), caf::get_atom::value,
+                                     std::string{});
     if (!view)
       state.SkipWithError("get failed");
     benchmark::DoNotOptimize(view);
@@ -70,10 +72,16 @@ struct driver_state {
   caf::response_promise done;
 };
 
+// `msg`: the request's values as a tuple (a get is two: the atom and the
+// request id).
 template <class Message>
 void next_round_trip(caf::stateful_actor<driver_state>* self,
                      const cart_actor& cart, const Message& msg) {
-  self->request(cart, caf::infinite, msg)
+  std::apply(
+      [&](const auto&... xs) {
+        return self->request(cart, caf::infinite, xs...);
+      },
+      msg)
       .then(
           [self, cart, msg](cart_view&) {
             if (--self->state.remaining == 0)
@@ -117,12 +125,12 @@ void run_async(benchmark::State& state, Message msg) {
 }
 
 void BM_actor_get_async(benchmark::State& state) {
-  run_async(state, caf::get_atom::value);
+  run_async(state, std::make_tuple(caf::get_atom::value, std::string{}));
 }
 BENCHMARK(BM_actor_get_async)->UseRealTime();
 
 void BM_actor_add_async(benchmark::State& state) {
-  run_async(state, add_mutation("apple", 1));
+  run_async(state, std::make_tuple(add_mutation("apple", 1)));
 }
 BENCHMARK(BM_actor_add_async)->UseRealTime();
 

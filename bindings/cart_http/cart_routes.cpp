@@ -169,24 +169,24 @@ template <class OnView, class... Ts>
 void cart_routes::ask_cluster(caf::io::broker* self, const std::string& id,
                               int attempt, bool watch, OnView on_view,
                               http::responder reply,
-                              std::shared_ptr<std::string> answered_by,
-                              Ts... xs) {
+                              std::shared_ptr<cluster_call> cluster, Ts... xs) {
   if (!lease_valid()) {
     cache_.clear();
     reply(no_lease_reply());
     return;
   }
   if (auto cart = cache_.handle(id)) {
-    send_cluster(self, *cart, id, attempt, watch, on_view, reply, answered_by,
+    send_cluster(self, *cart, id, attempt, watch, on_view, reply, cluster,
                  xs...);
     return;
   }
-  self->request(router_, settings_.request_timeout, resolve_atom::value, id)
+  self->request(router_, settings_.request_timeout, resolve_atom::value, id,
+                cluster->request_id)
       .then(
           [=](cart_actor& cart) {
             cache_.remember(id, cart);
             send_cluster(self, cart, id, attempt, watch, on_view, reply,
-                         answered_by, xs...);
+                         cluster, xs...);
           },
           [reply](caf::error& err) { reply(error_reply(to_cart_errc(err))); });
 }
@@ -195,7 +195,7 @@ template <class OnView, class... Ts>
 void cart_routes::send_cluster(caf::io::broker* self, const cart_actor& cart,
                                const std::string& id, int attempt, bool watch,
                                OnView on_view, http::responder reply,
-                               std::shared_ptr<std::string> answered_by,
+                               std::shared_ptr<cluster_call> cluster,
                                Ts... xs) {
   auto node = cart.node();
   bool local = node == self->node();
@@ -210,8 +210,7 @@ void cart_routes::send_cluster(caf::io::broker* self, const cart_actor& cart,
     bool resend = resendable(xs...);
     token = peers_.track(node, cart.address(), [=] {
       if (resend) {
-        ask_cluster(self, id, attempt, watch, on_view, reply, answered_by,
-                    xs...);
+        ask_cluster(self, id, attempt, watch, on_view, reply, cluster, xs...);
       } else {
         // It may have been applied before the node went down.
         reply(error_reply(cart_errc::timeout));
@@ -221,7 +220,7 @@ void cart_routes::send_cluster(caf::io::broker* self, const cart_actor& cart,
   auto on_reply = [=](cart_view& view) {
     if (!local && !peers_.settle(token))
       return; // routed again meanwhile; that request answers
-    *answered_by = local ? settings_.node_name : name_of(node);
+    cluster->answered_by = local ? settings_.node_name : name_of(node);
     if (local && watch)
       cache_.on_watched(cart, view);
     else
@@ -235,12 +234,11 @@ void cart_routes::send_cluster(caf::io::broker* self, const cart_actor& cart,
     if (status_for(code) >= 500)
       cache_.forget(id);
     if (receiver_gone(err) && attempt + 1 < max_attempts) {
-      ask_cluster(self, id, attempt + 1, watch, on_view, reply, answered_by,
-                  xs...);
+      ask_cluster(self, id, attempt + 1, watch, on_view, reply, cluster, xs...);
       return;
     }
     if (err.category() == caf::atom("cart"))
-      *answered_by = local ? settings_.node_name : name_of(node);
+      cluster->answered_by = local ? settings_.node_name : name_of(node);
     reply(error_reply(code));
   };
   // A local cart always answers (or dies: request_receiver_down); a request
@@ -248,7 +246,7 @@ void cart_routes::send_cluster(caf::io::broker* self, const cart_actor& cart,
   auto timeout = local ? caf::duration{caf::infinite}
                        : caf::duration{settings_.request_timeout};
   if (watch && !local)
-    self->request(cart, timeout, caf::get_atom::value)
+    self->request(cart, timeout, caf::get_atom::value, cluster->request_id)
         .then(std::move(on_reply), std::move(on_error));
   else
     self->request(cart, timeout, xs...)
@@ -259,10 +257,10 @@ template <class OnView, class... Ts>
 void cart_routes::ask_cart(caf::io::broker* self, const std::string& id,
                            int attempt, bool watch, OnView on_view,
                            http::responder reply,
-                           std::shared_ptr<std::string> answered_by, Ts... xs) {
+                           std::shared_ptr<cluster_call> cluster, Ts... xs) {
   if (clustered()) {
-    ask_cluster(self, id, attempt, watch, on_view, reply,
-                std::move(answered_by), xs...);
+    ask_cluster(self, id, attempt, watch, on_view, reply, std::move(cluster),
+                xs...);
     return;
   }
   auto send = [this, self, id, attempt, watch, on_view, reply,
@@ -316,7 +314,7 @@ std::string_view cart_routes::handle(caf::io::broker* self, http::request&& req,
     return {};
   }
   std::string_view route = found.hit->pattern;
-  std::shared_ptr<std::string> answered_by;
+  std::shared_ptr<cluster_call> cluster;
   if (clustered()) {
     if (!lease_valid()) {
       cache_.clear();
@@ -324,14 +322,15 @@ std::string_view cart_routes::handle(caf::io::broker* self, http::request&& req,
       return route;
     }
     // Cartd-Node: the node whose cart answered (set once it did).
-    answered_by = std::make_shared<std::string>();
-    reply = [inner = std::move(reply), answered_by](http::response res) {
-      if (!answered_by->empty())
-        res.headers.emplace_back("Cartd-Node", *answered_by);
+    cluster = std::make_shared<cluster_call>();
+    cluster->request_id = req.request_id;
+    reply = [inner = std::move(reply), cluster](http::response res) {
+      if (!cluster->answered_by.empty())
+        res.headers.emplace_back("Cartd-Node", cluster->answered_by);
       inner(std::move(res));
     };
   }
-  call c{self, req, reply, {}, {}, answered_by};
+  call c{self, req, reply, {}, {}, cluster};
   for (auto& p : found.hit->placeholders) {
     if (p.name == "cart") {
       auto id = decode_cart_id(path[p.index]);
@@ -371,14 +370,14 @@ void cart_routes::mutate(call& c, cart_mutation m) {
   auto as_cart = [this, reply = c.reply](cart_view& view) {
     reply(cache_.render(view));
   };
-  ask_cart(c.self, c.cart, 0, false, as_cart, c.reply, c.answered_by,
-           std::move(m));
+  ask_cart(c.self, c.cart, 0, false, as_cart, c.reply, c.cluster, std::move(m));
 }
 
 void cart_routes::get_cart(call& c) {
   if (auto copy = cache_.find(c.cart)) {
-    if (c.answered_by)
-      *c.answered_by = settings_.node_name; // only local carts are cached
+    if (c.cluster)
+      c.cluster->answered_by =
+          settings_.node_name; // only local carts are cached
     http::response res;
     res.body = copy->body;
     res.headers.emplace_back("ETag", copy->etag);
@@ -389,8 +388,9 @@ void cart_routes::get_cart(call& c) {
   };
   // A GET that misses the cache watches the cart: its copy is then kept
   // current here.
-  ask_cart(c.self, c.cart, 0, true, as_cart, c.reply, c.answered_by,
-           watch_atom::value, caf::actor_cast<cart_watcher_actor>(c.self));
+  ask_cart(c.self, c.cart, 0, true, as_cart, c.reply, c.cluster,
+           watch_atom::value, caf::actor_cast<cart_watcher_actor>(c.self),
+           c.req.request_id);
 }
 
 void cart_routes::clear_cart(call& c) {
@@ -453,8 +453,8 @@ void cart_routes::seed_get(call& c) {
     res.body = body.dump();
     reply(std::move(res));
   };
-  ask_cart(c.self, seed_cart, 0, false, as_map, c.reply, c.answered_by,
-           caf::get_atom::value);
+  ask_cart(c.self, seed_cart, 0, false, as_map, c.reply, c.cluster,
+           caf::get_atom::value, c.req.request_id);
 }
 
 void cart_routes::seed_add(call& c) {
@@ -473,7 +473,7 @@ void cart_routes::seed_add(call& c) {
   auto added = [reply = c.reply](cart_view&) {
     reply(message_reply("Added to cart"));
   };
-  ask_cart(c.self, seed_cart, 0, false, added, c.reply, c.answered_by,
+  ask_cart(c.self, seed_cart, 0, false, added, c.reply, c.cluster,
            std::move(m));
 }
 
@@ -487,7 +487,7 @@ void cart_routes::seed_remove(call& c) {
   auto removed = [reply = c.reply](cart_view&) {
     reply(message_reply("Removed from cart"));
   };
-  ask_cart(c.self, seed_cart, 0, false, removed, c.reply, c.answered_by,
+  ask_cart(c.self, seed_cart, 0, false, removed, c.reply, c.cluster,
            std::move(m));
 }
 

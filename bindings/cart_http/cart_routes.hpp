@@ -33,6 +33,9 @@
 //     cached; remote carts are read with get_atom (read_cache.hpp says why);
 //   * every cart response carries `Cartd-Node: NAME`, the node whose cart
 //     actor answered (names from the router's view pushes);
+//   * the request's X-Request-Id goes to the router with the resolve (and
+//     from there to the owner's router) and to the cart with the request,
+//     so that their log lines about it, on either node, name it;
 //   * requests to remote carts are tracked per node (peer_requests.hpp) and
 //     routed again the moment the router reports that node down: reads and
 //     keyed changes are re-sent, an unkeyed change is answered 503 "may or
@@ -92,8 +95,8 @@ struct cart_routes_settings {
 
 /// The readiness check that fails with `settings` now: "journal" while the
 /// journal is unavailable, "cluster lease" while the lease (if any) is not
-/// valid, else empty. Reads atomics only: any thread may call it (the
-/// management listener's GET /ready does).
+/// valid, else empty. Reads atomics
+/// only: any thread may call it (the management listener's GET /ready does).
 std::string failing_check_of(const cart_routes_settings& settings);
 
 /// The cart routes as an http::handler.
@@ -131,6 +134,16 @@ public:
   std::string failing_check() const override;
 
 private:
+  /// Cluster mode: what the handlers of one request share.
+  struct cluster_call {
+    /// The name of the node whose cart answered, which the responder sends
+    /// as Cartd-Node (empty until one did).
+    std::string answered_by;
+    /// The request's X-Request-Id, for the router (the cart gets its own
+    /// copy in its message).
+    std::string request_id;
+  };
+
   /// One request on its way through a route's handler.
   struct call {
     caf::io::broker* self;
@@ -139,9 +152,9 @@ private:
     /// The decoded `{cart}` and `{item}` of the path, if it has them.
     std::string cart;
     std::string item;
-    /// Cluster mode: the name of the node whose cart answered, which the
-    /// responder sends as Cartd-Node (null in single-node mode).
-    std::shared_ptr<std::string> answered_by;
+    /// Cluster mode: what the request's handlers share (null in single-node
+    /// mode).
+    std::shared_ptr<cluster_call> cluster;
   };
 
   using route_handler = void (cart_routes::*)(call&);
@@ -168,22 +181,23 @@ private:
   template <class OnView, class... Ts>
   void ask_cart(caf::io::broker* self, const std::string& id, int attempt,
                 bool watch, OnView on_view, http::responder reply,
-                std::shared_ptr<std::string> answered_by, Ts... xs);
+                std::shared_ptr<cluster_call> cluster, Ts... xs);
 
   // Cluster mode: ask_cart through the router, knowing local from remote.
-  // `answered_by` receives the name of the node whose cart answered (the
-  // responder adds it as Cartd-Node).
+  // `cluster->answered_by` receives the name of the node whose cart answered
+  // (the responder adds it as Cartd-Node); `cluster->request_id` goes to the
+  // router with the resolve.
   template <class OnView, class... Ts>
   void ask_cluster(caf::io::broker* self, const std::string& id, int attempt,
                    bool watch, OnView on_view, http::responder reply,
-                   std::shared_ptr<std::string> answered_by, Ts... xs);
+                   std::shared_ptr<cluster_call> cluster, Ts... xs);
 
   // Cluster mode: sends `xs...` to the resolved `cart`.
   template <class OnView, class... Ts>
   void send_cluster(caf::io::broker* self, const cart_actor& cart,
                     const std::string& id, int attempt, bool watch,
                     OnView on_view, http::responder reply,
-                    std::shared_ptr<std::string> answered_by, Ts... xs);
+                    std::shared_ptr<cluster_call> cluster, Ts... xs);
 
   bool clustered() const noexcept { return router_ != nullptr; }
 

@@ -342,7 +342,11 @@ responder make_responder(server_actor* self, connection_handle hdl,
     try {
       finish(self, hdl, serial, res);
     } catch (const std::exception& e) {
-      log().error("http: failed to write a response: {}", e.what());
+      // Outside of `dispatch`: no log_scope names the request here.
+      auto& conns = self->state.conns;
+      auto i = conns.find(hdl);
+      log({{"request_id", i != conns.end() ? i->second.request_id : ""}})
+          .error("http: failed to write a response: {}", e.what());
     }
   };
 }

@@ -1,8 +1,9 @@
 // The node's logs through the real binary: --log.format=json makes every
 // line of stderr and stdout a JSON object; the access log (--log.access)
 // has a line per request with its X-Request-Id, route template, status and
-// bytes; and in a cluster the request id reaches the node that owns the
-// cart, whose lines about the request carry it.
+// bytes; and in a cluster the request id of a read or a change reaches the
+// node that owns the cart, whose lines about the request carry it, as do the
+// routers' lines on both nodes.
 
 #define BOOST_TEST_MODULE e2e_logs
 #include "tests/e2e/cluster.hpp"
@@ -176,20 +177,60 @@ BOOST_AUTO_TEST_CASE(a_bad_log_format_is_refused_at_start) {
 
 BOOST_AUTO_TEST_CASE(the_request_id_reaches_the_owner_node_in_a_cluster) {
   test_cluster c{"logs", 2, {"--log.format=json", "--log.level=debug"}};
-  // A cart node n1 owns, reached through n0.
+  // A cart node n1 owns, reached through n0: its first read is routed (n0's
+  // router asks n1's) and read on n1.
   std::string cart;
+  std::string first_read;
   for (int i = 0; i < 200 && cart.empty(); ++i) {
     auto id = "lg-owned-" + std::to_string(i);
-    if (answered_by(http_call(c.port(0), "GET", cart_path(id))) == "n1")
+    auto rid = "find-" + std::to_string(i);
+    auto got =
+        http_call(c.port(0), "GET", cart_path(id), {}, {{"X-Request-Id", rid}});
+    if (answered_by(got) == "n1") {
       cart = id;
+      first_read = rid;
+    }
   }
   BOOST_REQUIRE(!cart.empty());
+  auto& owner = c.node(1).proc();
+  auto& entry_node = c.node(0).proc();
+  auto about = [&cart](const std::string& rid) {
+    return [&cart, rid](const json& x) {
+      return has_id(x, rid) && x.value("cart", "") == cart;
+    };
+  };
+  auto says = [](const std::string& part) {
+    return [part](const json& x) {
+      return x.value("msg", "").find(part) != std::string::npos;
+    };
+  };
+  auto both = [](auto a, auto b) {
+    return [a, b](const json& x) { return a(x) && b(x); };
+  };
+  // The routing, on both nodes, and the read on the owner name the request.
+  BOOST_TEST(wait_for_line([&] { return entry_node.stderr_text(); },
+                           both(about(first_read), says("asking its router"))),
+             "no router line of n0 carries the read's request id");
+  BOOST_TEST(wait_for_line([&] { return owner.stderr_text(); },
+                           both(about(first_read), says("a peer asks"))),
+             "no router line of n1 carries the read's request id");
+  BOOST_TEST(wait_for_line([&] { return owner.stderr_text(); },
+                           both(about(first_read), says("read requested"))),
+             "no cart line of n1 carries the read's request id");
+  // A later read (the cart's handle cached on n0) too.
+  auto read = http_call(c.port(0), "GET", cart_path(cart), {},
+                        {{"X-Request-Id", "cluster-read-9"}});
+  BOOST_REQUIRE_EQUAL(read.result_int(), 200u);
+  BOOST_TEST(answered_by(read) == "n1");
+  BOOST_TEST(
+      wait_for_line([&] { return owner.stderr_text(); },
+                    both(about("cluster-read-9"), says("read requested"))),
+      "no cart line of n1 carries the second read's request id");
   auto res = http_call(c.port(0), "POST", items_path(cart), R"({"item":"fig"})",
                        {{"X-Request-Id", "cluster-req-42"}});
   BOOST_REQUIRE_EQUAL(res.result_int(), 200u);
   BOOST_TEST(answered_by(res) == "n1");
   BOOST_TEST(header(res, "X-Request-Id") == "cluster-req-42");
-  auto& owner = c.node(1).proc();
   auto about_it = [&](const json& x) {
     return has_id(x, "cluster-req-42") && x.value("cart", "") == cart;
   };
@@ -202,6 +243,6 @@ BOOST_AUTO_TEST_CASE(the_request_id_reaches_the_owner_node_in_a_cluster) {
   BOOST_TEST((*line)["node"] == "n1");
   BOOST_TEST((*line)["logger"] == "cartd");
   // The entry node did not run the cart: no cart line there.
-  auto entry = json_lines(c.node(0).proc().stderr_text(), "n0's stderr");
+  auto entry = json_lines(entry_node.stderr_text(), "n0's stderr");
   BOOST_TEST(find_line(entry, about_it) == nullptr);
 }

@@ -201,17 +201,22 @@ public:
 
   // -- handlers of the shared behavior ----------------------------------------
 
-  caf::result<cart_view> on_get() {
+  caf::result<cart_view> on_get(const std::string& request_id) {
     if (!serving())
       return lease_ended();
     touch();
+    log({{"cart", id_}, {"request_id", request_id}})
+        .debug("cart {}: read requested", id_);
     return make_view(id_, pipeline_.state());
   }
 
-  caf::result<cart_view> on_watch(cart_watcher_actor& watcher) {
+  caf::result<cart_view> on_watch(cart_watcher_actor& watcher,
+                                  const std::string& request_id) {
     if (!serving())
       return lease_ended();
     touch();
+    log({{"cart", id_}, {"request_id", request_id}})
+        .debug("cart {}: read requested (watched)", id_);
     if (watcher) {
       auto& watchers = extra().watchers;
       if (std::find(watchers.begin(), watchers.end(), watcher) ==
@@ -595,11 +600,13 @@ private:
 
 cart_impl_actor::behavior_type make_cart_behavior() {
   return {
-      [](caf::get_atom) -> caf::result<cart_view> {
-        return cart_impl::current().on_get();
+      [](caf::get_atom,
+         const std::string& request_id) -> caf::result<cart_view> {
+        return cart_impl::current().on_get(request_id);
       },
-      [](watch_atom, cart_watcher_actor& watcher) -> caf::result<cart_view> {
-        return cart_impl::current().on_watch(watcher);
+      [](watch_atom, cart_watcher_actor& watcher,
+         const std::string& request_id) -> caf::result<cart_view> {
+        return cart_impl::current().on_watch(watcher, request_id);
       },
       [](cart_mutation& m) -> caf::result<cart_view> {
         return cart_impl::current().on_mutation(m);

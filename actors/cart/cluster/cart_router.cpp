@@ -72,6 +72,8 @@ struct peer {
 /// A resolve or route waiting for its answer.
 struct parked {
   std::string id;
+  /// The HTTP request's id, for the lines about it (here and at the owner).
+  std::string request_id;
   /// A route from a peer: served only if this node owns the cart.
   bool from_peer = false;
   caf::typed_response_promise<cart_actor> promise;
@@ -279,8 +281,13 @@ void dispatch_remote(router_self self, uint64_t token, parked& r,
   auto attempt = r.attempt;
   r.in_flight = true;
   r.at_peer = owner;
+  log({{"cart", r.id}, {"request_id", r.request_id}})
+      .debug("cart router {}: cart {} is owned by {} in view {}; "
+             "asking its router",
+             st.settings.self, r.id, owner, st.view.number);
   self->request(caf::actor_cast<cart_router_actor>(router),
-                st.settings.request_timeout, route_atom::value, r.id)
+                st.settings.request_timeout, route_atom::value, r.id,
+                r.request_id)
       .then(
           [self, token, attempt](cart_actor& cart) {
             auto i = self->state.requests.find(token);
@@ -301,6 +308,11 @@ void dispatch_remote(router_self self, uint64_t token, parked& r,
               answer(self, token, std::move(err));
               return;
             }
+            log({{"cart", i->second.id}, {"request_id", i->second.request_id}})
+                .debug("cart router {}: {} did not hand out cart {} ({}); "
+                       "routing it again",
+                       self->state.settings.self, i->second.at_peer,
+                       i->second.id, self->system().render(err));
             i->second.in_flight = false;
             i->second.at_peer.clear();
             retry_soon(self, token, attempt);
@@ -337,6 +349,10 @@ void dispatch(router_self self, uint64_t token) {
   if (r.from_peer) {
     // Never forwarded on a peer's behalf: the asking router routes again
     // on its next view.
+    log({{"cart", r.id}, {"request_id", r.request_id}})
+        .debug("cart router {}: cart {} is owned by {} in view {}, "
+               "not here; refused to the asking peer",
+               st.settings.self, r.id, owner, st.view.number);
     answer(self, token,
            make_error(cart_errc::unavailable,
                       "cart " + r.id + " is not owned by " + st.settings.self +
@@ -350,7 +366,7 @@ void dispatch(router_self self, uint64_t token) {
 }
 
 caf::result<cart_actor> park(router_self self, const std::string& id,
-                             bool from_peer) {
+                             bool from_peer, const std::string& request_id) {
   if (!valid_cart_id(id))
     return make_error(cart_errc::invalid_cart_id);
   if (!serving(self))
@@ -360,7 +376,11 @@ caf::result<cart_actor> park(router_self self, const std::string& id,
   auto token = st.next_token++;
   auto& r = st.requests[token];
   r.id = id;
+  r.request_id = request_id;
   r.from_peer = from_peer;
+  if (from_peer)
+    log({{"cart", r.id}, {"request_id", r.request_id}})
+        .debug("cart router {}: a peer asks for cart {}", st.settings.self, id);
   r.promise = self->make_response_promise<cart_actor>();
   auto promise = r.promise;
   self->delayed_send(self, st.settings.request_timeout, expire_atom::value,
@@ -655,11 +675,16 @@ caf::behavior router_impl(router_self self, cart_router_settings settings,
         self->quit(std::move(err));
       });
   cart_router_actor::behavior_type interface {
-    [self](resolve_atom, const std::string& id) -> caf::result<cart_actor> {
-      return park(self, id, false);
+    [self](resolve_atom, const std::string& id,
+           const std::string& request_id) -> caf::result<cart_actor> {
+      return park(self, id, false, request_id);
     },
-        [self](route_atom, const std::string& id) -> caf::result<cart_actor> {
-          return park(self, id, true);
+        [self](resolve_atom, const std::string& id) -> caf::result<cart_actor> {
+          return park(self, id, false, std::string{});
+        },
+        [self](route_atom, const std::string& id,
+               const std::string& request_id) -> caf::result<cart_actor> {
+          return park(self, id, true, request_id);
         },
         [self](subscribe_atom, caf::actor front_end, const std::string& http) {
           auto& st = self->state;
@@ -739,6 +764,13 @@ caf::behavior router_impl(router_self self, cart_router_settings settings,
         if (i == st.requests.end())
           return;
         auto id = i->second.id;
+        log({{"cart", i->second.id}, {"request_id", i->second.request_id}})
+            .warn("cart router {}: the owner of cart {} was not reachable "
+                  "within {} ms",
+                  st.settings.self, id,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      st.settings.request_timeout)
+                      .count());
         answer(self, token,
                make_error(cart_errc::unavailable,
                           "the owner of cart " + id +

@@ -5,13 +5,14 @@
 // actors/cart/actor (cart_actor_impl.hpp) and actors/cart/directory.
 //
 // cart_actor
-//   (get_atom)          -> cart_view   the last acknowledged state
+//   (get_atom, request_id)
+//                       -> cart_view   the last acknowledged state
 //   (cart_mutation)     -> cart_view   decide -> persist -> apply -> reply
 //       errors: every cart_errc a mutation can raise (model rules,
 //               version_mismatch, overloaded, storage_failure)
 //   (crash_atom)        -> cart_view   fault injection: throws when enabled,
 //                                      cart_errc::unavailable otherwise
-//   (watch_atom, cart_watcher_actor)
+//   (watch_atom, cart_watcher_actor, request_id)
 //                       -> cart_view   get, and push every later change of
 //                                      this incarnation to the watcher (see
 //                                      "watchers" below)
@@ -40,6 +41,11 @@
 // message per change; a watcher that no longer cares simply ignores them. A
 // watcher never needs to know who sent a push: the payload says which
 // incarnation it is from.
+//
+// Request ids. `request_id` (a std::string) is the id of the HTTP request
+// (X-Request-Id) a read is made for, and cart_mutation::request_id a
+// change's: the cart, on whichever node it runs, writes it in its log lines
+// about the request (empty: none). It is never part of what is asked.
 //
 // Errors travel as caf::error with category atom "cart" and a cart_errc code;
 // to_cart_errc maps any error a caller sees (including CAF's own timeouts and
@@ -156,10 +162,11 @@ using cart_watcher_actor =
                      caf::reacts_to<gone_atom, std::string, uint64_t>>;
 
 using cart_actor = caf::typed_actor<
-    caf::replies_to<caf::get_atom>::with<cart_view>,
+    caf::replies_to<caf::get_atom, std::string>::with<cart_view>,
     caf::replies_to<cart_mutation>::with<cart_view>,
     caf::replies_to<crash_atom>::with<cart_view>,
-    caf::replies_to<watch_atom, cart_watcher_actor>::with<cart_view>>;
+    caf::replies_to<watch_atom, cart_watcher_actor,
+                    std::string>::with<cart_view>>;
 
 using cart_directory_actor = caf::typed_actor<
     caf::replies_to<resolve_atom, std::string>::with<cart_actor>>;

@@ -6,19 +6,24 @@
 // node-to-node port. Implementation: actors/cart/cluster.
 //
 // cart_router_actor
-//   (resolve_atom, cart_id) -> cart_actor
-//       front end (same message as cart_directory_actor, so a front end
-//       takes either): the actor of the cart wherever its owner (placement
+//   (resolve_atom, cart_id, request_id) -> cart_actor
+//   (resolve_atom, cart_id) -> cart_actor    (no request id: the same
+//       message as cart_directory_actor's, so whoever takes a directory
+//       takes the router)
+//       front end: the actor of the cart wherever its owner (placement
 //       over the current view) runs: a local cart, or a remote one reached
 //       in one hop (a proxy). Waits, within a finite time, while the owner
 //       is unreachable but still a member, or the cart must activate here and
 //       the view is not settled; errors: cart_errc::invalid_cart_id,
 //       cart_errc::unavailable (not serving: no valid lease; or the owner
 //       did not become reachable in time)
-//   (route_atom, cart_id) -> cart_actor
+//   (route_atom, cart_id, request_id) -> cart_actor
 //       a peer router: the cart, if this node owns it under its view (and
 //       the view is settled, or the cart is resident); cart_errc::unavailable
 //       otherwise (the asking router routes again on its next view)
+//   request_id: the X-Request-Id of the HTTP request the cart is wanted for
+//   (empty: none), carried along so that the routers' lines about it, on
+//   either node, name it (see "Request ids" in cart_actor.hpp)
 //   (subscribe_atom, caf::actor front_end, std::string http) -> void
 //       a front end and its HTTP address (host:port). The first subscription
 //       starts the membership worker (the router needs both addresses to
@@ -87,8 +92,9 @@ typename Inspector::result_type inspect(Inspector& f, cluster_state& x) {
 }
 
 using cart_router_actor = caf::typed_actor<
+    caf::replies_to<resolve_atom, std::string, std::string>::with<cart_actor>,
     caf::replies_to<resolve_atom, std::string>::with<cart_actor>,
-    caf::replies_to<route_atom, std::string>::with<cart_actor>,
+    caf::replies_to<route_atom, std::string, std::string>::with<cart_actor>,
     caf::reacts_to<subscribe_atom, caf::actor, std::string>,
     caf::replies_to<caf::get_atom, cluster_atom>::with<cluster_state>,
     caf::replies_to<leave_atom>::with<bool>>;

@@ -76,7 +76,7 @@ cart_actor::behavior_type fake_cart(cart_actor::pointer self,
     return result;
   };
   return {
-      [view](caf::get_atom) { return view(); },
+      [view](caf::get_atom, const std::string&) { return view(); },
       [view](const cart_mutation&) { return view(); },
       [self, view, crashes](crash_atom) -> caf::result<cart_view> {
         if (*crashes < 0)
@@ -84,7 +84,9 @@ cart_actor::behavior_type fake_cart(cart_actor::pointer self,
         ++*crashes;
         return make_error(cart_errc::crashed, "injected fault");
       },
-      [view](watch_atom, const cart_watcher_actor&) { return view(); },
+      [view](watch_atom, const cart_watcher_actor&, const std::string&) {
+        return view();
+      },
   };
 }
 

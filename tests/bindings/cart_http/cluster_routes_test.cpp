@@ -13,7 +13,9 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -33,13 +35,31 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// The request ids the fake router and cart were sent, in order.
+struct seen_ids {
+  std::mutex mtx;
+  std::vector<std::string> router;
+  std::vector<std::string> cart;
+
+  void add(std::vector<std::string>& to, const std::string& id) {
+    std::lock_guard<std::mutex> guard{mtx};
+    to.push_back(id);
+  }
+
+  std::vector<std::string> of(const std::vector<std::string>& x) {
+    std::lock_guard<std::mutex> guard{mtx};
+    return x;
+  }
+};
+
 struct fake_cart_state {
   uint64_t version = 0;
 };
 
 /// A cart that counts its changes.
 cart_actor::behavior_type
-fake_cart(cart_actor::stateful_pointer<fake_cart_state> self) {
+fake_cart(cart_actor::stateful_pointer<fake_cart_state> self,
+          std::shared_ptr<seen_ids> seen) {
   auto view = [self] {
     cart_view result;
     result.id = "c1";
@@ -48,21 +68,36 @@ fake_cart(cart_actor::stateful_pointer<fake_cart_state> self) {
     return result;
   };
   return {
-      [view](caf::get_atom) { return view(); },
-      [self, view](const cart_mutation&) {
+      [view, seen](caf::get_atom, const std::string& id) {
+        seen->add(seen->cart, id);
+        return view();
+      },
+      [self, view, seen](const cart_mutation& m) {
+        seen->add(seen->cart, m.request_id);
         ++self->state.version;
         return view();
       },
       [view](crash_atom) { return view(); },
-      [view](watch_atom, const cart_watcher_actor&) { return view(); },
+      [view, seen](watch_atom, const cart_watcher_actor&,
+                   const std::string& id) {
+        seen->add(seen->cart, id);
+        return view();
+      },
   };
 }
 
 /// A router resolving every cart to `cart`, showing a one-member cluster.
-cart_router_actor::behavior_type fake_router(cart_actor cart) {
+cart_router_actor::behavior_type fake_router(cart_actor cart,
+                                             std::shared_ptr<seen_ids> seen) {
   return {
+      [cart, seen](resolve_atom, const std::string&, const std::string& id) {
+        seen->add(seen->router, id);
+        return cart;
+      },
       [cart](resolve_atom, const std::string&) { return cart; },
-      [cart](route_atom, const std::string&) { return cart; },
+      [cart](route_atom, const std::string&, const std::string&) {
+        return cart;
+      },
       [](subscribe_atom, const caf::actor&, const std::string&) {},
       [](caf::get_atom, cluster_atom) {
         cluster_state result;
@@ -88,8 +123,9 @@ struct cluster_routes_fixture {
   config cfg;
   caf::actor_system sys{cfg};
   std::shared_ptr<cluster_lease> lease = std::make_shared<cluster_lease>();
-  cart_actor cart = sys.spawn(fake_cart);
-  cart_router_actor router = sys.spawn(fake_router, cart);
+  std::shared_ptr<seen_ids> seen = std::make_shared<seen_ids>();
+  cart_actor cart = sys.spawn(fake_cart, seen);
+  cart_router_actor router = sys.spawn(fake_router, cart, seen);
   caf::actor server;
   uint16_t port = 0;
 
@@ -159,6 +195,21 @@ BOOST_AUTO_TEST_CASE(every_cart_response_names_the_node_that_answered) {
   res = call("POST", "/carts/c1/items", "{");
   BOOST_TEST(res.result_int() == 400u);
   BOOST_TEST(cartd_node(res) == "(none)");
+}
+
+BOOST_AUTO_TEST_CASE(the_request_id_goes_to_the_router_and_to_the_cart) {
+  start(true);
+  grant_lease();
+  auto got = test::http_call(port, "GET", "/carts/c1", {},
+                             {{"X-Request-Id", "rid-get"}});
+  BOOST_TEST(got.result_int() == 200u);
+  // The cart's handle is cached now: the change goes to the cart only.
+  auto added = test::http_call(port, "POST", "/carts/c1/items", add,
+                               {{"X-Request-Id", "rid-add"}});
+  BOOST_TEST(added.result_int() == 200u);
+  BOOST_TEST(seen->of(seen->router) == std::vector<std::string>{"rid-get"});
+  BOOST_TEST(seen->of(seen->cart) ==
+             (std::vector<std::string>{"rid-get", "rid-add"}));
 }
 
 BOOST_AUTO_TEST_CASE(without_a_valid_lease_cart_requests_get_503) {

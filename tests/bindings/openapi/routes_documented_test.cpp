@@ -60,12 +60,13 @@ route_set cart_route_set() {
 cart_router_actor::behavior_type refusing_router() {
   auto no = [] { return caf::make_error(caf::sec::invalid_argument); };
   return {
+      [no](resolve_atom, const std::string&,
+           const std::string&) -> caf::result<cart_actor> { return no(); },
       [no](resolve_atom, const std::string&) -> caf::result<cart_actor> {
         return no();
       },
-      [no](route_atom, const std::string&) -> caf::result<cart_actor> {
-        return no();
-      },
+      [no](route_atom, const std::string&,
+           const std::string&) -> caf::result<cart_actor> { return no(); },
       [](subscribe_atom, const caf::actor&, const std::string&) {},
       [no](caf::get_atom, cluster_atom) -> caf::result<cluster_state> {
         return no();

@@ -179,7 +179,7 @@ struct fixture {
   }
 
   caf::expected<cart_view> get(const std::string& id) {
-    return call<cart_view>(resolve(id), caf::get_atom::value);
+    return call<cart_view>(resolve(id), caf::get_atom::value, std::string{});
   }
 
   caf::expected<cart_view> add(const std::string& id, const std::string& item,
@@ -396,7 +396,7 @@ BOOST_AUTO_TEST_CASE(a_cart_restarted_after_a_crash_keeps_its_state) {
   BOOST_REQUIRE(add("c1", "apple", 2));
   BOOST_REQUIRE(add("c2", "pear", 1));
   auto before = resolve("c1");
-  auto old_view = call<cart_view>(before, caf::get_atom::value);
+  auto old_view = call<cart_view>(before, caf::get_atom::value, std::string{});
   BOOST_REQUIRE(old_view);
   BOOST_CHECK_NE(old_view->incarnation, 0u);
   auto crash = call<cart_view>(before, crash_atom::value);
@@ -409,7 +409,7 @@ BOOST_AUTO_TEST_CASE(a_cart_restarted_after_a_crash_keeps_its_state) {
     after = resolve("c1");
   }
   BOOST_CHECK(after != before);
-  auto view = call<cart_view>(after, caf::get_atom::value);
+  auto view = call<cart_view>(after, caf::get_atom::value, std::string{});
   BOOST_REQUIRE(view);
   BOOST_CHECK_EQUAL(view->total_quantity, 2);
   BOOST_CHECK_EQUAL(view->version, 1u);
@@ -532,7 +532,7 @@ BOOST_AUTO_TEST_CASE(changes_queued_behind_a_slow_commit_share_the_next_one) {
   run();
   // All eleven are sent to the journal (the cart does not wait for the
   // first acknowledgement); a get still sees version 0 and the cart answers.
-  auto during = call<cart_view>(cart, caf::get_atom::value);
+  auto during = call<cart_view>(cart, caf::get_atom::value, std::string{});
   BOOST_REQUIRE(during);
   BOOST_CHECK_EQUAL(during->version, 0u);
   BOOST_CHECK(!next<cart_view>()); // nothing acknowledged yet
@@ -754,7 +754,8 @@ BOOST_AUTO_TEST_CASE(a_watcher_gets_every_stored_change_then_gone) {
   auto cart = resolve("w");
   caf::scoped_actor watcher{sys, true};
   auto watch = watcher->request(cart, caf::infinite, watch_atom::value,
-                                caf::actor_cast<cart_watcher_actor>(watcher));
+                                caf::actor_cast<cart_watcher_actor>(watcher),
+                                std::string{});
   run();
   std::optional<cart_view> watched;
   watch.receive([&](cart_view& x) { watched = std::move(x); },
@@ -870,7 +871,7 @@ BOOST_AUTO_TEST_CASE(a_cart_serves_nothing_while_the_lease_is_not_valid) {
   auto cart = resolve("c1");
   self->monitor(cart);
   lease->revoke();
-  auto read = call<cart_view>(cart, caf::get_atom::value);
+  auto read = call<cart_view>(cart, caf::get_atom::value, std::string{});
   BOOST_REQUIRE(!read);
   BOOST_CHECK(errc_of(read.error()) == cart_errc::unavailable);
   BOOST_TEST_INFO(sys.render(read.error()));
@@ -883,8 +884,8 @@ BOOST_AUTO_TEST_CASE(a_cart_serves_nothing_while_the_lease_is_not_valid) {
   auto change = add("c1", "apple", 5);
   BOOST_REQUIRE(!change);
   BOOST_CHECK(errc_of(change.error()) == cart_errc::unavailable);
-  auto watched =
-      call<cart_view>(resolve("c1"), watch_atom::value, cart_watcher_actor{});
+  auto watched = call<cart_view>(resolve("c1"), watch_atom::value,
+                                 cart_watcher_actor{}, std::string{});
   BOOST_REQUIRE(!watched);
   BOOST_CHECK(errc_of(watched.error()) == cart_errc::unavailable);
   lease->extend_to(cluster_lease::clock_type::now() + 1h);

@@ -223,7 +223,7 @@ BOOST_AUTO_TEST_CASE(a_resolve_reaches_a_cart_on_the_other_node_over_basp) {
       .receive(
           [&](cart_actor& local) {
             (*b.self)
-                ->request(local, wait_for, caf::get_atom::value)
+                ->request(local, wait_for, caf::get_atom::value, std::string{})
                 .receive(
                     [&](cart_view& x) { BOOST_CHECK_EQUAL(x.version, 1u); },
                     [&](caf::error& err) { BOOST_ERROR(b.sys->render(err)); });

@@ -52,6 +52,8 @@ struct world {
   /// Route requests a holding peer did not answer.
   std::vector<caf::typed_response_promise<cart_actor>> held;
   std::vector<std::string> routed;
+  /// The request id of each route, in order.
+  std::vector<std::string> request_ids;
   /// Routes the peers refuse (cart_errc::unavailable) before they answer:
   /// their view lags behind the router's.
   int refusals = 0;
@@ -89,8 +91,10 @@ caf::behavior fake_links(caf::event_based_actor*, std::shared_ptr<world> w) {
 caf::behavior fake_peer(caf::event_based_actor* self, std::shared_ptr<world> w,
                         caf::actor cart, bool hold) {
   return {
-      [=](route_atom, const std::string& id) -> caf::result<cart_actor> {
+      [=](route_atom, const std::string& id,
+          const std::string& request_id) -> caf::result<cart_actor> {
         w->routed.push_back(id);
+        w->request_ids.push_back(request_id);
         if (w->refusals > 0) {
           --w->refusals;
           return make_error(cart_errc::unavailable, "not mine in my view");
@@ -107,7 +111,7 @@ caf::behavior fake_peer(caf::event_based_actor* self, std::shared_ptr<world> w,
 
 /// Stands in for a remote cart (only its identity matters).
 caf::behavior fake_cart() {
-  return {[](caf::get_atom) { return cart_view{}; }};
+  return {[](caf::get_atom, const std::string&) { return cart_view{}; }};
 }
 
 caf::behavior fake_membership(caf::event_based_actor*,
@@ -308,8 +312,8 @@ BOOST_AUTO_TEST_CASE(without_a_lease_nothing_is_served) {
   auto before = try_resolve("cart-1");
   BOOST_REQUIRE(before);
   BOOST_CHECK(is(*before, cart_errc::unavailable));
-  auto routed =
-      try_call<cart_actor>(router, route_atom::value, std::string{"cart-1"});
+  auto routed = try_call<cart_actor>(router, route_atom::value,
+                                     std::string{"cart-1"}, std::string{});
   BOOST_REQUIRE(routed);
   BOOST_CHECK(is(*routed, cart_errc::unavailable));
   grant_lease();
@@ -329,6 +333,19 @@ BOOST_AUTO_TEST_CASE(a_cart_owned_here_comes_from_the_local_directory) {
   BOOST_CHECK(**cart == resolve(id));
   BOOST_CHECK(w->routed.empty());
   BOOST_TEST(w->acks == std::vector<uint64_t>{1});
+}
+
+BOOST_AUTO_TEST_CASE(the_request_id_of_a_resolve_goes_with_its_route) {
+  start_router();
+  grant_lease();
+  add_peer(4001);
+  install(1, {member("a", 4000, 1), member("b", 4001, 1)});
+  auto id = id_owned_by(ab, "b");
+  auto cart = try_call<cart_actor>(router, resolve_atom::value, id,
+                                   std::string{"req-7"});
+  BOOST_REQUIRE(cart && *cart);
+  BOOST_TEST(w->routed == std::vector<std::string>{id});
+  BOOST_TEST(w->request_ids == std::vector<std::string>{"req-7"});
 }
 
 BOOST_AUTO_TEST_CASE(a_cart_owned_elsewhere_is_routed_to_its_owner) {
@@ -355,11 +372,11 @@ BOOST_AUTO_TEST_CASE(a_route_from_a_peer_is_served_only_for_carts_owned_here) {
   grant_lease();
   add_peer(4001);
   install(1, {member("a", 4000, 1), member("b", 4001, 1)});
-  auto mine =
-      try_call<cart_actor>(router, route_atom::value, id_owned_by(ab, "a"));
+  auto mine = try_call<cart_actor>(router, route_atom::value,
+                                   id_owned_by(ab, "a"), std::string{});
   BOOST_REQUIRE(mine && *mine);
-  auto theirs =
-      try_call<cart_actor>(router, route_atom::value, id_owned_by(ab, "b"));
+  auto theirs = try_call<cart_actor>(router, route_atom::value,
+                                     id_owned_by(ab, "b"), std::string{});
   BOOST_REQUIRE(theirs);
   BOOST_CHECK(is(*theirs, cart_errc::unavailable));
   BOOST_CHECK(w->routed.empty()); // never forwarded on a peer's behalf

@@ -160,7 +160,7 @@ BOOST_AUTO_TEST_CASE(a_released_cart_finishes_its_write_in_flight_first) {
       [&](caf::error& err) { BOOST_ERROR(sys.render(err)); });
   BOOST_REQUIRE(next);
   BOOST_CHECK(next != cart);
-  auto view = call<cart_view>(next, caf::get_atom::value);
+  auto view = call<cart_view>(next, caf::get_atom::value, std::string{});
   BOOST_REQUIRE(view);
   BOOST_CHECK_EQUAL(view->version, 1u);
 }
