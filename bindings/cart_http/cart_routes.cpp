@@ -126,6 +126,9 @@ std::string cart_routes::failing_check() const {
 }
 
 std::string failing_check_of(const cart_routes_settings& settings) {
+  if (settings.stopping != nullptr &&
+      settings.stopping->load(std::memory_order_relaxed))
+    return "draining";
   if (settings.journal_available != nullptr &&
       !settings.journal_available->load(std::memory_order_relaxed))
     return "journal";

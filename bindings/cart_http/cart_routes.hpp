@@ -81,6 +81,10 @@ struct cart_routes_settings {
   /// journal_health::available); GET /ready answers 503 while it is false.
   /// Null: the routes are always ready.
   std::shared_ptr<const std::atomic<bool>> journal_available;
+  /// Whether the node is shutting down (set at SIGTERM, before a cluster
+  /// node's graceful leave and the HTTP drain); GET /ready answers 503
+  /// "draining" from then on. Null: never.
+  std::shared_ptr<const std::atomic<bool>> stopping;
   /// Cluster mode: this node's name (--cluster.node).
   std::string node_name;
   /// Cluster mode: this node's lease (null: always valid).
@@ -93,9 +97,9 @@ struct cart_routes_settings {
   std::shared_ptr<metrics::node_metrics> metrics;
 };
 
-/// The readiness check that fails with `settings` now: "journal" while the
-/// journal is unavailable, "cluster lease" while the lease (if any) is not
-/// valid, else empty. Reads atomics
+/// The readiness check that fails with `settings` now: "draining" once the
+/// node is stopping, "journal" while the journal is unavailable, "cluster
+/// lease" while the lease (if any) is not valid, else empty. Reads atomics
 /// only: any thread may call it (the management listener's GET /ready does).
 std::string failing_check_of(const cart_routes_settings& settings);
 
@@ -129,8 +133,9 @@ public:
   /// of resident carts keep working.
   bool ready() const override;
 
-  /// "journal" while the journal is unavailable, "cluster lease" while this
-  /// node holds no valid lease (cluster mode), else empty.
+  /// "draining" once the node is stopping, "journal" while the journal is
+  /// unavailable, "cluster lease" while this node holds no valid lease
+  /// (cluster mode), else empty.
   std::string failing_check() const override;
 
 private:

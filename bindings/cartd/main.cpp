@@ -19,10 +19,12 @@
 #include <sched.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -212,15 +214,21 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   {
     caf::actor_system sys{cfg};
-    // Under systemd (Type=notify): READY=1 once the node serves.
+    // Under systemd (Type=notify): READY=1 once the node serves. GET /ready
+    // answers 503 "draining" from SIGTERM on: during a cluster node's leave
+    // (it still serves) and while HTTP drains.
+    auto stopping = std::make_shared<std::atomic<bool>>(false);
     auto root = cartd::start_node(
         sys, cfg, std::move(*backend), cluster,
-        [](const std::string& status) { cartd::notify_ready(status); });
+        [](const std::string& status) { cartd::notify_ready(status); },
+        stopping);
     auto leave_bound = 2 * cfg.cluster_lease;
-    std::thread signal_thread{[&signals, &sys, root, cluster, leave_bound] {
+    std::thread signal_thread{[&signals, &sys, root, cluster, leave_bound,
+                               stopping] {
       int sig = wait_for_stop_signal(signals);
       if (sig == SIGUSR1)
         return;
+      stopping->store(true, std::memory_order_relaxed);
       cartd::log().info("received {}; shutting down", strsignal(sig));
       cartd::notify_stopping(cluster ? "leaving the cluster, then draining"
                                      : "draining");

@@ -114,7 +114,8 @@ open_journal_backend(const cartd_config& cfg, const cluster_parts& cluster) {
 caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
                       std::shared_ptr<journal_backend> backend,
                       cluster_parts cluster,
-                      std::function<void(const std::string&)> serving) {
+                      std::function<void(const std::string&)> serving,
+                      std::shared_ptr<const std::atomic<bool>> stopping) {
   log().info("journal backend: {}{}", backend->name(), storage_summary(cfg));
   // The journal actor sets it; GET /ready reads it (503 while the store is
   // unavailable).
@@ -166,6 +167,7 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   routes.cache_size = cfg.http_cart_cache;
   routes.journal_available =
       std::shared_ptr<const std::atomic<bool>>{health, &health->available};
+  routes.stopping = std::move(stopping);
   routes.node_name = cfg.cluster_node_name();
   routes.lease = cluster.lease;
   routes.request_timeout = cfg.http_request_timeout;
@@ -200,9 +202,10 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
     }
     return static_cast<bool>(out.carts);
   };
-  // Once the last listener is bound (and, in a cluster, the router serves):
-  // `serving` (a service manager's READY=1). Both listeners start in the
-  // root supervisor, one after the other, so `address` needs no lock.
+  // Once the last listener is bound (the public one, which starts after the
+  // management listener; and, in a cluster, the router serves): `serving`
+  // (a service manager's READY=1). Both listeners start in the root
+  // supervisor, one after the other, so `address` needs no lock.
   auto address = std::make_shared<std::string>();
   auto announce = [serving, clustered,
                    address](caf::event_based_actor* self,
@@ -218,6 +221,47 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
       when_router_serves(self, router, *address,
                          [serving, status] { serving(status); });
   };
+  if (admin_listener) {
+    // The management endpoints on their own listener (Akka Management's
+    // port): same limits as the public one, nothing but them and
+    // /health, /ready. Started before the public listener so that it stops
+    // after it (children stop in reverse order): /ready (503 "draining")
+    // and /metrics stay up while the public listener drains. The price:
+    // should it crash, the public listener restarts too (rest_for_one).
+    auto admin_server = server;
+    admin_server.host = cfg.admin_bind_host();
+    admin_server.port = cfg.admin_port;
+    admin_server.port_file = cfg.admin_port_file;
+    // The HTTP metrics are the public listener's: its connection gauge
+    // would otherwise flip between the two servers' counts. The access log
+    // covers both.
+    admin_server.observers.clear();
+    if (cfg.access_log)
+      admin_server.observers.push_back(cfg.access_log);
+    supervision::child_spec spec;
+    spec.id = "admin";
+    spec.shutdown = admin_server.drain_timeout + std::chrono::seconds{1};
+    spec.start = [admin_server,
+                  resolve_admin](caf::event_based_actor* self,
+                                 const supervision::children_view& up) {
+      admin_settings admin;
+      if (!resolve_admin(up, admin))
+        return caf::actor{};
+      auto handler = std::make_shared<admin_routes>(admin, nullptr);
+      uint16_t port = 0;
+      auto result =
+          http::spawn_server(self->home_system(), admin_server, handler, port);
+      if (!result) {
+        log().error("cannot listen on {}:{} (admin): {}", admin_server.host,
+                    admin_server.port,
+                    self->home_system().render(result.error()));
+        return caf::actor{};
+      }
+      log().info("management endpoints on {}:{}", admin_server.host, port);
+      return *result;
+    };
+    children.push_back(std::move(spec));
+  }
   {
     supervision::child_spec spec;
     spec.id = "http";
@@ -261,46 +305,6 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
       // listens, and pushes views and peer_down to it.
       if (clustered)
         self->send(router, subscribe_atom::value, *result, *address);
-      if (!admin_listener)
-        announce(self, up);
-      return *result;
-    };
-    children.push_back(std::move(spec));
-  }
-  if (admin_listener) {
-    // The management endpoints on their own listener (Akka Management's
-    // port): same limits as the public one, nothing but them and
-    // /health, /ready.
-    auto admin_server = server;
-    admin_server.host = cfg.admin_bind_host();
-    admin_server.port = cfg.admin_port;
-    admin_server.port_file = cfg.admin_port_file;
-    // The HTTP metrics are the public listener's: its connection gauge
-    // would otherwise flip between the two servers' counts. The access log
-    // covers both.
-    admin_server.observers.clear();
-    if (cfg.access_log)
-      admin_server.observers.push_back(cfg.access_log);
-    supervision::child_spec spec;
-    spec.id = "admin";
-    spec.shutdown = admin_server.drain_timeout + std::chrono::seconds{1};
-    spec.start = [admin_server, resolve_admin,
-                  announce](caf::event_based_actor* self,
-                            const supervision::children_view& up) {
-      admin_settings admin;
-      if (!resolve_admin(up, admin))
-        return caf::actor{};
-      auto handler = std::make_shared<admin_routes>(admin, nullptr);
-      uint16_t port = 0;
-      auto result =
-          http::spawn_server(self->home_system(), admin_server, handler, port);
-      if (!result) {
-        log().error("cannot listen on {}:{} (admin): {}", admin_server.host,
-                    admin_server.port,
-                    self->home_system().render(result.error()));
-        return caf::actor{};
-      }
-      log().info("management endpoints on {}:{}", admin_server.host, port);
       announce(self, up);
       return *result;
     };

@@ -11,17 +11,19 @@
 //   │   └── shard-N-1
 //   ├── cluster            cluster mode only: the cart router
 //   │                      (cluster_node.hpp)
-//   ├── http               HTTP/1.1 server broker with the cart routes (and
-//   │                      the management endpoints, bindings/admin, unless
-//   │                      they have a listener of their own)
-//   └── admin              with --admin.host/--admin.port only: a second
-//                          server broker with the management endpoints
+//   ├── admin              with --admin.host/--admin.port only: a second
+//   │                      server broker with the management endpoints
+//   └── http               HTTP/1.1 server broker with the cart routes (and
+//                          the management endpoints, bindings/admin, unless
+//                          they have a listener of their own)
 //
 // rest_for_one: a restarted journal restarts the carts and the HTTP servers
 // (they hold its handle); a restarted directory restarts the HTTP servers;
-// a restarted public server restarts the admin one (cheap, and the order
-// stays simple).
+// a restarted admin server restarts the public one. The admin server starts
+// first so that it stops last: its /ready ("draining") and /metrics answer
+// while the public server drains.
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -69,10 +71,13 @@ std::string storage_summary(const cartd_config& cfg);
 /// serves: its HTTP listeners are bound (the management listener too, with
 /// --admin.port) and, in a cluster, the router serves carts (joined, lease
 /// valid); again after the front end was restarted. Its argument says
-/// where, for a service manager's status line.
+/// where, for a service manager's status line. `stopping`, once true (main
+/// sets it at SIGTERM), makes GET /ready answer 503 "draining" on both
+/// listeners.
 caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
                       std::shared_ptr<journal_backend> backend,
                       cluster_parts cluster = {},
-                      std::function<void(const std::string&)> serving = {});
+                      std::function<void(const std::string&)> serving = {},
+                      std::shared_ptr<const std::atomic<bool>> stopping = {});
 
 } // namespace cartd

@@ -36,11 +36,19 @@ public:
   static constexpr const char* lease = "1500ms";
   static constexpr const char* heartbeat = "300ms";
 
+  /// The port file of each node's management listener when `extra` holds
+  /// `--admin.port-file=` this (with `--admin.port=0`).
+  static constexpr const char* admin_port_file = "admin-port";
+
   /// Starts `n` nodes journaling to `schema` and waits until they formed
-  /// one cluster.
+  /// one cluster. With `--admin.port-file=admin-port` in `extra`, /cluster
+  /// and /ready are asked on each node's management listener.
   explicit test_cluster(std::string schema, int n,
                         std::vector<std::string> extra = {})
       : schema_(std::move(schema)), extra_(std::move(extra)) {
+    for (auto& x : extra_)
+      if (x == std::string{"--admin.port-file="} + admin_port_file)
+        admin_ = true;
     for (int i = 0; i < n; ++i)
       add();
     BOOST_REQUIRE_MESSAGE(wait_formed(30s), "the cluster did not form");
@@ -65,6 +73,8 @@ public:
   size_t add() {
     auto name = "n" + std::to_string(nodes_.size());
     nodes_.push_back(std::make_unique<test_node>(args(name)));
+    admin_ports_.push_back(
+        admin_ ? nodes_.back()->proc().wait_port_file(admin_port_file) : 0);
     names_.push_back(name);
     alive_.push_back(true);
     return nodes_.size() - 1;
@@ -73,6 +83,12 @@ public:
   test_node& node(size_t i) { return *nodes_[i]; }
 
   uint16_t port(size_t i) const { return nodes_[i]->port(); }
+
+  /// The port of node `i`'s management endpoints: its management listener's
+  /// (see the constructor), else its public port.
+  uint16_t management_port(size_t i) const {
+    return admin_ ? admin_ports_[i] : port(i);
+  }
 
   const std::string& name(size_t i) const { return names_[i]; }
 
@@ -98,9 +114,9 @@ public:
       if (!alive_[i])
         continue;
       try {
-        if (http_call(port(i), "GET", "/ready").result_int() != 200u)
+        if (http_call(management_port(i), "GET", "/ready").result_int() != 200u)
           return false;
-        auto res = http_call(port(i), "GET", "/cluster");
+        auto res = http_call(management_port(i), "GET", "/cluster");
         if (res.result_int() != 200u)
           return false;
         auto body = json::parse(res.body());
@@ -134,6 +150,8 @@ private:
   std::string schema_;
   std::vector<std::string> extra_;
   std::vector<std::unique_ptr<test_node>> nodes_;
+  bool admin_ = false;
+  std::vector<uint16_t> admin_ports_;
   std::vector<std::string> names_;
   std::vector<bool> alive_;
 };

@@ -52,6 +52,22 @@ cart_router_actor::behavior_type refusing_router() {
 
 } // namespace
 
+BOOST_AUTO_TEST_CASE(a_stopping_node_is_not_ready_and_says_draining_first) {
+  auto available = std::make_shared<std::atomic<bool>>(false);
+  auto stopping = std::make_shared<std::atomic<bool>>(false);
+  cart_routes_settings settings;
+  settings.journal_available = available;
+  settings.stopping = stopping;
+  BOOST_TEST(failing_check_of(settings) == "journal");
+  stopping->store(true);
+  // Draining names what will not go away: it wins over the journal.
+  BOOST_TEST(failing_check_of(settings) == "draining");
+  available->store(true);
+  cart_routes routes{cart_directory_actor{}, settings};
+  BOOST_CHECK(!routes.ready());
+  BOOST_TEST(routes.failing_check() == "draining");
+}
+
 BOOST_AUTO_TEST_CASE(ready_names_the_journal_check_when_it_fails) {
   auto available = std::make_shared<std::atomic<bool>>(false);
   cart_routes_settings settings;
