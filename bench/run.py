@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+from harness import ab  # noqa: E402
 from harness import cluster as cl  # noqa: E402
 from harness import postgres as pg  # noqa: E402
 from harness import report  # noqa: E402
@@ -87,7 +88,17 @@ def parse_args():
     p.add_argument("--phases", default="http,micro,memory,cluster",
                    help="http (wrk), micro (bench_micro), memory "
                         "(bench_memory), cluster (a cluster on PostgreSQL "
-                        "against one node, and failover times)")
+                        "against one node, and failover times), ab "
+                        "(interleaved A/B pairs: median ratio and bootstrap "
+                        "interval of throughput and CPU per request; "
+                        "harness/ab.py; not in the default)")
+    p.add_argument("--ab", default="metrics-get,metrics-add,"
+                   "metrics-add-sqlite,access-log-get",
+                   help="the ab phase's comparisons (harness/ab.py)")
+    p.add_argument("--ab-reps", type=int, default=15,
+                   help="pairs of runs per ab comparison")
+    p.add_argument("--ab-duration", type=int, default=3,
+                   help="seconds per ab run")
     p.add_argument("--cluster-nodes", type=int, default=3,
                    help="nodes of the cluster phase's cluster")
     p.add_argument("--kills", type=int, default=5,
@@ -128,6 +139,7 @@ def parse_args():
     a.servers = [x for x in a.servers.split(",") if x]
     a.workloads = [x for x in a.workloads.split(",") if x]
     a.phases = [x for x in a.phases.split(",") if x]
+    a.ab = [x for x in a.ab.split(",") if x]
     return a
 
 
@@ -517,6 +529,13 @@ def main():
         if "cluster" in args.phases and postgres is not None:
             failures += cl.cluster_phase(args, settings, server_cpus, doc,
                                          postgres, log)
+        if "ab" in args.phases:
+            # Every server the chosen comparisons need, whatever --servers
+            # says.
+            args.servers = ab.servers_needed(args.ab)
+            factories = dict(make_servers(args, server_cpus, settings.cpus,
+                                          postgres))
+            failures += ab.ab_phase(args, settings, factories, doc, log)
     finally:
         srv.stop_all()
         if postgres is not None:
@@ -528,7 +547,19 @@ def main():
         doc["targets"] = report.targets(doc["rows"], doc.get("memory"),
                                         args.conns)
     stem = "%s-%s" % (doc["meta"]["date"], host)
+    if args.phases == ["ab"]:
+        stem += "-ab"
+        files = ab.write(doc, args.out, stem)
+        log("wrote %s" % ", ".join(files))
+        print(ab.markdown(doc))
+        if failures:
+            loud("failures:\n" + "\n".join(failures))
+        return 1 if failures else 0
     files = report.write(doc, args.out, stem)
+    if doc.get("ab"):
+        md_path = os.path.join(args.out, stem + ".md")
+        with open(md_path, "a") as f:
+            f.write("\n" + ab.markdown(doc))
     log("wrote %s" % ", ".join(files))
     md = os.path.join(args.out, stem + ".md")
     if not args.quick:
