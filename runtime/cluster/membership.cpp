@@ -134,8 +134,18 @@ struct membership_state {
     if (!err) {
       // Never later than what the database granted: the database counts
       // from a moment after `sent`.
+      auto before = lease->valid_until();
       lease->extend_to(sent + lease_margin());
       next_renew = sent + cfg.heartbeat;
+      // Whoever saw the lease end saw it before the extension (this
+      // worker is the lease's only writer) at a moment >= before, so
+      // before <= now. (A lease that would have ended just after the
+      // extension is reported too: an extra grant is a no-op.)
+      auto now = clock_type::now();
+      if (before <= now && lease->valid_at(now))
+        serve_again();
+      // (Not valid even now: the renewal took longer than the margin, and
+      // step() loses the lease.)
       return;
     }
     if (member_errc_of(err) == member_errc::lost) {
@@ -145,6 +155,24 @@ struct membership_state {
     // The database did not answer: try again soon; the lease runs out on
     // its own if none succeeds in time.
     next_renew = clock_type::now() + cfg.heartbeat / 4;
+  }
+
+  /// A renewal succeeded after this node's lease clock had run out (the
+  /// node was too slow to renew in time: starved of CPU, paused, a slow
+  /// round trip) while the database's lease had not: the renewal found the
+  /// row with a valid lease, so no other node removed it or took its carts,
+  /// and this incarnation may serve again. Whoever saw the clock run out
+  /// meanwhile stopped serving (the router released every cart and
+  /// acknowledges no view until told otherwise), so say so: without it the
+  /// router would wait for the (lease_atom, true) of a rejoin that never
+  /// comes, serving nothing and holding back every later view's handover
+  /// on every node.
+  void serve_again() {
+    log().warn("cluster: {} renewed its lease (incarnation {}) after its "
+               "lease clock had run out: serving again",
+               cfg.name, incarnation);
+    if (listener)
+      self->send(listener, lease_atom::value, true);
   }
 
   void lose_lease(const std::string& why) {

@@ -22,7 +22,11 @@
 //                               last one sent (number or any member field)
 //   (lease_atom, bool serving)  true once joined with a valid lease, false
 //                               when the lease was lost (then true again
-//                               after the rejoin)
+//                               after the rejoin); true again, too, when a
+//                               renewal succeeds after `lease` had run out
+//                               by this node's clock but not by the
+//                               database's (a slow node: the same
+//                               incarnation serves again)
 //
 // Messages it handles:
 //   (ack_atom, uint64_t view)   record view_seen = view in this node's row

@@ -29,6 +29,12 @@ inline std::string answered_by(const http_response& res) {
   return i == res.end() ? std::string{} : std::string{i->value()};
 }
 
+/// --cluster.lease and --cluster.heartbeat of a test cluster.
+struct cluster_timing {
+  std::string lease;
+  std::string heartbeat;
+};
+
 class test_cluster {
 public:
   /// Lease and heartbeat of the test clusters: short, so a dead node is
@@ -44,8 +50,10 @@ public:
   /// one cluster. With `--admin.port-file=admin-port` in `extra`, /cluster
   /// and /ready are asked on each node's management listener.
   explicit test_cluster(std::string schema, int n,
-                        std::vector<std::string> extra = {})
-      : schema_(std::move(schema)), extra_(std::move(extra)) {
+                        std::vector<std::string> extra = {},
+                        cluster_timing timing = {lease, heartbeat})
+      : schema_(std::move(schema)), extra_(std::move(extra)),
+        timing_(std::move(timing)) {
     for (auto& x : extra_)
       if (x == std::string{"--admin.port-file="} + admin_port_file)
         admin_ = true;
@@ -62,8 +70,8 @@ public:
         "--storage.postgres-schema=" + schema_,
         "--cluster.enabled",
         "--cluster.node=" + name,
-        std::string{"--cluster.lease="} + lease,
-        std::string{"--cluster.heartbeat="} + heartbeat,
+        std::string{"--cluster.lease="} + timing_.lease,
+        std::string{"--cluster.heartbeat="} + timing_.heartbeat,
         "--http.request-timeout=5s"};
     result.insert(result.end(), extra_.begin(), extra_.end());
     return result;
@@ -149,6 +157,7 @@ public:
 private:
   std::string schema_;
   std::vector<std::string> extra_;
+  cluster_timing timing_;
   std::vector<std::unique_ptr<test_node>> nodes_;
   bool admin_ = false;
   std::vector<uint16_t> admin_ports_;

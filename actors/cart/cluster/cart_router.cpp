@@ -741,7 +741,13 @@ caf::behavior router_impl(router_self self, cart_router_settings settings,
         bool was = serving(self);
         st.lease_granted = true;
         schedule_lease_check(self);
-        if (!was && serving(self)) {
+        if (!serving(self))
+          return;
+        if (!was || st.released_all || st.releasing) {
+          // Also when the lease clock ran out and was renewed before the
+          // lease check saw it (was): a handover in between released (or
+          // is releasing) every cart and acknowledged nothing, and nothing
+          // but this runs the view's handover again.
           log().info("cart router {}: serving carts", st.settings.self);
           handover(self);
           push_state(self);

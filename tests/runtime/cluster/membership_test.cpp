@@ -1,16 +1,21 @@
 // The membership worker on real threads against the test binary's
 // PostgreSQL server: it joins, renews, reports views, removes a member that
 // stopped renewing, rejoins under a new incarnation when its renewal is
-// refused or the database was gone, acknowledges views, leaves. Lapses are
-// made with the database's clock or by members that never renew; every wait
-// is for a condition, with a generous bound.
+// refused or the database was gone, serves again when a late renewal is
+// still accepted, acknowledges views, leaves. Lapses are made with the
+// database's clock, by members that never renew, or by holding the worker's
+// thread (pausable_store); every wait is for a condition, with a generous
+// bound.
 
 #include "runtime/cluster/membership.hpp"
 
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -79,6 +84,9 @@ struct fixture {
   caf::actor worker;
   cluster_view last_view;
   bool serving = false;
+  /// How many (lease_atom, true) and (lease_atom, false) came.
+  int grants = 0;
+  int losses = 0;
 
   fixture() {
     // The schema exists before anyone looks at it.
@@ -101,11 +109,14 @@ struct fixture {
   }
 
   void start(const std::string& name,
-             caf::timespan lease_time = caf::timespan{1s}) {
+             caf::timespan lease_time = caf::timespan{1s},
+             std::unique_ptr<member_store> store = nullptr) {
     fence->member = name;
     auto cfg = settings(name);
     cfg.lease = lease_time;
-    worker = spawn_membership(sys, open_store(schema), std::move(cfg), lease,
+    if (store == nullptr)
+      store = open_store(schema);
+    worker = spawn_membership(sys, std::move(store), std::move(cfg), lease,
                               fence, caf::actor{listener.ptr()});
   }
 
@@ -117,7 +128,10 @@ struct fixture {
       if (std::chrono::steady_clock::now() > deadline)
         return false;
       listener->receive(
-          [&](lease_atom, bool x) { serving = x; },
+          [&](lease_atom, bool x) {
+            serving = x;
+            ++(x ? grants : losses);
+          },
           [&](view_atom, const cluster_view& v) { last_view = v; },
           caf::after(std::chrono::milliseconds{100}) >> [] {});
     }
@@ -128,6 +142,82 @@ struct fixture {
     return server().query("SELECT " + column + " FROM " + schema +
                           ".members WHERE name = '" + name + "'");
   }
+};
+
+/// Passes every call on to a real store, but holds the worker's thread
+/// inside wait_for_change while paused, as if the node were stopped
+/// between two renewals (SIGSTOP, starved of CPU).
+class pausable_store : public member_store {
+public:
+  struct control {
+    std::mutex mtx;
+    std::condition_variable cv;
+    bool pause = false;
+    bool held = false;
+
+    /// Pauses the worker at its next wait; true once it is held.
+    bool hold(caf::timespan bound) {
+      std::unique_lock<std::mutex> guard{mtx};
+      pause = true;
+      return cv.wait_for(guard, bound, [this] { return held; });
+    }
+
+    void release() {
+      std::lock_guard<std::mutex> guard{mtx};
+      pause = false;
+      cv.notify_all();
+    }
+  };
+
+  pausable_store(std::unique_ptr<member_store> inner,
+                 std::shared_ptr<control> ctl)
+      : inner_(std::move(inner)), ctl_(std::move(ctl)) {}
+
+  caf::expected<uint64_t> join(const cluster_member& self,
+                               caf::timespan lease) override {
+    return inner_->join(self, lease);
+  }
+  caf::error renew(const std::string& name, uint64_t incarnation,
+                   caf::timespan lease) override {
+    return inner_->renew(name, incarnation, lease);
+  }
+  caf::error ack_view(const std::string& name, uint64_t incarnation,
+                      uint64_t view) override {
+    return inner_->ack_view(name, incarnation, view);
+  }
+  caf::expected<uint64_t> mark_leaving(const std::string& name,
+                                       uint64_t incarnation) override {
+    return inner_->mark_leaving(name, incarnation);
+  }
+  caf::expected<bool> remove_lapsed(const std::string& name,
+                                    uint64_t incarnation) override {
+    return inner_->remove_lapsed(name, incarnation);
+  }
+  caf::error leave(const std::string& name, uint64_t incarnation) override {
+    return inner_->leave(name, incarnation);
+  }
+  caf::expected<member_view_read> read_view() override {
+    return inner_->read_view();
+  }
+  caf::expected<bool> wait_for_change(caf::timespan timeout) override {
+    {
+      std::unique_lock<std::mutex> guard{ctl_->mtx};
+      if (ctl_->pause) {
+        ctl_->held = true;
+        ctl_->cv.notify_all();
+        ctl_->cv.wait(guard, [this] { return !ctl_->pause; });
+        ctl_->held = false;
+      }
+    }
+    return inner_->wait_for_change(timeout);
+  }
+  void set_timeout(caf::timespan timeout) override {
+    inner_->set_timeout(timeout);
+  }
+
+private:
+  std::unique_ptr<member_store> inner_;
+  std::shared_ptr<control> ctl_;
 };
 
 cluster_member member_row(const std::string& name) {
@@ -199,6 +289,38 @@ BOOST_FIXTURE_TEST_CASE(a_refused_renewal_ends_the_lease_and_the_worker_rejoins,
   BOOST_TEST(fresh != old);
   BOOST_TEST(lease->valid());
   BOOST_TEST(row("a", "incarnation") == std::to_string(fresh));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_late_renewal_the_database_accepts_serves_again,
+                        fixture) {
+  auto ctl = std::make_shared<pausable_store::control>();
+  // A failed requirement must not leave the worker held (the actor system
+  // waits for it at the end).
+  struct releaser {
+    std::shared_ptr<pausable_store::control> ctl;
+    ~releaser() { ctl->release(); }
+  } guard{ctl};
+  start("a", caf::timespan{1s},
+        std::make_unique<pausable_store>(open_store(schema), ctl));
+  BOOST_REQUIRE(until([&] { return serving; }));
+  auto inc = fence->incarnation.load();
+  auto granted = grants;
+  // Held between two renewals until its lease clock ran out...
+  BOOST_REQUIRE(ctl->hold(patience));
+  BOOST_REQUIRE(until([&] { return !lease->valid(); }));
+  // ...while its row still holds a lease by the database's clock (an hour
+  // more, so the renewal is accepted however long the test takes).
+  server().query("UPDATE " + schema +
+                 ".members SET lease_expires = now() + interval '1 hour' "
+                 "WHERE name = 'a'");
+  ctl->release();
+  // The renewal is accepted: the same incarnation serves again, and the
+  // listener (the router, which saw the clock run out) is told so.
+  BOOST_REQUIRE(until([&] { return grants > granted; }));
+  BOOST_TEST(losses == 0);
+  BOOST_TEST(lease->valid());
+  BOOST_TEST(fence->incarnation.load() == inc);
+  BOOST_TEST(row("a", "incarnation") == std::to_string(inc));
 }
 
 BOOST_FIXTURE_TEST_CASE(the_lease_ends_while_the_database_is_down, fixture) {

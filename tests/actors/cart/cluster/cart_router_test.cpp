@@ -606,6 +606,56 @@ BOOST_AUTO_TEST_CASE(losing_the_lease_releases_every_cart_and_serves_nothing) {
   BOOST_CHECK(!w->states.back().serving);
 }
 
+BOOST_AUTO_TEST_CASE(a_lease_granted_again_after_its_clock_ran_out_serves) {
+  // The membership worker renewed too late for the lease clock, but the
+  // database still accepted the renewal: it grants the lease again (same
+  // incarnation, no rejoin).
+  start_router();
+  grant_lease();
+  install(1, {member("a", 4000, 1), member("b", 4001, 1)});
+  auto mine = id_owned_by(ab, "a");
+  auto cart = try_resolve(mine);
+  BOOST_REQUIRE(cart && *cart);
+  lease->revoke();
+  fire_timers(); // the router's check sees the clock run out
+  BOOST_CHECK(!w->states.back().serving);
+  lease->extend_to(cluster_lease::clock_type::now() + std::chrono::hours{1});
+  grant_lease();
+  BOOST_CHECK(w->states.back().serving);
+  auto again = try_resolve(mine);
+  BOOST_REQUIRE(again);
+  BOOST_CHECK(*again && **again);
+  // And it takes part in the next view's handover.
+  install(2, {member("a", 4000, 1), member("b", 4001, 1)});
+  BOOST_TEST(w->acks == (std::vector<uint64_t>{1, 1, 2}));
+}
+
+BOOST_AUTO_TEST_CASE(a_view_handed_over_while_the_clock_had_run_out_is_redone) {
+  // The lease clock runs out and, before the router's check of it runs, a
+  // new view comes: its handover releases every cart and acknowledges
+  // nothing. The late renewal is then accepted and the lease granted again:
+  // the view's handover runs again and acknowledges it (otherwise no node
+  // could ever activate a cart that moved under it).
+  start_router();
+  grant_lease();
+  install(1, {member("a", 4000, 1), member("b", 4001, 1)});
+  auto mine = id_owned_by(ab, "a");
+  auto cart = try_resolve(mine);
+  BOOST_REQUIRE(cart && *cart);
+  watcher->monitor(**cart);
+  lease->revoke();
+  install(2, {member("a", 4000, 1), member("b", 4001, 2)});
+  BOOST_CHECK_EQUAL(downs(), 1u);
+  BOOST_TEST(w->acks == (std::vector<uint64_t>{1}));
+  lease->extend_to(cluster_lease::clock_type::now() + std::chrono::hours{1});
+  grant_lease();
+  BOOST_TEST(w->acks == (std::vector<uint64_t>{1, 2}));
+  install(2, {member("a", 4000, 2), member("b", 4001, 2)});
+  auto again = try_resolve(mine);
+  BOOST_REQUIRE(again);
+  BOOST_CHECK(*again && **again);
+}
+
 BOOST_AUTO_TEST_CASE(the_membership_taking_the_lease_away_releases_every_cart) {
   start_router();
   grant_lease();
