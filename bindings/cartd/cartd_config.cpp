@@ -3,9 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
-#include <cstring>
-#include <fstream>
-#include <iostream>
+#include <limits>
 #include <thread>
 #include <utility>
 
@@ -66,6 +64,11 @@ cartd_config::cartd_config() {
   // read; what is left is reported again by epoll on the next round. Halves
   // recv() calls: GET across 10k carts +5-10%, durable adds +5%.
   set("middleman.max-consecutive-reads", size_t{1});
+  // CAF's default is SIZE_MAX, which its own options (int64 inside) cannot
+  // hold: --dump-config printed -1 and a config file could not say it back.
+  // INT64_MAX messages per run is as unlimited.
+  set("scheduler.max-throughput",
+      static_cast<size_t>(std::numeric_limits<int64_t>::max()));
   // An idle work-stealing worker polls its queue 100 times, then 500 times
   // with a 50 us sleep between polls (about 100 us with Linux's timer slack),
   // and only then blocks on its condition variable, where an enqueue wakes
@@ -208,55 +211,9 @@ cartd_config::cartd_config() {
   add_cartd_types(*this);
 }
 
-namespace {
-
-// Checks one INI entry against the declared options (a section inside a
-// section, [cluster.tls], entry by entry).
-std::string check_entry(const caf::config_option_set& options,
-                        const std::string& category, const std::string& key,
-                        const caf::config_value& value) {
-  auto name = category + "." + key;
-  auto option = options.qualified_name_lookup(category, key);
-  if (option == nullptr && caf::holds_alternative<caf::settings>(value)) {
-    for (auto& [inner, x] : caf::get<caf::settings>(value))
-      if (auto problem = check_entry(options, name, inner, x); !problem.empty())
-        return problem;
-    return {};
-  }
-  if (option == nullptr)
-    return "unknown option " + name;
-  if (auto err = option->check(value))
-    return "option " + name + " has the wrong type: " + to_string(value);
-  return {};
-}
-
-} // namespace
-
 bool cartd_config::cluster_tls() const {
   return !cluster_tls_certificate.empty() || !cluster_tls_key.empty() ||
          !cluster_tls_ca.empty();
-}
-
-std::string cartd_config::validate_openssl() const {
-  // CAF 0.17's actor_system_config declares these for its openssl module
-  // whether or not the module is loaded, so they parse fine and change
-  // nothing: no HTTPS on http.port, no TLS between the nodes. Refused rather
-  // than mapped onto cluster.tls: they look like HTTPS for clients (which
-  // the load balancer terminates), passphrase and capath have no
-  // counterpart, and one spelling per setting keeps the log honest.
-  const std::pair<const char*, const std::string*> options[] = {
-      {"certificate", &openssl_certificate}, {"key", &openssl_key},
-      {"passphrase", &openssl_passphrase},   {"capath", &openssl_capath},
-      {"cafile", &openssl_cafile},
-  };
-  for (auto& [name, value] : options)
-    if (!value->empty())
-      return std::string{"openssl."} + name +
-             " is not a cartd option: TLS between the nodes is "
-             "--cluster.tls.certificate, --cluster.tls.key and "
-             "--cluster.tls.ca; HTTPS for clients is terminated by the load "
-             "balancer (deploy/nginx-https.conf.in)";
-  return {};
 }
 
 std::string cartd_config::validate_cluster() const {
@@ -297,75 +254,6 @@ std::string cartd_config::validate_cluster() const {
   return {};
 }
 
-caf::error cartd_config::parse_args(int argc, char** argv) {
-  string_list args;
-  std::vector<const caf::config_option*> cleared_flags;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "-h" || arg == "-?" || arg == "--help" || arg == "--long-help") {
-      // CAF's --help lists only its global options, on stderr; users
-      // expect every option, on stdout.
-      // Without CAF's openssl.* options: cartd refuses them (validate).
-      caf::config_option_set shown;
-      for (auto& option : custom_options_)
-        if (option.category() != "openssl")
-          shown.add(option);
-      std::cout << "Usage: cartd [options]\n\n" << shown.help_text(false);
-      cli_helptext_printed = true;
-      return caf::none;
-    }
-    auto eq = arg.find('=');
-    if (arg.compare(0, 2, "--") == 0 && eq != std::string::npos) {
-      auto name = arg.substr(2, eq - 2);
-      auto value = arg.substr(eq + 1);
-      auto option = custom_options_.qualified_name_lookup(name);
-      if (option != nullptr && option->is_flag()) {
-        if (value == "true") {
-          args.push_back("--" + name);
-          continue;
-        }
-        if (value == "false") {
-          // CAF 0.17 only knows "--flag" (true); set false ourselves, after
-          // the INI file, so the command line wins.
-          cleared_flags.push_back(option);
-          continue;
-        }
-      }
-    }
-    args.push_back(std::move(arg));
-  }
-  auto err = parse(std::move(args));
-  if (!err)
-    for (auto* option : cleared_flags)
-      option->store(caf::config_value{false});
-  if (!err)
-    apply_nested_sections();
-  return err;
-}
-
-void cartd_config::apply_nested_sections() {
-  // CAF 0.17 hands only one level of INI sections to the options: the
-  // entries of [cluster.tls] (a section "tls" inside "cluster") never reach
-  // cluster.tls.*. Set them here, unless the command line did.
-  std::ifstream probe{config_file_path};
-  if (!probe)
-    return;
-  auto parsed = parse_config_file(config_file_path.c_str());
-  if (!parsed)
-    return; // validate() reports it
-  const std::pair<const char*, std::string*> options[] = {
-      {"cluster.tls.certificate", &cluster_tls_certificate},
-      {"cluster.tls.key", &cluster_tls_key},
-      {"cluster.tls.ca", &cluster_tls_ca},
-  };
-  for (auto& [name, member] : options)
-    if (member->empty())
-      if (auto* value =
-              caf::get_if(&*parsed, caf::string_view{name, std::strlen(name)}))
-        if (auto* text = caf::get_if<std::string>(value))
-          *member = *text;
-}
-
 bool cartd_config::admin_listener() const {
   return !admin_host.empty() || admin_port != 0;
 }
@@ -387,41 +275,13 @@ caf::timespan cartd_config::retry_for() const {
                   http_request_timeout / 2);
 }
 
-caf::settings cartd_config::dump_content() const {
-  auto result = actor_system_config::dump_content();
-  auto storage = result.find("storage");
-  if (storage == result.end() ||
-      !caf::holds_alternative<caf::settings>(storage->second))
-    return result;
-  auto& entries = caf::get<caf::settings>(storage->second);
-  auto conninfo = entries.find("postgres");
-  if (conninfo != entries.end() &&
-      caf::holds_alternative<std::string>(conninfo->second))
-    conninfo->second = mask_password(caf::get<std::string>(conninfo->second));
-  return result;
-}
-
 std::string cartd_config::validate() const {
-  // CAF 0.17 drops unknown keys and ill-typed values of the INI file without
-  // a word; read the file once more and refuse them.
-  std::ifstream probe{config_file_path};
-  if (probe) {
-    auto parsed = parse_config_file(config_file_path.c_str());
-    if (!parsed)
-      return "cannot parse " + config_file_path + ": " +
-             to_string(parsed.error());
-    for (auto& [category, entries] : *parsed) {
-      if (!caf::holds_alternative<caf::settings>(entries)) {
-        return config_file_path + ": entry " + category +
-               " is outside a [section]";
-      }
-      for (auto& [key, value] : caf::get<caf::settings>(entries)) {
-        auto problem = check_entry(custom_options_, category, key, value);
-        if (!problem.empty())
-          return config_file_path + ": " + problem;
-      }
-    }
-  }
+  // CAF falls back to 'stealing' with a warning on anything else ('testing'
+  // would run no actor at all).
+  auto policy = caf::get_or(content, "scheduler.policy", caf::atom("stealing"));
+  if (policy != caf::atom("stealing") && policy != caf::atom("sharing"))
+    return "scheduler.policy must be stealing or sharing, not " +
+           caf::to_string(policy);
   if (storage_backend != "memory" && storage_backend != "sqlite" &&
       storage_backend != "postgres")
     return "storage.backend must be sqlite, postgres or memory, not " +
@@ -477,8 +337,6 @@ std::string cartd_config::validate() const {
       admin_bind_host() == http_host)
     return "admin.port must differ from http.port (the management endpoints "
            "on the public port: leave admin.host and admin.port unset)";
-  if (auto problem = validate_openssl(); !problem.empty())
-    return problem;
   if (auto problem = validate_cluster(); !problem.empty())
     return problem;
   return validate_log();

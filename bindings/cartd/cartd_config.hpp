@@ -1,15 +1,20 @@
 #pragma once
 
-// Every option of a cartd node, in CAF's configuration: command line
-// (`--http.port=8080`) and caf-application.ini (`[http] port=8080`).
-// `cartd --help` lists them. CAF rejects unknown or ill-typed options on the
-// command line; `validate` does the same for the INI file (CAF 0.17 ignores
-// such INI entries silently) and checks ranges.
+// Every option of a cartd node, in CAF's configuration. Each is read from,
+// in this order, each overriding the one before: its default, the config
+// file (`--config-file`, CARTD_CONFIG_FILE, else caf-application.ini if
+// there is one: `[http]` and `port=8080`, strings in double quotes), the
+// environment (`CARTD_HTTP_PORT=8080`) and the command line
+// (`--http.port=8080`). `cartd --help` lists them with their defaults and
+// variables. An unknown option, variable or config file entry, a value of
+// the wrong form and a CAF option cartd does not honour are refused with a
+// message naming where it was written and what is expected.
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/actor_system_config.hpp>
 #include <caf/timespan.hpp>
@@ -24,10 +29,27 @@ class cartd_config : public caf::actor_system_config {
 public:
   cartd_config();
 
-  /// Parses the command line (and the INI file) like CAF does, but also
-  /// accepts `--flag=true` and `--flag=false` for boolean options, which
-  /// CAF 0.17's parser only takes as a bare `--flag`.
-  caf::error parse_args(int argc, char** argv);
+  /// What the command line asked for besides running the node.
+  enum class action { run, help, version, dump_config };
+
+  /// Reads the configuration file, the environment's CARTD_* variables
+  /// (`env`: NAME=VALUE strings; default: the process's) and the command
+  /// line, in that order of precedence from lowest. Returns the first
+  /// problem in words, naming the argument, variable or file and line, the
+  /// option and the value, or an empty string. Sets `requested`.
+  std::string parse_args(int argc, char** argv);
+  std::string parse_args(int argc, char** argv,
+                         const std::vector<std::string>& env);
+
+  /// Set by parse_args: --help, --version or --dump-config, else run.
+  action requested = action::run;
+
+  /// Every option cartd honours, with its variable, default and meaning.
+  std::string help_text() const;
+
+  /// The effective configuration as a config file (--dump-config): every
+  /// option cartd honours, passwords masked. Reads back to the same values.
+  std::string dump_text() const;
 
   /// Returns a description of the first problem, or an empty string.
   std::string validate() const;
@@ -35,18 +57,13 @@ public:
   /// The cluster options' problem, or an empty string (part of validate).
   std::string validate_cluster() const;
 
-  /// The problem of an `openssl.*` option (CAF declares them for its
-  /// openssl module; cartd never reads them), or an empty string (part of
-  /// validate).
-  std::string validate_openssl() const;
-
   /// How long the journal retries a failing commit: storage.retry-for, or
   /// when that is 0 the smaller of 1 s and half of http.request-timeout, so
   /// that a change gets its 503 before the request times out.
   caf::timespan retry_for() const;
 
-  /// What --dump-config prints: CAF's dump, with the password of
-  /// storage.postgres masked.
+  /// The effective configuration (dump_text): every option cartd honours
+  /// with its value, the password of storage.postgres masked.
   caf::settings dump_content() const override;
 
   // -- http -------------------------------------------------------------------
@@ -150,11 +167,6 @@ public:
 
   bool process_sched_batch = true;
 
-private:
-  /// Applies the entries of INI sections nested in a section
-  /// ([cluster.tls]), which CAF 0.17 does not (part of parse_args).
-  void apply_nested_sections();
-
 public:
   // -- debug and logging
   // --------------------------------------------------------
@@ -174,6 +186,19 @@ public:
   /// The log options' problem, or an empty string (part of validate).
   std::string validate_log() const;
 
+private:
+  struct setting;
+
+  /// Reads and checks the config file, then has CAF apply it.
+  std::string apply_config_file(const std::string& path, bool named);
+
+  /// Applies an option set in the environment or on the command line.
+  std::string apply(const setting& x);
+
+  /// The options cartd honours, in declaration order.
+  std::vector<const caf::config_option*> shown_options() const;
+
+public:
   /// The access log, once configure_logging (bindings/cartd/logging.hpp)
   /// opened it: null when log.access is off. Not an option.
   std::shared_ptr<http::exchange_observer> access_log;

@@ -50,9 +50,9 @@
 #include "runtime/journal/journal.hpp"
 #include "runtime/journal/postgres/pg_import.hpp"
 
-#ifndef CARTD_VERSION
-#define CARTD_VERSION "unknown"
-#endif
+// CARTD_VERSION: the project's version and `git describe` of the sources
+// at build time (bindings/cartd/version.cmake).
+#include "cartd_version.hpp"
 
 namespace {
 
@@ -89,20 +89,25 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   cartd::cartd_config cfg;
   cfg.load<caf::io::middleman>();
-  if (auto err = cfg.parse_args(argc, argv)) {
-    std::cerr << "cartd: " << cfg.render(err) << "\n";
+  if (auto problem = cfg.parse_args(argc, argv); !problem.empty()) {
+    std::cerr << "cartd: " << problem << "\n";
     return 2;
   }
-  if (cfg.cli_helptext_printed)
+  if (cfg.requested == cartd::cartd_config::action::help) {
+    std::cout << cfg.help_text();
     return 0;
-  if (!cfg.remainder.empty()) {
-    std::cerr << "cartd: unexpected argument: " << cfg.remainder.front()
-              << " (see --help)\n";
-    return 2;
+  }
+  if (cfg.requested == cartd::cartd_config::action::version) {
+    std::cout << "cartd " << CARTD_VERSION << "\n";
+    return 0;
   }
   if (auto problem = cfg.validate(); !problem.empty()) {
     std::cerr << "cartd: " << problem << "\n";
     return 2;
+  }
+  if (cfg.requested == cartd::cartd_config::action::dump_config) {
+    std::cout << cfg.dump_text();
+    return 0;
   }
   // Checked before anything starts: CAF's openssl module aborts the process
   // on a bad file much later (on a connection).
