@@ -195,9 +195,13 @@ cartd_config::cartd_config() {
       process_sched_batch, "sched-batch",
       "run cartd's threads under SCHED_BATCH: a thread woken by another does "
       "not preempt it, so work is handed over in batches");
-  opt_group{custom_options_, "debug"}.add(
-      debug_fault_injection, "fault-injection",
-      "serve POST /debug/carts/{cart}/crash (tests only)");
+  opt_group{custom_options_, "debug"}
+      .add(debug_fault_injection, "fault-injection",
+           "serve POST /debug/carts/{cart}/crash (tests only)")
+      .add(debug_shared_storage, "shared-storage",
+           "let another process open the SQLite journal in storage.path "
+           "while this node runs (tests only: two nodes on one journal serve "
+           "stale carts)");
   opt_group{custom_options_, "log"}
       .add(log_level, "level", "trace, debug, info, warn, error or off")
       .add(log_format, "format",

@@ -172,6 +172,10 @@ public:
   // --------------------------------------------------------
 
   bool debug_fault_injection = false;
+  // Tests only: a second node may open the SQLite journal of storage.path
+  // (two nodes on one journal serve stale carts; tests of the read cache use
+  // one as a writer the first node never hears of).
+  bool debug_shared_storage = false;
   std::string log_level = "info";
 
   // -- logs (formats, access log) ---------------------------------------------
@@ -202,6 +206,11 @@ public:
   /// The access log, once configure_logging (bindings/cartd/logging.hpp)
   /// opened it: null when log.access is off. Not an option.
   std::shared_ptr<http::exchange_observer> access_log;
+
+  /// The public HTTP socket main bound before opening the journal
+  /// (listener.hpp), served by the HTTP server's first start; -1: the server
+  /// binds http.host:http.port itself. Not an option.
+  int http_listen_fd = -1;
 };
 
 } // namespace cartd

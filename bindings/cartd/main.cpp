@@ -40,6 +40,7 @@
 #include "bindings/cartd/cartd_config.hpp"
 #include "bindings/cartd/cluster_node.hpp"
 #include "bindings/cartd/descriptor_limit.hpp"
+#include "bindings/cartd/listener.hpp"
 #include "bindings/cartd/logging.hpp"
 #include "bindings/cartd/node.hpp"
 #include "bindings/cartd/service_manager.hpp"
@@ -178,6 +179,14 @@ int main(int argc, char** argv) {
   if (cluster)
     cluster.transport =
         cartd::transport_name(tls ? &tls->ca_fingerprint() : nullptr);
+  // The public port first: a taken port is reported before the data
+  // directory is created or a journal opened.
+  auto listener = cartd::listen_on(cfg.http_host, cfg.http_port);
+  if (listener.fd < 0) {
+    log.error("{}", listener.problem);
+    return 1;
+  }
+  cfg.http_listen_fd = listener.fd;
   auto backend = cartd::open_journal_backend(cfg, cluster);
   if (!backend) {
     log.error("cannot open the journal: {}",

@@ -105,6 +105,7 @@ open_journal_backend(const cartd_config& cfg, const cluster_parts& cluster) {
   opts.max_page_count = cfg.storage_max_pages;
   opts.cache_mib = static_cast<int64_t>(cfg.storage_cache_mib);
   opts.checkpoint_pages = static_cast<int64_t>(cfg.storage_checkpoint_pages);
+  opts.exclusive = !cfg.debug_shared_storage;
   auto db = sqlite_journal::open(cfg.storage_path, opts);
   if (!db)
     return std::move(db.error());
@@ -267,9 +268,13 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
     spec.id = "http";
     // Draining in-flight requests takes up to drain_timeout.
     spec.shutdown = server.drain_timeout + std::chrono::seconds{1};
+    // The socket main bound before the journal opened, served once; a
+    // restarted server binds again.
+    auto prebound = std::make_shared<std::atomic<int>>(cfg.http_listen_fd);
     spec.start = [server, routes, clustered, admin_listener, resolve_admin,
-                  address, announce](caf::event_based_actor* self,
-                                     const supervision::children_view& up) {
+                  address, announce,
+                  prebound](caf::event_based_actor* self,
+                            const supervision::children_view& up) {
       std::shared_ptr<cart_routes> carts;
       cart_router_actor router;
       if (clustered) {
@@ -293,8 +298,8 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
         handler = std::make_shared<admin_routes>(admin, carts);
       }
       uint16_t port = 0;
-      auto result =
-          http::spawn_server(self->home_system(), server, handler, port);
+      auto result = http::spawn_server(self->home_system(), server, handler,
+                                       port, prebound->exchange(-1));
       if (!result) {
         log().error("cannot listen on {}:{}: {}", server.host, server.port,
                     self->home_system().render(result.error()));

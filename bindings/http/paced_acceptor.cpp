@@ -142,4 +142,12 @@ caf::expected<caf::io::doorman_ptr> new_paced_doorman(net::multiplexer& mpx,
   return caf::io::doorman_ptr{caf::make_counted<paced_doorman>(*dm, *fd)};
 }
 
+caf::expected<caf::io::doorman_ptr> new_paced_doorman(net::multiplexer& mpx,
+                                                      net::native_socket fd) {
+  auto* dm = dynamic_cast<net::default_multiplexer*>(&mpx);
+  if (dm == nullptr)
+    return mpx.new_tcp_doorman(fd);
+  return caf::io::doorman_ptr{caf::make_counted<paced_doorman>(*dm, fd)};
+}
+
 } // namespace cartd::http

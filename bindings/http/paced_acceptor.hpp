@@ -44,4 +44,10 @@ caf::expected<caf::io::doorman_ptr>
 new_paced_doorman(caf::io::network::multiplexer& mpx, uint16_t port,
                   const char* host, bool reuse_addr);
 
+/// The doorman of `fd`, a socket that already listens (bound by the caller);
+/// the doorman owns it from here on.
+caf::expected<caf::io::doorman_ptr>
+new_paced_doorman(caf::io::network::multiplexer& mpx,
+                  caf::io::network::native_socket fd);
+
 } // namespace cartd::http

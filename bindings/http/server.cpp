@@ -760,12 +760,14 @@ caf::error write_port_file(const std::string& path, uint16_t port) {
 caf::expected<caf::actor> spawn_server(caf::actor_system& sys,
                                        server_config cfg,
                                        std::shared_ptr<handler> h,
-                                       uint16_t& bound_port) {
+                                       uint16_t& bound_port, int listening_fd) {
   if (h == nullptr)
     return caf::make_error(caf::sec::invalid_argument, "no HTTP handler");
   auto& mm = sys.middleman();
   auto host = cfg.host.empty() ? nullptr : cfg.host.c_str();
-  auto acceptor = new_paced_doorman(mm.backend(), cfg.port, host, true);
+  auto acceptor = listening_fd >= 0
+                      ? new_paced_doorman(mm.backend(), listening_fd)
+                      : new_paced_doorman(mm.backend(), cfg.port, host, true);
   if (!acceptor)
     return std::move(acceptor.error());
   bound_port = (*acceptor)->port();

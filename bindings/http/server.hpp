@@ -38,9 +38,13 @@ caf::expected<caf::actor> spawn_server(caf::actor_system& sys,
                                        std::shared_ptr<handler> h);
 
 /// Like the other overload, and stores the bound port in `bound_port`.
+/// `listening_fd`: a socket the caller bound already (so that a taken port
+/// is reported before anything else starts), served instead of binding
+/// `cfg.host:cfg.port`; -1: bind.
 caf::expected<caf::actor> spawn_server(caf::actor_system& sys,
                                        server_config cfg,
                                        std::shared_ptr<handler> h,
-                                       uint16_t& bound_port);
+                                       uint16_t& bound_port,
+                                       int listening_fd = -1);
 
 } // namespace cartd::http

@@ -260,6 +260,15 @@ sqlite_journal::open(const std::string& dir, sqlite_options opts) {
       return open_error(path,
                         "cannot create directory " + dir + ": " + ec.message());
   }
+  // Before SQLite touches the file: a second process must not even upgrade
+  // or checkpoint it.
+  directory_lock lock;
+  if (opts.exclusive) {
+    auto acquired = directory_lock::acquire(dir.empty() ? "." : dir);
+    if (!acquired)
+      return std::move(acquired.error());
+    lock = std::move(*acquired);
+  }
   sqlite3* raw = nullptr;
   auto flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   auto rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
@@ -311,6 +320,7 @@ sqlite_journal::open(const std::string& dir, sqlite_options opts) {
     return err;
   std::unique_ptr<sqlite_journal> result{
       new sqlite_journal(std::move(path), std::move(db))};
+  result->lock_ = std::move(lock);
   if (auto err = result->prepare_statements())
     return err;
   if (opts.background_checkpoints) {

@@ -19,6 +19,7 @@
 #include <caf/expected.hpp>
 #include <caf/timespan.hpp>
 
+#include "runtime/journal/directory_lock.hpp"
 #include "runtime/journal/journal.hpp"
 
 struct sqlite3;
@@ -56,6 +57,11 @@ struct sqlite_options {
   /// copies just the last few pages itself. false: SQLite's automatic
   /// checkpoint, which copies the whole WAL inside that commit.
   bool background_checkpoints = true;
+  /// Hold `<dir>/cartd.lock` (directory_lock.hpp) while open: another
+  /// process's open of the directory fails, naming this one. false: the
+  /// file may have writers in other processes too (the tests of the
+  /// journal's own conflict rules).
+  bool exclusive = true;
 };
 
 /// A journal_backend on SQLite. Not thread-safe: one user (the journal
@@ -147,7 +153,10 @@ private:
 
   std::string path_;
 
-  // Declared first so it is destroyed last, after every statement.
+  // Released after the database closed (members are destroyed in reverse).
+  directory_lock lock_;
+
+  // Declared before the statements so it is destroyed after them.
   db_ptr db_;
 
   stmt_ptr begin_read_;

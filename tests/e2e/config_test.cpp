@@ -1,14 +1,22 @@
 // End-to-end tests of the configuration through the real binary (issue 15):
 // CARTD_* variables and their order against the config file and the command
 // line, --version, --help's defaults, --dump-config, and the messages of
-// mistakes (exit 2, naming the variable, file and line, option and value).
+// mistakes (exit 2, naming the variable, file and line, option and value);
+// at start, a second node on one storage.path and a taken HTTP port.
 // Variables reach the child through this process's environment
 // (scoped_env), set only around one start.
 
 #define BOOST_TEST_MODULE e2e_config
 #include "tests/e2e/e2e.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #ifndef CARTD_PROJECT_VERSION
@@ -173,4 +181,79 @@ BOOST_AUTO_TEST_CASE(mistakes_name_what_to_fix) {
   expect_refusal({"--logger.verbosity=debug"},
                  "--logger.verbosity=debug: logger.verbosity is not a cartd "
                  "option: cartd logs through --log.level");
+}
+
+// -- storage.path and http.port at start --------------------------------------
+
+namespace {
+
+/// A socket listening on 127.0.0.1 on a free port, like another server's.
+class occupied_port {
+public:
+  occupied_port() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    BOOST_REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&sa), len) == 0);
+    BOOST_REQUIRE(::listen(fd_, 4) == 0);
+    BOOST_REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) ==
+                  0);
+    port_ = ntohs(sa.sin_port);
+  }
+
+  ~occupied_port() { ::close(fd_); }
+
+  uint16_t port() const { return port_; }
+
+private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+std::vector<std::string> sqlite_at(const std::string& path) {
+  return {"--storage.backend=sqlite", "--storage.path=" + path,
+          "--storage.sync=normal"};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_second_node_on_one_storage_path_fails_at_start) {
+  temp_dir data;
+  test_node first{sqlite_at(data.path())};
+  BOOST_TEST(call(first.port(), "POST", items_path("lock"),
+                  R"({"item":"a","quantity":1})")
+                 .result_int() == 200u);
+  auto second = run(sqlite_at(data.path()));
+  BOOST_TEST(second.status->code == 1);
+  BOOST_TEST(contains(second.err, "journal directory " + data.path() +
+                                      " is in use by process " +
+                                      std::to_string(first.proc().pid())),
+             second.err);
+  // The first one is unaffected.
+  BOOST_TEST(call(first.port(), "GET", cart_path("lock")).result_int() == 200u);
+  // Killed with -9, its lock goes with it: the next start serves its carts.
+  first.proc().kill(SIGKILL);
+  BOOST_REQUIRE(first.proc().wait_exit(10s));
+  test_node next{sqlite_at(data.path())};
+  auto res = call(next.port(), "GET", cart_path("lock"));
+  BOOST_TEST(res.result_int() == 200u);
+  BOOST_TEST(contains(res.body(), "\"quantity\":1"), res.body());
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_taken_port_is_reported_before_the_data_directory_is_made) {
+  occupied_port taken;
+  temp_dir parent;
+  auto data = parent.path() + "/data";
+  auto args = sqlite_at(data);
+  args.push_back("--http.port=" + std::to_string(taken.port()));
+  auto res = run(args);
+  BOOST_TEST(res.status->code == 1);
+  BOOST_TEST(contains(res.err, "cannot listen on 127.0.0.1:" +
+                                   std::to_string(taken.port()) +
+                                   ": address already in use"),
+             res.err);
+  BOOST_TEST(!std::filesystem::exists(data), data << " was created");
 }

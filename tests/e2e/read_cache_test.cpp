@@ -151,9 +151,12 @@ http_response poll_get(uint16_t port, const std::string& target,
 // -- nodes --------------------------------------------------------------------
 
 /// Options of a node journaling to `data` (SQLite) without fsync per commit
-/// (what these tests check does not depend on it), plus `extra`.
+/// (what these tests check does not depend on it), plus `extra`. Shared
+/// storage: the tests of changes the broker never saw run a second node on
+/// the same journal, which a node refuses by default.
 std::vector<std::string> sqlite_args(const temp_dir& data,
                                      std::vector<std::string> extra = {}) {
+  extra.emplace_back("--debug.shared-storage=true");
   return sqlite_node_args(data, std::move(extra), "normal");
 }
 

@@ -666,9 +666,17 @@ BOOST_AUTO_TEST_CASE(a_closed_journal_keeps_its_events_snapshots_and_keys) {
 
 // -- two writers on one file --------------------------------------------------
 
+// Not exclusive: the journal's own conflict rules, whatever the directory
+// lock (which a node always takes) allows.
+sqlite_options shared() {
+  sqlite_options result;
+  result.exclusive = false;
+  return result;
+}
+
 BOOST_AUTO_TEST_CASE(of_two_journals_on_one_directory_one_extends_a_stream) {
-  auto first = open_journal(dir());
-  auto second = open_journal(dir());
+  auto first = open_journal(dir(), shared());
+  auto second = open_journal(dir(), shared());
   BOOST_REQUIRE(first->append("c1", 0, {"a"}));
   // The second journal sees the first one's commit.
   BOOST_TEST(second->replay("c1", 0)->size() == 1u);
@@ -685,8 +693,8 @@ BOOST_AUTO_TEST_CASE(of_two_journals_on_one_directory_one_extends_a_stream) {
 }
 
 BOOST_AUTO_TEST_CASE(of_two_journals_racing_on_two_threads_exactly_one_wins) {
-  auto first = open_journal(dir());
-  auto second = open_journal(dir());
+  auto first = open_journal(dir(), shared());
+  auto second = open_journal(dir(), shared());
   constexpr int rounds = 20;
   for (int round = 0; round < rounds; ++round) {
     auto stream = "race-" + std::to_string(round);
