@@ -258,8 +258,16 @@ BOOST_AUTO_TEST_CASE(sigkill_under_load_with_sync_normal_loses_no_add) {
 
 BOOST_AUTO_TEST_CASE(two_nodes_on_one_journal_never_both_append_to_a_cart) {
   // Two writers for one cart, each with its own idea of the cart's version.
+  // A node refuses a journal another one holds (directory lock); shared
+  // storage lets the journal's own rule be tested behind that lock.
   temp_dir data;
-  check_two_nodes_on_one_cart([&] { return sqlite_args(data); }, 1500ms);
+  check_two_nodes_on_one_cart(
+      [&] {
+        auto args = sqlite_args(data);
+        args.emplace_back("--debug.shared-storage=true");
+        return args;
+      },
+      1500ms);
 }
 
 BOOST_AUTO_TEST_CASE(keyed_retries_across_sigkill_apply_every_add_once) {
