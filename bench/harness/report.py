@@ -1,6 +1,7 @@
 """Aggregates repetitions and writes the results: JSON, Markdown, PNG."""
 
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -11,16 +12,6 @@ from . import cluster
 # seed routes (one cart), so every row is compared with Flask's seed mix at
 # the same connection count.
 FLASK_WORKLOAD = "seed"
-
-# The series of the chart: (server, workload) -> label.
-CHART_SERIES = [
-    ("cartd-sqlite", "mix", "cartd sqlite sync=full (mix)"),
-    ("cartd-memory", "mix", "cartd memory (mix)"),
-    ("nginx", "mix", "nginx static (mix requests)"),
-    ("gunicorn", "seed", "Flask + gunicorn (seed routes)"),
-    ("flask", "seed", "Flask dev server (seed routes)"),
-]
-
 
 def aggregate(raw):
     """raw: list of run dicts (server, workload, conns, rep, result).
@@ -268,9 +259,7 @@ def markdown(doc, chart_name):
                      "measure successful requests only; see the errors "
                      "column.**" % (len(bad), len(rows)))
         lines.append("")
-    # cartd on PostgreSQL: the database server's CPU is "other" by design.
-    busy = [r for r in rows if (r.get("cpu_other") or 0) > 0.15
-            and r["server"] not in EXTERNAL_STORE]
+    busy = busy_rows(rows)
     if busy:
         lines.append("> **Note: in %d of %d rows other processes used more "
                      "than 0.15 of a core (median) while wrk ran (see "
@@ -465,51 +454,199 @@ def fmt_mib(b):
     return "%.1f MiB" % (b / 1048576.0)
 
 
-def chart(rows, path, title):
-    """Throughput and p99 against connections for every server (gnuplot)."""
+# Chart colours: dark enough to read on white, told apart without red/green
+# (Okabe-Ito, yellow left out), given to servers in this order; point types
+# differ too. A `base-` server (--base-bin-dir: the build before a change)
+# takes its counterpart's colour with an open point, next to it.
+CHART_COLOURS = ["#000000", "#0072B2", "#D55E00", "#009E73", "#CC79A7",
+                 "#8C564B", "#E69F00", "#56B4E9", "#7F7F7F", "#332288"]
+CHART_SERVER_ORDER = ["cartd-sqlite", "base-cartd-sqlite", "cartd-memory",
+                      "base-cartd-memory", "cartd-postgres", "nginx",
+                      "gunicorn", "flask"]
+CHART_WORKLOAD_ORDER = ["mix", "get_hot", "get_many", "add_many", "seed"]
+
+
+def busy_rows(rows):
+    """Rows during which other processes used more than 0.15 of a core
+    (median): the Markdown's and the chart's busy-machine banner. cartd on
+    PostgreSQL: the database server's CPU is "other" by design."""
+    return [r for r in rows if (r.get("cpu_other") or 0) > 0.15
+            and r["server"] not in EXTERNAL_STORE]
+
+
+def chart_banners(doc):
+    """The warnings the chart carries, as in the Markdown."""
+    rows = doc["rows"]
+    out = []
+    if doc["meta"].get("quick"):
+        out.append("SMOKE RUN (--quick: 1 s per run): checks that every "
+                   "server answers; not a measurement")
+    bad = rows_with_errors(rows)
+    if bad:
+        out.append("WARNING: %d of %d rows had errors (non-2xx or socket "
+                   "errors)" % (len(bad), len(rows)))
+    busy = busy_rows(rows)
+    if busy:
+        out.append("Note: in %d of %d rows other processes used more than "
+                   "0.15 of a core: this shared machine was busy, those "
+                   "rows understate the servers" % (len(busy), len(rows)))
+    return out
+
+
+def chart_points(doc):
+    """(workload, server, conns) -> {"rps": [...], "p99": [...]} over the
+    repetitions (p99 in ms), from the raw runs; rows without raw runs give
+    their repetitions' req/s and the median p99."""
+    pts = {}
+    raw = doc.get("raw") or []
+    for run in raw:
+        res = run["result"]
+        if not res.get("req_per_s") or "latency_us" not in res:
+            continue
+        key = (run["workload"], run["server"], run["conns"])
+        p = pts.setdefault(key, {"rps": [], "p99": []})
+        p["rps"].append(res["req_per_s"])
+        if res["latency_us"].get("p99") is not None:
+            p["p99"].append(res["latency_us"]["p99"] / 1000.0)
+    if not raw:
+        for r in doc["rows"]:
+            if not r.get("req_per_s") or r["server"] == "pgbench":
+                continue
+            pts[(r["workload"], r["server"], r["conns"])] = {
+                "rps": r.get("req_per_s_all") or [r["req_per_s"]],
+                "p99": [r["p99_us"] / 1000.0] if r.get("p99_us") else []}
+    return {k: v for k, v in pts.items()
+            if k[1] != "pgbench" and v["rps"]}
+
+
+def ordered(names, preferred):
+    return ([n for n in preferred if n in names]
+            + sorted(n for n in names if n not in preferred))
+
+
+def panel_axis(values):
+    """gnuplot settings for a y axis fitted to `values` (every repetition):
+    linear from 0 unless they span more than 20x, then log, either way
+    with a margin above (and below, on log) the data."""
+    lo, hi = min(values), max(values)
+    if lo > 0 and hi / lo > 20:
+        lo, hi = lo / 1.6, hi * 1.6
+        # 1-2-5 ticks: a decade or two would otherwise show one label.
+        tics = []
+        decade = 10.0 ** math.floor(math.log10(lo))
+        while decade <= hi:
+            tics += [m * decade for m in (1, 2, 5) if lo <= m * decade <= hi]
+            decade *= 10
+        return ("set logscale y 10\nset yrange [%g:%g]\nset ytics (%s)"
+                % (lo, hi, ", ".join("%g" % t for t in tics)))
+    return ("unset logscale y\nset yrange [0:%g]\nset ytics auto"
+            % (hi * 1.15 if hi > 0 else 1))
+
+
+def chart(doc, path, title):
+    """One row of panels per workload (throughput, p99 latency), each point
+    the median of the repetitions with a bar from their minimum to their
+    maximum; connection counts as categories (only those measured, no lines
+    between them); banners as in the Markdown (gnuplot)."""
+    pts = chart_points(doc)
+    if not pts:
+        return False
+    titles = doc.get("workload_titles", {})
+    workloads = ordered({k[0] for k in pts}, CHART_WORKLOAD_ORDER)
+    servers = ordered({k[1] for k in pts}, CHART_SERVER_ORDER)
+    own = [s for s in servers if not (s.startswith("base-")
+                                      and s[5:] in servers)]
+    colour = {s: CHART_COLOURS[i % len(CHART_COLOURS)]
+              for i, s in enumerate(own)}
+    point_type = {s: (5, 7, 9, 11, 13, 15)[i % 6] for i, s in enumerate(own)}
+    for s in servers:
+        if s not in colour:
+            colour[s] = colour[s[5:]]
+            point_type[s] = point_type[s[5:]] - 1  # the open point
+    banners = chart_banners(doc)
+    reps = doc["meta"].get("reps")
     tmp = path + ".d"
     os.makedirs(tmp, exist_ok=True)
-    plots_rps, plots_p99 = [], []
-    for i, (server, workload, label) in enumerate(CHART_SERIES):
-        pts = sorted((r["conns"], r["req_per_s"], r["p99_us"]) for r in rows
-                     if r["server"] == server and r["workload"] == workload
-                     and r["req_per_s"])
-        if len(pts) < 1:
-            continue
-        data = os.path.join(tmp, "%d.dat" % i)
-        with open(data, "w") as f:
-            for c, rps, p99 in pts:
-                f.write("%d %f %f\n" % (c, rps, (p99 or 0) / 1000.0))
-        style = "with linespoints lw 2 pt 7 ps 1 lc %d" % (i + 1)
-        plots_rps.append("'%s' using 1:2 %s title '%s'" % (data, style, label))
-        plots_p99.append("'%s' using 1:3 %s title '%s'" % (data, style, label))
-    if not plots_rps:
-        return False
-    script = """\
-set terminal pngcairo size 1400,560 font 'sans,10'
-set output '{out}'
-set multiplot layout 1,2 title '{title}'
-set logscale x 2
-set xtics (1, 4, 16, 64, 256, 1024)
-set xlabel 'connections'
-set grid
-set key top left
-set logscale y 10
-set format y '%.0s%c'
-set ylabel 'requests/s (log)'
-set title 'throughput'
-plot {rps}
-set ylabel 'p99 latency, ms (log)'
-set format y '%g'
-set title 'p99 latency'
-set key top left
-plot {p99}
-unset multiplot
-""".format(out=path, title=title.replace("'", ""), rps=", ".join(plots_rps),
-           p99=", ".join(plots_p99))
+    head = 70 + 22 * len(banners)
+    height = head + 50 + 330 * len(workloads)
+    top = 1.0 - head / float(height)
+    script = ["set terminal pngcairo noenhanced size 1400,%d "
+              "font 'sans,10' background '#ffffff'" % height,
+              "set output '%s'" % path,
+              "set multiplot layout %d,2 margins 0.07,0.83,%.4f,%.4f "
+              "spacing 0.09,%.4f" % (len(workloads), 50.0 / height, top,
+                                     80.0 / height),
+              "set grid ytics lc rgb '#d0d0d0'",
+              "set border lc rgb '#404040'",
+              "set key outside right top Left reverse samplen 1 "
+              "font 'sans,9'",
+              "set bars 2"]
+    script.append("set label 901 at screen 0.5,%.4f center front "
+                  "\"%s\" font 'sans,13'"
+                  % (1.0 - 22.0 / height, gp_text(title)))
+    for i, b in enumerate(banners):
+        script.append("set label %d at screen 0.5,%.4f center front "
+                      "\"%s\" tc rgb '#b00000' font 'sans,11'"
+                      % (902 + i, 1.0 - (46.0 + 22 * i) / height,
+                         gp_text(b)))
+    spread = ("bars: min-max of %s repetitions" % reps if reps and reps > 1
+              else "one repetition: no spread")
+    n = 0
+    for w in workloads:
+        conns = sorted({k[2] for k in pts if k[0] == w})
+        here = [s for s in servers if any(k[0] == w and k[1] == s
+                                          for k in pts)]
+        width = min(0.6 / max(len(here), 1), 0.15)
+        xtics = ", ".join('"%d" %d' % (c, i) for i, c in enumerate(conns))
+        for metric, ylabel, fmt in (
+                ("rps", "requests/s", "%.0s%c"),
+                ("p99", "p99 latency, ms", "%g")):
+            plots, values = [], []
+            for j, s in enumerate(here):
+                data = os.path.join(tmp, "%d.dat" % n)
+                n += 1
+                rows_written = 0
+                with open(data, "w") as f:
+                    for i, c in enumerate(conns):
+                        xs = pts.get((w, s, c), {}).get(metric) or []
+                        if not xs:
+                            continue
+                        x = i + (j - (len(here) - 1) / 2.0) * width
+                        f.write("%f %f %f %f\n" % (
+                            x, statistics.median(xs), min(xs), max(xs)))
+                        values += xs
+                        rows_written += 1
+                if not rows_written:
+                    continue
+                plots.append("'%s' using 1:2:3:4 with yerrorbars pt %d ps 1.1 "
+                             "lw 1.5 lc rgb '%s' title \"%s\""
+                             % (data, point_type[s], colour[s], gp_text(s)))
+            script.append("set title \"%s: %s\" font 'sans,11'"
+                          % (gp_text(titles.get(w, w)),
+                             "throughput" if metric == "rps"
+                             else "p99 latency"))
+            script.append("set xrange [-0.5:%f]" % (len(conns) - 0.5))
+            script.append("set xtics (%s)" % xtics)
+            script.append("set xlabel \"connections (%s)\"" % spread)
+            script.append("set ylabel '%s'" % ylabel)
+            script.append("set format y '%s'" % fmt)
+            if values:
+                axis = panel_axis(values)
+                script.append(axis)
+                if metric == "rps" and max(values) < 10000 and \
+                        not axis.startswith("set logscale"):
+                    # Steps below 1k would all read "1k", "2k".
+                    script.append("set format y '%g'")
+                if axis.startswith("set logscale"):
+                    script.append("set ylabel '%s (log)'" % ylabel)
+            script.append("plot %s" % (", ".join(plots) if plots else
+                                       "NaN notitle"))
+            # The title and banners are drawn once.
+            script.append("unset label")
+    script.append("unset multiplot")
     script_path = os.path.join(tmp, "chart.gp")
     with open(script_path, "w") as f:
-        f.write(script)
+        f.write("\n".join(script) + "\n")
     proc = subprocess.run(["gnuplot", script_path], stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT)
     for name in os.listdir(tmp):
@@ -520,11 +657,18 @@ unset multiplot
     return True
 
 
+def gp_text(text):
+    """`text` inside a gnuplot double-quoted string (the terminal is
+    noenhanced: no markup to escape)."""
+    return str(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
 def write(doc, out_dir, stem):
     os.makedirs(out_dir, exist_ok=True)
     png = os.path.join(out_dir, stem + ".png")
-    has_chart = chart(doc["rows"], png, "cartd vs nginx vs Flask, %s, %s"
-                      % (doc["meta"]["date"], doc["meta"]["host"]))
+    has_chart = chart(doc, png, "%scartd benchmark, %s, %s"
+                      % ("SMOKE RUN: " if doc["meta"].get("quick") else "",
+                         doc["meta"]["date"], doc["meta"]["host"]))
     doc["chart"] = os.path.basename(png) if has_chart else None
     with open(os.path.join(out_dir, stem + ".json"), "w") as f:
         json.dump(doc, f, indent=1, sort_keys=False)
