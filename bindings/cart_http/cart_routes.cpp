@@ -63,6 +63,14 @@ http::response message_reply(const char* text) {
   return result;
 }
 
+/// Marks `res` as the repeated answer of an Idempotency-Key's first
+/// request when `view` is one.
+http::response mark_replay(http::response res, const cart_view& view) {
+  if (view.replayed)
+    res.headers.emplace_back("Idempotent-Replayed", "true");
+  return res;
+}
+
 } // namespace
 
 // -- cart_routes --------------------------------------------------------------
@@ -371,7 +379,7 @@ void cart_routes::mutate(call& c, cart_mutation m) {
   if (auto err = read_idempotency_key(c.req, m))
     return c.reply(std::move(*err));
   auto as_cart = [this, reply = c.reply](cart_view& view) {
-    reply(cache_.render(view));
+    reply(mark_replay(cache_.render(view), view));
   };
   ask_cart(c.self, c.cart, 0, false, as_cart, c.reply, c.cluster, std::move(m));
 }
@@ -403,7 +411,7 @@ void cart_routes::clear_cart(call& c) {
 }
 
 void cart_routes::add_item(call& c) {
-  auto parsed = parse_json_body(c.req);
+  auto parsed = parse_json_body(c.req, {"item", "quantity"});
   if (parsed.error)
     return c.reply(std::move(*parsed.error));
   cart_mutation m;
@@ -418,7 +426,7 @@ void cart_routes::add_item(call& c) {
 }
 
 void cart_routes::set_item(call& c) {
-  auto parsed = parse_json_body(c.req);
+  auto parsed = parse_json_body(c.req, {"quantity"});
   if (parsed.error)
     return c.reply(std::move(*parsed.error));
   std::optional<int64_t> quantity;
@@ -462,7 +470,7 @@ void cart_routes::seed_get(call& c) {
 
 void cart_routes::seed_add(call& c) {
   // The seed API takes no If-Match and always adds one unit.
-  auto parsed = parse_json_body(c.req);
+  auto parsed = parse_json_body(c.req, {"item"});
   if (parsed.error)
     return c.reply(std::move(*parsed.error));
   cart_mutation m;
@@ -473,8 +481,8 @@ void cart_routes::seed_add(call& c) {
   if (auto err = read_idempotency_key(c.req, m))
     return c.reply(std::move(*err));
   m.request_id = c.req.request_id;
-  auto added = [reply = c.reply](cart_view&) {
-    reply(message_reply("Added to cart"));
+  auto added = [reply = c.reply](cart_view& view) {
+    reply(mark_replay(message_reply("Added to cart"), view));
   };
   ask_cart(c.self, seed_cart, 0, false, added, c.reply, c.cluster,
            std::move(m));
@@ -487,8 +495,8 @@ void cart_routes::seed_remove(call& c) {
   if (auto err = read_idempotency_key(c.req, m))
     return c.reply(std::move(*err));
   m.request_id = c.req.request_id;
-  auto removed = [reply = c.reply](cart_view&) {
-    reply(message_reply("Removed from cart"));
+  auto removed = [reply = c.reply](cart_view& view) {
+    reply(mark_replay(message_reply("Removed from cart"), view));
   };
   ask_cart(c.self, seed_cart, 0, false, removed, c.reply, c.cluster,
            std::move(m));

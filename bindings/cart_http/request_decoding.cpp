@@ -22,6 +22,28 @@ int hex_value(char c) {
   return -1;
 }
 
+/// `name` as a JSON string, for messages (escaped: it is the client's text).
+std::string quoted(const std::string& name) {
+  return request_json(name).dump(-1, ' ', false,
+                                 request_json::error_handler_t::replace);
+}
+
+/// The 400 naming `name`, a member the route does not define.
+http::response unknown_field(const std::string& name, body_fields fields) {
+  std::string message = "unknown field " + quoted(name) + " (this route takes ";
+  auto first = true;
+  for (auto field : fields) {
+    if (!first)
+      message += ", ";
+    first = false;
+    message += '"';
+    message.append(field.data(), field.size());
+    message += '"';
+  }
+  message += ')';
+  return http::error_response(400, "unknown_field", message);
+}
+
 } // namespace
 
 // -- path ---------------------------------------------------------------------
@@ -99,7 +121,7 @@ bool is_json_media_type(std::string_view value) {
          lower.compare(0, 12, "application/") == 0;
 }
 
-body_or_error parse_json_body(const http::request& req) {
+body_or_error parse_json_body(const http::request& req, body_fields fields) {
   body_or_error result;
   if (!req.has_length) {
     result.error = http::error_response(
@@ -126,9 +148,18 @@ body_or_error parse_json_body(const http::request& req) {
                                         "the body is not valid JSON");
     return result;
   }
-  if (!result.body.is_object())
+  if (!result.body.is_object()) {
     result.error = http::error_response(400, "invalid_field",
                                         "the body must be a JSON object");
+    return result;
+  }
+  for (auto& member : result.body.items()) {
+    auto& name = member.key();
+    if (std::find(fields.begin(), fields.end(), name) == fields.end()) {
+      result.error = unknown_field(name, fields);
+      return result;
+    }
+  }
   return result;
 }
 

@@ -5,13 +5,14 @@
 // response that refuses the request (a 4xx); none talks to an actor.
 //
 //   path        split_path, percent_decode, decode_cart_id, decode_item_id
-//   body        parse_json_body (Content-Length, Content-Type, a JSON object),
-//               read_item, read_quantity
+//   body        parse_json_body (Content-Length, Content-Type, a JSON object
+//               holding no member but the route's), read_item, read_quantity
 //   headers     read_if_match, read_idempotency_key
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,12 +69,17 @@ struct body_or_error {
   std::optional<http::response> error;
 };
 
+/// The members a route's body may hold, e.g. {"item", "quantity"}.
+using body_fields = std::initializer_list<std::string_view>;
+
 /// Reads the body as a JSON object. Refuses a request without a length (411
 /// length_required), a non-empty body that is not JSON by its Content-Type
 /// (415 unsupported_media_type), a body that does not parse or holds a NUL
-/// byte (400 malformed_json) and JSON other than an object (400
-/// invalid_field).
-body_or_error parse_json_body(const http::request& req);
+/// byte (400 malformed_json), JSON other than an object (400 invalid_field)
+/// and an object with a member not in `fields` (400 unknown_field, the
+/// message naming the first such member): a misspelt `"qty"` must not be
+/// taken for a request without a quantity.
+body_or_error parse_json_body(const http::request& req, body_fields fields);
 
 /// Reads the optional integer member `field` into `out` (left alone when the
 /// member is missing). A non-integer gets 400 invalid_field; an integer above

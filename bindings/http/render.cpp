@@ -66,6 +66,11 @@ void render_head(std::string& out, const response& res, render_options opts) {
   out += ' ';
   out += reason_phrase(status);
   out += "\r\n";
+  if (!opts.date.empty()) {
+    out += "Date: ";
+    out += opts.date;
+    out += "\r\n";
+  }
   if (!status_without_body(status)) {
     if (!res.content_type.empty() && is_field_value(res.content_type)) {
       out += "Content-Type: ";
@@ -79,6 +84,9 @@ void render_head(std::string& out, const response& res, render_options opts) {
   for (auto& [name, value] : res.headers) {
     if (!is_token(name) || !is_field_value(value) || is_framing_field(name))
       continue;
+    if (!opts.date.empty() &&
+        boost::beast::iequals({name.data(), name.size()}, "date"))
+      continue; // the server's own
     out += name;
     out += ": ";
     out += value;

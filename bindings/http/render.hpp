@@ -22,6 +22,8 @@ struct render_options {
   bool keep_alive = false;
   /// Added as `X-Request-Id` unless empty.
   std::string_view request_id;
+  /// Added as `Date` unless empty (an IMF-fixdate: http_date.hpp).
+  std::string_view date;
 };
 
 /// Whether responses with `status` carry no body, Content-Type or
@@ -35,7 +37,7 @@ std::string_view reason_phrase(unsigned status) noexcept;
 /// empty line that ends it, to `out`. A status outside 100..999 renders as
 /// 500. Extra headers with invalid names or values, or that would clash with
 /// the server's framing (Content-Length, Transfer-Encoding, Connection), are
-/// dropped.
+/// dropped, and so is a `Date` of their own when `opts.date` is set.
 void render_head(std::string& out, const response& res, render_options opts);
 
 /// Appends the whole response (`render_head` plus, unless `opts.head` or the

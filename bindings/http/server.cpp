@@ -6,11 +6,13 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include <boost/beast/core/string.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
 #include <caf/exit_reason.hpp>
@@ -23,7 +25,9 @@
 #include <caf/sec.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "bindings/http/conditional.hpp"
 #include "bindings/http/connection_abort.hpp"
+#include "bindings/http/http_date.hpp"
 #include "bindings/http/paced_acceptor.hpp"
 #include "bindings/http/render.hpp"
 #include "bindings/http/request_ids.hpp"
@@ -111,6 +115,9 @@ struct connection {
   std::string_view route;
   std::string path;
   std::string request_id;
+  /// The If-None-Match lines of a GET or HEAD, joined by commas ("" when
+  /// none): its 2xx answer with a matching ETag goes out as 304.
+  std::string if_none_match;
   /// Answered while `handle` was still on the stack (the route was not
   /// known yet): `dispatch` tells the observers once it is.
   bool answered_in_handle = false;
@@ -129,6 +136,8 @@ struct server_state {
   /// Connections with `closing` set.
   size_t closing = 0;
   bool draining = false;
+  /// quit() was called (the drain may end from several places).
+  bool stopped = false;
   /// Accepts that failed for lack of descriptors since the last accepted
   /// connection, and since the last log line about it.
   size_t accept_failures = 0;
@@ -137,6 +146,8 @@ struct server_state {
   caf::error drain_reason;
   /// Reused for rendering every response head.
   std::string out;
+  /// The Date header's value, formatted at most once a second.
+  date_clock date;
   /// Makes X-Request-Id for requests without a valid one.
   request_id_source ids;
   /// Scratch id for responses the server sends before routing.
@@ -194,6 +205,7 @@ void write_response(server_actor* self, connection_handle hdl, connection* c,
                     const response& res, render_options opts) {
   auto& out = self->state.out;
   out.clear();
+  opts.date = self->state.date.now();
   render_head(out, res, opts);
   std::string_view body;
   if (!opts.head && !status_without_body(res.status))
@@ -201,10 +213,21 @@ void write_response(server_actor* self, connection_handle hdl, connection* c,
   send_out(self, hdl, c != nullptr ? &c->out : nullptr, out, body);
 }
 
+void stop_server(server_actor* self) {
+  auto& st = self->state;
+  if (st.stopped)
+    return;
+  st.stopped = true;
+  self->quit(st.drain_reason);
+}
+
+/// While draining, every connection left is one the server still answers
+/// (a request in flight or half received) or is writing the last bytes to:
+/// the server stops when none is left.
 void maybe_finish_drain(server_actor* self) {
   auto& st = self->state;
-  if (st.draining && st.in_flight == 0 && st.closing == 0)
-    self->quit(st.drain_reason);
+  if (st.draining && st.conns.empty())
+    stop_server(self);
 }
 
 /// Forgets the state of `hdl` (and its request in flight). Any reference
@@ -272,7 +295,7 @@ void reply_and_close(server_actor* self, connection_handle hdl,
   auto i = st.conns.find(hdl);
   st.ids.next(st.scratch_id);
   write_response(self, hdl, i != st.conns.end() ? &i->second : nullptr, res,
-                 render_options{false, true, false, st.scratch_id});
+                 render_options{false, true, false, st.scratch_id, {}});
   if (!st.cfg.observers.empty()) {
     exchange ex;
     ex.request_id = st.scratch_id;
@@ -298,21 +321,33 @@ void update_reading(server_actor* self, connection_handle hdl, connection& c) {
   }
 }
 
-/// Writes the response for request `serial`; a no-op when the connection is
-/// gone or the request was already answered.
-void finish(server_actor* self, connection_handle hdl, uint64_t serial,
-            const response& res) {
-  auto& st = self->state;
-  auto i = st.conns.find(hdl);
-  if (i == st.conns.end() || i->second.in_flight != serial)
-    return;
-  auto& c = i->second;
-  c.in_flight = 0;
-  --st.in_flight;
-  c.must_close = c.must_close || !c.keep_alive || st.draining;
+/// The 304 that replaces `res` (a 2xx to a GET or HEAD) when it carries an
+/// ETag `if_none_match` matches: its headers, ETag included, and no body.
+std::optional<response> not_modified_for(const response& res,
+                                         std::string_view if_none_match) {
+  for (auto& [name, value] : res.headers) {
+    if (!boost::beast::iequals({name.data(), name.size()}, "etag"))
+      continue;
+    if (!if_none_match_matches(if_none_match, value))
+      return std::nullopt;
+    response result;
+    result.status = 304;
+    result.content_type.clear();
+    result.headers = res.headers;
+    return result;
+  }
+  return std::nullopt;
+}
+
+/// Writes `res`, the answer to `c`'s request (no longer in flight).
+void finish_with(server_actor* self, connection_handle hdl, connection& c,
+                 const response& res) {
   write_response(self, hdl, &c, res,
-                 render_options{c.is_head, c.must_close,
-                                c.http10 && !c.must_close, c.request_id});
+                 render_options{c.is_head,
+                                c.must_close,
+                                c.http10 && !c.must_close,
+                                c.request_id,
+                                {}});
   auto now = clock_type::now();
   c.last_activity = now;
   if (c.dispatching) {
@@ -334,6 +369,27 @@ void finish(server_actor* self, connection_handle hdl, uint64_t serial,
     close_connection(self, hdl);
   else
     process(self, hdl, c);
+}
+
+/// Writes the response for request `serial`; a no-op when the connection is
+/// gone or the request was already answered.
+void finish(server_actor* self, connection_handle hdl, uint64_t serial,
+            const response& res) {
+  auto& st = self->state;
+  auto i = st.conns.find(hdl);
+  if (i == st.conns.end() || i->second.in_flight != serial)
+    return;
+  auto& c = i->second;
+  c.in_flight = 0;
+  --st.in_flight;
+  c.must_close = c.must_close || !c.keep_alive || st.draining;
+  if (!c.if_none_match.empty() && res.status / 100 == 2) {
+    if (auto not_modified = not_modified_for(res, c.if_none_match)) {
+      finish_with(self, hdl, c, *not_modified);
+      return;
+    }
+  }
+  finish_with(self, hdl, c, res);
 }
 
 responder make_responder(server_actor* self, connection_handle hdl,
@@ -411,6 +467,16 @@ bool dispatch(server_actor* self, connection_handle hdl, connection& c,
   c.method = req.msg.method();
   c.route = std::string_view{};
   c.answered_in_handle = false;
+  c.if_none_match.clear();
+  if (req.msg.method() == boost::beast::http::verb::get) {
+    auto lines = req.msg.equal_range(boost::beast::http::field::if_none_match);
+    for (auto i = lines.first; i != lines.second; ++i) {
+      if (!c.if_none_match.empty())
+        c.if_none_match += ", ";
+      auto value = i->value();
+      c.if_none_match.append(value.data(), value.size());
+    }
+  }
   assign_request_id(self, c, req);
   req.request_id = c.request_id;
   if (!st.cfg.observers.empty()) {
@@ -649,24 +715,85 @@ void start_drain(server_actor* self, caf::error reason) {
   auto& st = self->state;
   if (st.draining)
     return;
-  log().info("http: draining ({} requests in flight)", st.in_flight);
-  self->close(st.acceptor);
   std::vector<connection_handle> idle;
+  size_t partial = 0;
   for (auto& [hdl, c] : st.conns) {
-    if (c.in_flight != 0)
+    if (c.in_flight != 0) {
       c.must_close = true;
-    else
+    } else if (!c.closing && c.reader.has_partial()) {
+      // Part of a request arrived: its client gets an answer, not a closed
+      // connection. Reading goes on; once complete, the request is served
+      // and answered with `Connection: close`; if it is still incomplete
+      // at the drain timeout, it gets a 503.
+      c.must_close = true;
+      ++partial;
+    } else {
       idle.push_back(hdl);
+    }
   }
+  log().info("http: draining ({} requests in flight, {} half received)",
+             st.in_flight, partial);
+  self->close(st.acceptor);
   for (auto hdl : idle)
     close_connection(self, hdl);
   // Set only now so that closing the idle connections does not quit early.
   st.draining = true;
   st.drain_reason = std::move(reason);
-  if (st.in_flight != 0 || st.closing != 0)
+  if (!st.conns.empty())
     self->delayed_send(self, st.cfg.drain_timeout, drain_atom::value);
   else
-    self->quit(st.drain_reason);
+    stop_server(self);
+}
+
+/// The drain timeout: requests in flight get the handler's timeout response,
+/// requests still half received a 503 `shutting_down`, both with
+/// `Connection: close`. Connections whose client has not taken earlier
+/// output are aborted (a graceful close would keep their socket, and CAF's
+/// I/O loop with it, until the client reads).
+void on_drain_timeout(server_actor* self) {
+  auto& st = self->state;
+  log().warn("http: drain timeout, closing {} connections", st.conns.size());
+  std::vector<connection_handle> stuck;
+  std::vector<connection_handle> partial;
+  std::vector<std::pair<connection_handle, uint64_t>> in_flight;
+  for (auto& [hdl, c] : st.conns) {
+    if (c.closing || c.out.caf_writing || c.write_blocked)
+      stuck.push_back(hdl);
+    else if (c.in_flight != 0)
+      in_flight.emplace_back(hdl, c.in_flight);
+    else
+      partial.push_back(hdl);
+  }
+  for (auto hdl : stuck) {
+    auto i = st.conns.find(hdl);
+    abort_connection(self, hdl, i->second.fd);
+    if (i->second.in_flight != 0)
+      --st.in_flight;
+    if (i->second.closing)
+      --st.closing;
+    st.conns.erase(i);
+  }
+  if (!in_flight.empty()) {
+    auto res = st.h->timeout_response();
+    for (auto& [hdl, serial] : in_flight)
+      finish(self, hdl, serial, res);
+  }
+  for (auto hdl : partial)
+    if (st.conns.count(hdl) != 0)
+      reply_and_close(self, hdl,
+                      error_response(503, "shutting_down",
+                                     "the server is shutting down and the "
+                                     "request did not arrive in time"));
+  // What is left holds an answer CAF is still writing (the socket took
+  // only part of it): CAF's graceful close sends it.
+  for (auto& [hdl, c] : st.conns)
+    self->close(hdl);
+  st.conns.clear();
+  observe_connections(self);
+  st.in_flight = 0;
+  st.closing = 0;
+  self->close_all();
+  stop_server(self);
 }
 
 caf::behavior server_impl(server_actor* self, caf::io::doorman_ptr acceptor,
@@ -716,22 +843,7 @@ caf::behavior server_impl(server_actor* self, caf::io::doorman_ptr acceptor,
         if (!self->state.draining)
           self->trigger(self->state.acceptor);
       },
-      [self](drain_atom) {
-        auto& st = self->state;
-        log().warn("http: drain timeout, closing {} connections",
-                   st.conns.size());
-        // Aborted: a graceful close would keep the socket of a client
-        // that does not read, and CAF's I/O loop (so the process) would
-        // not end before it does.
-        for (auto& [hdl, c] : st.conns)
-          abort_connection(self, hdl, c.fd);
-        st.conns.clear();
-        observe_connections(self);
-        st.in_flight = 0;
-        st.closing = 0;
-        self->close_all();
-        self->quit(st.drain_reason);
-      },
+      [self](drain_atom) { on_drain_timeout(self); },
       [self](caf::get_atom) { return self->state.port; },
   };
   return own.or_else(st.h->messages(self));

@@ -9,6 +9,7 @@
 #include <exception>
 #include <iostream>
 #include <memory>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -122,13 +123,31 @@ struct shared_node_fixture {
 
 // -- checks -------------------------------------------------------------------
 
-/// Checks what every response carries: a JSON Content-Type and a
-/// Content-Length that matches the body (HEAD: no body).
+/// Whether `value` is an IMF-fixdate (RFC 9110 §5.6.7), e.g. "Sun, 06 Nov
+/// 1994 08:49:37 GMT".
+inline bool is_imf_fixdate(const std::string& value) {
+  static const std::regex form{
+      "(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
+      "(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
+      "[0-9]{2}:[0-9]{2}:[0-9]{2} GMT"};
+  return std::regex_match(value, form);
+}
+
+/// Checks what every response carries: a Date, and unless it is a 304, a
+/// JSON Content-Type and a Content-Length that matches the body (HEAD: no
+/// body).
 inline void check_framing(const http_response& res, bool head = false) {
   namespace http = boost::beast::http;
   auto status = res.result_int();
   if (status / 100 == 1)
     return;
+  auto date = std::string{res[http::field::date]};
+  BOOST_TEST(is_imf_fixdate(date), "Date `" << date << "`, status " << status);
+  if (status == 304) {
+    BOOST_TEST(res.body().empty());
+    BOOST_TEST((res.find(http::field::content_length) == res.end()));
+    return;
+  }
   BOOST_TEST_CONTEXT("status " << status << ", body: " << res.body()) {
     auto type = std::string{res[http::field::content_type]};
     BOOST_TEST(type.rfind("application/json", 0) == 0,

@@ -5,6 +5,7 @@
 #define BOOST_TEST_MODULE e2e_http
 #include "tests/e2e/e2e.hpp"
 
+#include <csignal>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -481,3 +482,73 @@ BOOST_AUTO_TEST_CASE(connections_beyond_the_limit_get_too_many_connections) {
   }
   BOOST_TEST(admitted, "no connection admitted after one closed");
 }
+
+BOOST_AUTO_TEST_SUITE(drain)
+
+namespace {
+
+/// Waits up to 20 s for `text` in the node's stderr.
+bool stderr_says(cartd_process& proc, std::string_view text) {
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (proc.stderr_text().find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+/// Sends a GET /health and the first `cut` bytes of `request` in one write
+/// and reads the GET's answer: the node then holds the start of `request`.
+void send_half(http_connection& conn, const std::string& request, size_t cut) {
+  BOOST_REQUIRE(conn.send(get_request("/health") + request.substr(0, cut)));
+  auto health = conn.read_response();
+  BOOST_REQUIRE(health);
+  BOOST_REQUIRE_EQUAL(health->result_int(), 200u);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_request_half_received_at_sigterm_is_read_and_answered) {
+  test_node node{{"--http.drain-timeout=20s", "--http.idle-timeout=30s"}};
+  http_connection conn{node.port(), 30s};
+  auto request = add_request("drain-half", "apple", 2);
+  auto cut = request.size() - 6; // in the body
+  send_half(conn, request, cut);
+  node.proc().kill(SIGTERM);
+  // Draining now (the log says so), with the half request still held.
+  BOOST_REQUIRE(stderr_says(node.proc(), "http: draining"));
+  BOOST_TEST(node.proc().stderr_text().find("1 half received") !=
+             std::string::npos);
+  BOOST_REQUIRE(conn.send(request.substr(cut)));
+  auto res = conn.read_response();
+  BOOST_REQUIRE_MESSAGE(res, "the connection closed without an answer");
+  check_framing(*res);
+  check_cart(*res, "drain-half", items({{"apple", 2}}), 1);
+  BOOST_TEST(std::string{(*res)[http::field::connection]} == "close");
+  BOOST_TEST(conn.wait_closed(10s));
+  auto status = node.proc().wait_exit(30s);
+  BOOST_REQUIRE_MESSAGE(status, "cartd still runs after SIGTERM");
+  BOOST_TEST(status->exited_normally());
+  BOOST_TEST(status->code == 0);
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_request_still_half_received_at_the_drain_timeout_gets_503) {
+  test_node node{{"--http.drain-timeout=500ms", "--http.idle-timeout=30s"}};
+  http_connection conn{node.port(), 30s};
+  auto request = request_text("GET", "/carts/drain-never");
+  send_half(conn, request, request.size() / 2);
+  node.proc().kill(SIGTERM);
+  auto res = conn.read_response();
+  BOOST_REQUIRE_MESSAGE(res, "the connection closed without an answer");
+  check_framing(*res);
+  check_error(*res, 503, "shutting_down");
+  BOOST_TEST(std::string{(*res)[http::field::connection]} == "close");
+  BOOST_TEST(conn.wait_closed(10s));
+  auto status = node.proc().wait_exit(30s);
+  BOOST_REQUIRE_MESSAGE(status, "cartd still runs after SIGTERM");
+  BOOST_TEST(status->code == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -56,7 +56,8 @@ bool decode(route r, const http::request& req, const std::string& segment,
     return true;
   };
   if (r == add || r == set) {
-    auto parsed = parse_json_body(req);
+    auto parsed = r == add ? parse_json_body(req, {"item", "quantity"})
+                           : parse_json_body(req, {"quantity"});
     if (refused(parsed.error))
       return false;
     FUZZ_CHECK(parsed.body.is_object());

@@ -405,7 +405,9 @@ private:
       return true;
     }
     if (auto original = decode_state(i->second.state)) {
-      promise.deliver(make_view(id_, *original));
+      auto view = make_view(id_, *original);
+      view.replayed = true;
+      promise.deliver(std::move(view));
       return true;
     }
     return false;

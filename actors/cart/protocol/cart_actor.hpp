@@ -98,12 +98,17 @@ struct cart_view {
   /// The incarnation of the cart that produced this view (see
   /// "Incarnations" above); never rendered to clients.
   uint64_t incarnation = 0;
+  /// The reply to a change repeated with its Idempotency-Key: the cart as
+  /// the first request left it, nothing changed now (HTTP:
+  /// `Idempotent-Replayed: true`).
+  bool replayed = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cart_view& x) {
   return f(caf::meta::type_name("cartd::cart_view"), x.id, x.lines,
-           x.total_quantity, x.checked_out, x.version, x.incarnation);
+           x.total_quantity, x.checked_out, x.version, x.incarnation,
+           x.replayed);
 }
 
 /// Builds the client view of `state`, held by the cart incarnation

@@ -50,6 +50,16 @@ std::string code_of(const body_or_error& x) {
   return code_of(x.error);
 }
 
+/// The error message of a refusal.
+std::string message_of(const body_or_error& x) {
+  return nlohmann::json::parse(x.error->body)["message"].get<std::string>();
+}
+
+/// parse_json_body for the add-item route's members.
+body_or_error parse_add(const http::request& req) {
+  return parse_json_body(req, {"item", "quantity"});
+}
+
 } // namespace
 
 // -- path ---------------------------------------------------------------------
@@ -141,14 +151,14 @@ BOOST_AUTO_TEST_CASE(json_media_types_are_recognized) {
 }
 
 BOOST_AUTO_TEST_CASE(a_json_object_body_is_parsed) {
-  auto parsed = parse_json_body(make_request(R"({"item":"a","quantity":2})"));
+  auto parsed = parse_add(make_request(R"({"item":"a","quantity":2})"));
   BOOST_REQUIRE(!parsed.error);
   BOOST_TEST(parsed.body["item"] == "a");
   BOOST_TEST(parsed.body["quantity"] == 2);
 }
 
 BOOST_AUTO_TEST_CASE(a_body_without_length_gets_411) {
-  auto parsed = parse_json_body(make_request("{}", "application/json", false));
+  auto parsed = parse_add(make_request("{}", "application/json", false));
   BOOST_REQUIRE(parsed.error);
   BOOST_TEST(parsed.error->status == 411u);
   BOOST_TEST(code_of(parsed) == "length_required");
@@ -156,7 +166,7 @@ BOOST_AUTO_TEST_CASE(a_body_without_length_gets_411) {
 
 BOOST_AUTO_TEST_CASE(a_body_of_another_media_type_gets_415) {
   for (auto type : {"text/plain", ""}) {
-    auto parsed = parse_json_body(make_request("{}", type));
+    auto parsed = parse_add(make_request("{}", type));
     BOOST_REQUIRE(parsed.error);
     BOOST_TEST(parsed.error->status == 415u);
     BOOST_TEST(code_of(parsed) == "unsupported_media_type");
@@ -167,7 +177,7 @@ BOOST_AUTO_TEST_CASE(malformed_json_gets_400) {
   // The empty body is no JSON either.
   for (auto body : {""s, "{"s, "{\"item\":}"s, "{} x"s, "{\"a\":1}\0"s, "\0{}"s,
                     "{\"item\":\"a\0b\"}"s, "nul"s, "'a'"s}) {
-    auto parsed = parse_json_body(make_request(body));
+    auto parsed = parse_add(make_request(body));
     BOOST_TEST_CONTEXT(
         "body " << nlohmann::json(body).dump(
             -1, ' ', false, nlohmann::json::error_handler_t::replace)) {
@@ -180,11 +190,39 @@ BOOST_AUTO_TEST_CASE(malformed_json_gets_400) {
 
 BOOST_AUTO_TEST_CASE(json_other_than_an_object_gets_400_invalid_field) {
   for (auto body : {"[1]", "1", "\"x\"", "null", "true"}) {
-    auto parsed = parse_json_body(make_request(body));
+    auto parsed = parse_add(make_request(body));
     BOOST_REQUIRE(parsed.error);
     BOOST_TEST(parsed.error->status == 400u);
     BOOST_TEST(code_of(parsed) == "invalid_field", body);
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_member_the_route_does_not_define_gets_400_naming_it) {
+  auto parsed = parse_add(make_request(R"({"item":"a","qty":2})"));
+  BOOST_REQUIRE(parsed.error);
+  BOOST_TEST(parsed.error->status == 400u);
+  BOOST_TEST(code_of(parsed) == "unknown_field");
+  BOOST_TEST(message_of(parsed) ==
+             R"(unknown field "qty" (this route takes "item", "quantity"))");
+  // The first unknown member is named, whatever follows.
+  parsed = parse_add(make_request(R"({"Item":"a","item":"a","x":1})"));
+  BOOST_REQUIRE(parsed.error);
+  BOOST_TEST(message_of(parsed).rfind(R"(unknown field "Item")", 0) == 0u);
+  // A member the route defines but another route does not.
+  parsed = parse_json_body(make_request(R"({"item":"a","quantity":2})"),
+                           {"quantity"});
+  BOOST_REQUIRE(parsed.error);
+  BOOST_TEST(message_of(parsed) ==
+             R"(unknown field "item" (this route takes "quantity"))");
+  // A name with quotes or control characters stays one JSON string.
+  parsed = parse_add(make_request(R"({"a\"b\n":1})"));
+  BOOST_REQUIRE(parsed.error);
+  BOOST_TEST(message_of(parsed).rfind(R"(unknown field "a\"b\n")", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(only_defined_members_pass) {
+  for (auto body : {R"({})", R"({"item":"a"})", R"({"quantity":1,"item":"a"})"})
+    BOOST_TEST(!parse_add(make_request(body)).error, body);
 }
 
 BOOST_AUTO_TEST_CASE(quantities_in_range_are_read_and_the_rest_refused) {

@@ -36,7 +36,7 @@ BOOST_AUTO_TEST_CASE(response_has_status_line_type_length_and_headers) {
 BOOST_AUTO_TEST_CASE(head_response_keeps_content_length_but_has_no_body) {
   http::response res;
   res.body = R"({"a":1})";
-  BOOST_TEST(rendered(res, {true, false, false, {}}) ==
+  BOOST_TEST(rendered(res, {true, false, false, {}, {}}) ==
              "HTTP/1.1 200 OK\r\n"
              "Content-Type: application/json\r\n"
              "Content-Length: 7\r\n"
@@ -45,14 +45,14 @@ BOOST_AUTO_TEST_CASE(head_response_keeps_content_length_but_has_no_body) {
 
 BOOST_AUTO_TEST_CASE(connection_header_tells_close_or_http10_keep_alive) {
   http::response res;
-  BOOST_TEST(rendered(res, {false, true, false, {}}) ==
+  BOOST_TEST(rendered(res, {false, true, false, {}, {}}) ==
              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
              "Content-Length: 0\r\nConnection: close\r\n\r\n");
-  BOOST_TEST(rendered(res, {false, false, true, {}}) ==
+  BOOST_TEST(rendered(res, {false, false, true, {}, {}}) ==
              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
              "Content-Length: 0\r\nConnection: keep-alive\r\n\r\n");
   // Closing wins.
-  BOOST_TEST(rendered(res, {false, true, true, {}}).find("keep-alive") ==
+  BOOST_TEST(rendered(res, {false, true, true, {}, {}}).find("keep-alive") ==
              std::string::npos);
 }
 
@@ -75,6 +75,20 @@ BOOST_AUTO_TEST_CASE(framing_and_malformed_extra_headers_are_dropped) {
                                   "Content-Length: 0\r\n"
                                   "Allow: GET, HEAD\r\n"
                                   "\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(date_follows_the_status_line_and_replaces_the_handlers) {
+  http::response res;
+  res.status = 304;
+  res.headers = {{"date", "Thu, 01 Jan 1970 00:00:00 GMT"}, {"ETag", "\"1\""}};
+  http::render_options opts;
+  opts.date = "Sun, 06 Nov 1994 08:49:37 GMT";
+  BOOST_TEST(rendered(res, opts) == "HTTP/1.1 304 Not Modified\r\n"
+                                    "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+                                    "ETag: \"1\"\r\n"
+                                    "\r\n");
+  // Without a date of the server's, the handler's goes out.
+  BOOST_TEST(rendered(res, {}).find("date: Thu") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(unknown_status_has_empty_reason_and_invalid_becomes_500) {
@@ -112,7 +126,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_CASE(request_id_is_added_when_given) {
   http::response res;
-  BOOST_TEST(rendered(res, {false, false, false, "abc-1"}) ==
+  BOOST_TEST(rendered(res, {false, false, false, "abc-1", {}}) ==
              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
              "Content-Length: 0\r\nX-Request-Id: abc-1\r\n\r\n");
 }

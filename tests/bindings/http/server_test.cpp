@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -38,6 +39,7 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "bindings/http/http_date.hpp"
 #include "open_sockets.hpp"
 #include "sendmsg_counter.hpp"
 
@@ -85,6 +87,7 @@ caf::behavior delayer(caf::stateful_actor<delayer_state>* self) {
 //   /big         answers 64 KiB
 //   /huge        answers 8 MiB (more than a socket's buffers ever hold)
 //   /throw       throws
+//   /etag        answers "tagged" with ETag "7"
 //   anything     echoes "<method> <path> <body>" as text/plain
 class test_handler : public http::handler {
 public:
@@ -108,6 +111,13 @@ public:
                   reply(http::error_response(500, "delayer_failed", "delayer"));
                 });
       return "/delay/{ms}";
+    }
+    if (path == "/etag") {
+      auto res = text("tagged");
+      res.headers.emplace_back("ETag", "\"7\"");
+      res.headers.emplace_back("X-Extra", "kept");
+      reply(std::move(res));
+      return "/etag";
     }
     if (path == "/big") {
       reply(text(std::string(64 * 1024, 'x')));
@@ -308,6 +318,19 @@ private:
   bool connected_ = false;
   std::string buf_;
 };
+
+/// Whether `value` is the IMF-fixdate of a second from `before` to `after`
+/// (the times around the exchange; a second either side for rounding).
+bool date_between(const std::string& value,
+                  std::chrono::system_clock::time_point before,
+                  std::chrono::system_clock::time_point after) {
+  auto first = std::chrono::system_clock::to_time_t(before) - 1;
+  auto last = std::chrono::system_clock::to_time_t(after) + 1;
+  for (auto t = first; t <= last; ++t)
+    if (value == cartd::http::format_http_date(t))
+      return true;
+  return false;
+}
 
 std::string get_request(const std::string& target,
                         std::string_view extra = "") {

@@ -405,7 +405,63 @@ BOOST_AUTO_TEST_CASE(drain_gives_up_on_requests_after_the_drain_timeout) {
   c.send(get_request("/park"));
   BOOST_REQUIRE(eventually([&] { return handler->parked == 1; }));
   caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
+  // The request in flight gets the handler's timeout answer, not a
+  // silently closed connection.
+  auto res = c.read();
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 503u);
+  BOOST_TEST(res->body.find("\"timeout\"") != std::string::npos);
+  BOOST_TEST(res->header(bh::field::connection) == "close");
   BOOST_TEST(c.closed_by_peer());
+  BOOST_TEST((await_server_down() == caf::exit_reason::user_shutdown));
+}
+
+BOOST_AUTO_TEST_CASE(drain_reads_a_half_received_request_to_its_end) {
+  auto scfg = config();
+  scfg.drain_timeout = 10s;
+  scfg.idle_timeout = 10s;
+  start(scfg);
+  client idle{port};
+  BOOST_REQUIRE(idle.get("/warm-up"));
+  client half{port};
+  // One write: once /first is answered, the server holds the start of the
+  // POST too.
+  half.send(get_request("/first") +
+            "POST /second HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab");
+  auto first = half.read();
+  BOOST_REQUIRE(first);
+  BOOST_TEST(first->body == "GET /first ");
+  caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
+  // Draining: the idle connection goes, the half one stays.
+  BOOST_TEST(idle.closed_by_peer());
+  half.send("cd");
+  auto second = half.read();
+  BOOST_REQUIRE(second);
+  BOOST_TEST(second->status == 200u);
+  BOOST_TEST(second->body == "POST /second abcd");
+  BOOST_TEST(second->header(bh::field::connection) == "close");
+  BOOST_TEST(half.closed_by_peer());
+  BOOST_TEST((await_server_down() == caf::exit_reason::user_shutdown));
+}
+
+BOOST_AUTO_TEST_CASE(drain_answers_503_to_a_request_still_half_received) {
+  auto scfg = config();
+  scfg.idle_timeout = 10s; // no 408 first
+  start(scfg);
+  client half{port};
+  half.send(get_request("/first") + "GET /second HTTP/1.1\r\nHost:");
+  BOOST_REQUIRE(half.read());
+  auto before = std::chrono::system_clock::now();
+  caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
+  auto res = half.read();
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 503u);
+  BOOST_TEST(res->body.find("\"shutting_down\"") != std::string::npos);
+  BOOST_TEST(res->header(bh::field::connection) == "close");
+  BOOST_TEST(date_between(res->header(bh::field::date), before,
+                          std::chrono::system_clock::now()));
+  BOOST_TEST(half.closed_by_peer());
+  BOOST_TEST(handler->dispatched == 1);
   BOOST_TEST((await_server_down() == caf::exit_reason::user_shutdown));
 }
 
@@ -561,4 +617,115 @@ BOOST_AUTO_TEST_CASE(observers_see_every_response_with_its_route) {
   }));
   auto cs = obs->connections();
   BOOST_TEST(*std::max_element(cs.begin(), cs.end()) >= 1u);
+}
+
+BOOST_AUTO_TEST_CASE(every_response_carries_a_date) {
+  auto scfg = config();
+  scfg.max_body_size = 8;
+  start(scfg);
+  auto before = std::chrono::system_clock::now();
+  std::vector<std::pair<std::string, std::optional<reply>>> answers;
+  {
+    client c{port};
+    answers.emplace_back("handler", c.get("/echo/d"));
+    answers.emplace_back("health", c.get("/health"));
+    c.send("HEAD /etag HTTP/1.1\r\nHost: t\r\n\r\n");
+    answers.emplace_back("head", c.read(true));
+  }
+  auto refused = [&](const std::string& what, const std::string& bytes) {
+    client c{port};
+    c.send(bytes);
+    answers.emplace_back(what, c.read());
+  };
+  refused("400", "NOT HTTP AT ALL\r\n\r\n");
+  refused("413", "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\n");
+  refused("431", "GET /x HTTP/1.1\r\nX-Fill: " + std::string(9000, 'f') +
+                     "\r\n\r\n");
+  refused("408", "GET /slow HTTP/1.1\r\n");
+  auto after = std::chrono::system_clock::now();
+  std::vector<unsigned> statuses;
+  for (auto& [what, res] : answers) {
+    BOOST_TEST_CONTEXT(what) {
+      BOOST_REQUIRE(res);
+      statuses.push_back(res->status);
+      auto date = res->header(bh::field::date);
+      BOOST_TEST(date_between(date, before, after), "Date: " << date);
+    }
+  }
+  BOOST_TEST(statuses == (std::vector<unsigned>{200, 200, 200, 400, 413, 431,
+                                                408}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(the_503_beyond_max_connections_carries_a_date) {
+  auto scfg = config();
+  scfg.max_connections = 1;
+  start(scfg);
+  client first{port};
+  BOOST_REQUIRE(first.get("/one"));
+  auto before = std::chrono::system_clock::now();
+  client second{port};
+  auto res = second.read();
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 503u);
+  BOOST_TEST(date_between(res->header(bh::field::date), before,
+                          std::chrono::system_clock::now()));
+}
+
+BOOST_AUTO_TEST_CASE(if_none_match_with_the_current_etag_gets_304) {
+  auto obs = std::make_shared<recording_observer>();
+  auto scfg = config();
+  scfg.observers.push_back(obs);
+  start(scfg);
+  client c{port};
+  auto conditional = [&](const std::string& method, const std::string& target,
+                         const std::string& field) {
+    c.send(method + " " + target + " HTTP/1.1\r\nHost: t\r\n" + field +
+           "\r\n");
+    return c.read(method == "HEAD");
+  };
+  for (std::string method : {"GET", "HEAD"}) {
+    for (std::string field :
+         {"If-None-Match: \"7\"\r\n", "If-None-Match: W/\"7\"\r\n",
+          "If-None-Match: \"1\", \"7\"\r\n", "If-None-Match: *\r\n",
+          // Two lines are one list.
+          "If-None-Match: \"1\"\r\nIf-None-Match: \"7\"\r\n"}) {
+      BOOST_TEST_CONTEXT(method << " with " << field) {
+        auto res = conditional(method, "/etag", field);
+        BOOST_REQUIRE(res);
+        BOOST_TEST(res->status == 304u);
+        BOOST_TEST(res->header(bh::field::etag) == "\"7\"");
+        BOOST_TEST(res->msg["X-Extra"] == "kept");
+        BOOST_TEST(res->body.empty());
+        BOOST_TEST(res->header(bh::field::content_length) == "");
+        BOOST_TEST(res->header(bh::field::content_type) == "");
+        BOOST_TEST(!res->header(bh::field::date).empty());
+      }
+    }
+  }
+  // Another tag, a malformed field, a route without an ETag, a POST: the
+  // usual answer. The connection is still in step afterwards.
+  for (auto [method, target, field] :
+       {std::tuple{"GET", "/etag", "If-None-Match: \"8\"\r\n"},
+        std::tuple{"GET", "/etag", "If-None-Match: 7\r\n"},
+        std::tuple{"GET", "/echo/n", "If-None-Match: *\r\n"},
+        std::tuple{"POST", "/etag", "If-None-Match: \"7\"\r\n"
+                                    "Content-Length: 0\r\n"}}) {
+    BOOST_TEST_CONTEXT(method << " " << target << " with " << field) {
+      auto res = conditional(method, target, field);
+      BOOST_REQUIRE(res);
+      BOOST_TEST(res->status == 200u);
+      BOOST_TEST(!res->body.empty());
+    }
+  }
+  auto last = c.get("/etag");
+  BOOST_REQUIRE(last);
+  BOOST_TEST(last->body == "tagged");
+  // The observers see the 304s as such, without body bytes.
+  BOOST_REQUIRE(eventually([&] { return obs->records().size() == 15; }));
+  auto rs = obs->records();
+  BOOST_TEST(rs[0].status == 304u);
+  BOOST_TEST(rs[0].body_bytes == 0u);
+  BOOST_TEST(rs[5].method == bh::verb::head);
+  BOOST_TEST(rs[5].status == 304u);
 }
