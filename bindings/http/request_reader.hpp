@@ -121,6 +121,15 @@ private:
   /// `header_limit_` bytes (`view` is how many Beast was shown).
   read_status header_incomplete(size_t view);
 
+  /// Beast's on_chunk_header callback: counts each chunk's size once
+  /// against max_body_size (a body_limit error beyond it).
+  struct chunk_budget {
+    request_reader* self;
+    void operator()(uint64_t size, boost::beast::string_view extensions,
+                    boost::system::error_code& ec);
+  };
+  chunk_budget chunk_budget_{this};
+
   /// Gives a parser eager(false) and the limits.
   template <class Parser>
   void configure(Parser& p) const;
@@ -166,6 +175,8 @@ private:
   rest_part rest_part_ = rest_part::unknown;
   // Beast took a byte of the current request's body.
   bool body_started_ = false;
+  // What a chunked body may still declare (chunk_budget).
+  uint64_t chunk_budget_left_ = 0;
   bool failed_ = false;
   read_error error_;
 };
