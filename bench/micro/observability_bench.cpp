@@ -36,7 +36,7 @@ namespace {
 
 using namespace cartd;
 
-const std::string route = "/carts/{cart}";
+const std::string cart_route = "/carts/{cart}";
 const std::string path = "/carts/c1234";
 const std::string request_id = "5f0c9a1e-2a3b";
 
@@ -71,7 +71,7 @@ void observe(benchmark::State& state,
     path_copy.assign(path.data(), path.size());
     http::exchange ex;
     ex.method = boost::beast::http::verb::get;
-    ex.route = route;
+    ex.route = cart_route;
     ex.path = path_copy;
     ex.request_id = request_id;
     ex.status = 200;
