@@ -10,8 +10,10 @@ all: build
 deps:
 	@scripts/install-deps
 
+# Unity builds (top-level CMakeLists.txt): CI builds two trees cold.
 $(BUILD_DIR)/CMakeCache.txt:
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_UNITY_BUILD=ON
 
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
@@ -67,7 +69,7 @@ SANITIZE_DIR ?= build-sanitize
 
 $(SANITIZE_DIR)/CMakeCache.txt:
 	cmake -S . -B $(SANITIZE_DIR) -DCMAKE_BUILD_TYPE=Debug \
-	  -DCMAKE_CXX_COMPILER=g++ -DCARTD_SANITIZE=ON
+	  -DCMAKE_CXX_COMPILER=g++ -DCARTD_SANITIZE=ON -DCMAKE_UNITY_BUILD=ON
 
 test-sanitize: deps $(SANITIZE_DIR)/CMakeCache.txt
 	cmake --build $(SANITIZE_DIR) -j $(JOBS)
