@@ -12,6 +12,8 @@
 #include <caf/io/network/acceptor_impl.hpp>
 #include <caf/io/network/default_multiplexer.hpp>
 #include <caf/io/network/native_socket.hpp>
+#include <caf/io/network/scribe_impl.hpp>
+#include <caf/io/scribe.hpp>
 #include <caf/make_counted.hpp>
 #include <caf/send.hpp>
 
@@ -22,6 +24,32 @@ namespace {
 namespace net = caf::io::network;
 
 class paced_doorman;
+
+/// CAF's scribe (network::scribe_impl, what default_multiplexer::new_scribe
+/// makes) with the fix paced_doorman::remove_from_loop has for its acceptor:
+/// the stream holds a strong reference to its scribe from add_to_loop until
+/// the multiplexer calls its removed_from_loop after applying the delete,
+/// and CAF 0.17.6's default_multiplexer squashes an add and a delete of one
+/// socket queued in the same loop round into nothing without that call. A
+/// connection its broker closed in the round it was accepted (the server's
+/// drain can start in that round) kept itself and its socket alive for good.
+class paced_scribe : public net::scribe_impl {
+public:
+  using net::scribe_impl::scribe_impl;
+
+  void graceful_shutdown() override {
+    // detach() may drop the last references to this scribe (its broker's
+    // table entry and, see remove_from_loop, the stream's).
+    caf::io::scribe_ptr guard{this};
+    net::scribe_impl::graceful_shutdown();
+  }
+
+  void remove_from_loop() override {
+    stream_.passivate();
+    if ((stream_.eventbf() & net::input_mask) == 0)
+      stream_.removed_from_loop(net::operation::read);
+  }
+};
 
 /// Like CAF's policy::tcp for accepting, except that it reports running out
 /// of resources instead of ignoring it.
@@ -47,7 +75,9 @@ public:
     if (detached())
       return false;
     auto& dm = acceptor_.backend();
-    auto sptr = dm.new_scribe(acceptor_.accepted_socket());
+    auto fd = acceptor_.accepted_socket();
+    net::keepalive(fd, true); // what default_multiplexer::new_scribe does
+    caf::io::scribe_ptr sptr{caf::make_counted<paced_scribe>(dm, fd)};
     auto hdl = sptr->hdl();
     parent()->add_scribe(std::move(sptr));
     return doorman::new_connection(&dm, hdl);

@@ -15,6 +15,13 @@
 // The broker puts it back with `trigger(accept_handle)` when it wants to try
 // again. Waiting connections stay in the listen backlog meanwhile.
 //
+// The scribes it makes for accepted connections are CAF's own
+// (network::scribe_impl) except that one closed in the event-loop round it
+// was accepted in is freed: CAF 0.17.6 squashes the queued add and delete of
+// its socket into nothing and never tells the stream, whose reference to its
+// scribe then kept both (and the socket) alive. The doorman has the same fix
+// for its own listening socket.
+//
 // Assumes (CAF 0.17.6): network::acceptor_impl<Policy> calls
 // Policy::try_accept(native_socket&, native_socket) on every read event of
 // the listening socket and hands what it accepted to the doorman's

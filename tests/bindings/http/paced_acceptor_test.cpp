@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -224,6 +225,82 @@ BOOST_AUTO_TEST_CASE(a_doorman_stopped_in_the_round_it_started_is_freed) {
   BOOST_TEST(eventually([&] { return open_sockets() == 0; }),
              open_sockets() << " of 10 stopped doormen still hold their "
                                "listening socket");
+}
+
+// A connection its broker closes in the round it was accepted (the HTTP
+// server's drain can begin in the loop round that accepted a connection):
+// configure_read queues the scribe's socket for the event loop and close
+// queues its removal; CAF 0.17.6 squashes the two into nothing without
+// telling the stream, whose strong reference to its scribe then kept the
+// scribe and the socket alive for good (LeakSanitizer: a scribe from
+// default_multiplexer::new_scribe at a node's graceful stop). The scribe
+// is freed when its socket is closed (event_handler's destructor).
+BOOST_AUTO_TEST_CASE(
+    a_connection_closed_in_the_round_it_was_accepted_is_freed) {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{init(cfg)};
+  auto doorman = cartd::http::new_paced_doorman(sys.middleman().backend(), 0,
+                                                "127.0.0.1", true);
+  BOOST_REQUIRE(doorman);
+  auto port = (*doorman)->port();
+  // The accepted sockets' descriptors and inodes (a closed descriptor's
+  // number may be reused for another socket).
+  struct accepted_sockets {
+    std::mutex mtx;
+    std::vector<std::pair<int, ino_t>> fds;
+  };
+  auto accepted = std::make_shared<accepted_sockets>();
+  auto closer =
+      [](caf::io::broker* self, caf::io::doorman_ptr doorman,
+         std::shared_ptr<accepted_sockets> accepted) -> caf::behavior {
+    self->add_doorman(std::move(doorman));
+    return {
+        [self, accepted](const caf::io::new_connection_msg& msg) {
+          auto fd = static_cast<int>(msg.handle.id());
+          struct stat st {};
+          if (::fstat(fd, &st) == 0) {
+            std::lock_guard<std::mutex> guard{accepted->mtx};
+            accepted->fds.emplace_back(fd, st.st_ino);
+          }
+          self->configure_read(msg.handle,
+                               caf::io::receive_policy::at_most(1024));
+          self->close(msg.handle);
+        },
+        [](const caf::io::new_data_msg&) {},
+        [](const caf::io::connection_closed_msg&) {},
+    };
+  };
+  auto broker =
+      sys.middleman().spawn_broker(closer, std::move(*doorman), accepted);
+  std::vector<int> clients;
+  for (int i = 0; i < 10; ++i) {
+    auto fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    BOOST_REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    BOOST_REQUIRE(
+        ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+    clients.push_back(fd);
+  }
+  auto count = [&](bool only_open) {
+    std::lock_guard<std::mutex> guard{accepted->mtx};
+    int n = 0;
+    for (auto [fd, ino] : accepted->fds) {
+      struct stat st {};
+      if (!only_open || (::fstat(fd, &st) == 0 && st.st_ino == ino))
+        ++n;
+    }
+    return n;
+  };
+  BOOST_REQUIRE(eventually([&] { return count(false) == 10; }));
+  BOOST_TEST(eventually([&] { return count(true) == 0; }),
+             count(true) << " of 10 connections closed in their first round "
+                            "still hold their socket");
+  for (auto fd : clients)
+    ::close(fd);
+  caf::anon_send_exit(broker, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
