@@ -1,6 +1,7 @@
 #include "bindings/http/render.hpp"
 
 #include <charconv>
+#include <cstring>
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/status.hpp>
@@ -11,11 +12,52 @@ namespace cartd::http {
 
 namespace {
 
-void append_size(std::string& out, size_t value) {
-  char buf[24];
-  auto res = std::to_chars(buf, buf + sizeof(buf), value);
-  out.append(buf, res.ptr);
-}
+/// Writes a response head into `out` with one resize for the whole head
+/// instead of a length check (and a possible reallocation) per append: the
+/// head is a few dozen short pieces, and appending them one by one was a
+/// sixth of the instructions of serving a cached GET (callgrind). The caller
+/// estimates the head's size (a wrong estimate only costs a resize);
+/// `finish` trims to what was written.
+class head_writer {
+public:
+  head_writer(std::string& out, size_t estimate) : out_(out), pos_(out.size()) {
+    out_.resize(pos_ + estimate);
+  }
+
+  template <size_t N>
+  void put(const char (&literal)[N]) {
+    put(std::string_view{literal, N - 1});
+  }
+
+  void put(std::string_view str) {
+    std::memcpy(reserve(str.size()), str.data(), str.size());
+    pos_ += str.size();
+  }
+
+  void put(char c) {
+    *reserve(1) = c;
+    ++pos_;
+  }
+
+  void put_size(size_t value) {
+    auto first = reserve(20); // the digits of 2^64 - 1
+    pos_ += static_cast<size_t>(std::to_chars(first, first + 20, value).ptr -
+                                first);
+  }
+
+  void finish() { out_.resize(pos_); }
+
+private:
+  /// Where the next `n` bytes go, growing `out_` if they do not fit.
+  char* reserve(size_t n) {
+    if (out_.size() - pos_ < n)
+      out_.resize(pos_ + n + 64);
+    return out_.data() + pos_;
+  }
+
+  std::string& out_;
+  size_t pos_;
+};
 
 bool is_token(std::string_view str) noexcept {
   if (str.empty())
@@ -61,25 +103,37 @@ void render_head(std::string& out, const response& res, render_options opts) {
   auto status = res.status;
   if (status < 100 || status > 999)
     status = 500;
-  out += "HTTP/1.1 ";
-  append_size(out, status);
-  out += ' ';
-  out += reason_phrase(status);
-  out += "\r\n";
+  auto reason = reason_phrase(status);
+  auto with_body = !status_without_body(status);
+  auto with_type = with_body && !res.content_type.empty() &&
+                   is_field_value(res.content_type);
+  // What the pieces below take at most: the fixed text and Content-Length's
+  // digits (128), and the variable parts (extra headers counted whole, even
+  // those dropped).
+  auto estimate = 128 + reason.size() + opts.date.size() +
+                  opts.request_id.size() + res.content_type.size();
+  for (auto& [name, value] : res.headers)
+    estimate += name.size() + value.size() + 4;
+  head_writer w{out, estimate};
+  w.put("HTTP/1.1 ");
+  w.put_size(status);
+  w.put(' ');
+  w.put(reason);
+  w.put("\r\n");
   if (!opts.date.empty()) {
-    out += "Date: ";
-    out += opts.date;
-    out += "\r\n";
+    w.put("Date: ");
+    w.put(opts.date);
+    w.put("\r\n");
   }
-  if (!status_without_body(status)) {
-    if (!res.content_type.empty() && is_field_value(res.content_type)) {
-      out += "Content-Type: ";
-      out += res.content_type;
-      out += "\r\n";
+  if (with_body) {
+    if (with_type) {
+      w.put("Content-Type: ");
+      w.put(res.content_type);
+      w.put("\r\n");
     }
-    out += "Content-Length: ";
-    append_size(out, res.body.size());
-    out += "\r\n";
+    w.put("Content-Length: ");
+    w.put_size(res.body.size());
+    w.put("\r\n");
   }
   for (auto& [name, value] : res.headers) {
     if (!is_token(name) || !is_field_value(value) || is_framing_field(name))
@@ -87,21 +141,22 @@ void render_head(std::string& out, const response& res, render_options opts) {
     if (!opts.date.empty() &&
         boost::beast::iequals({name.data(), name.size()}, "date"))
       continue; // the server's own
-    out += name;
-    out += ": ";
-    out += value;
-    out += "\r\n";
+    w.put(name);
+    w.put(": ");
+    w.put(value);
+    w.put("\r\n");
   }
   if (!opts.request_id.empty()) {
-    out += "X-Request-Id: ";
-    out += opts.request_id;
-    out += "\r\n";
+    w.put("X-Request-Id: ");
+    w.put(opts.request_id);
+    w.put("\r\n");
   }
   if (opts.close)
-    out += "Connection: close\r\n";
+    w.put("Connection: close\r\n");
   else if (opts.keep_alive)
-    out += "Connection: keep-alive\r\n";
-  out += "\r\n";
+    w.put("Connection: keep-alive\r\n");
+  w.put("\r\n");
+  w.finish();
 }
 
 void render(std::string& out, const response& res, render_options opts) {

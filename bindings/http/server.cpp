@@ -439,18 +439,34 @@ std::string_view serve_builtin(server_actor* self, const request& req,
   return route;
 }
 
-/// The request's X-Request-Id if valid, else a fresh one, into `c`.
-void assign_request_id(server_actor* self, connection& c, const request& req) {
-  auto field = req.msg.find("X-Request-Id");
-  if (field != req.msg.end()) {
-    auto value = field->value();
-    std::string_view id{value.data(), value.size()};
-    if (valid_request_id(id)) {
-      c.request_id.assign(id.data(), id.size());
-      return;
+/// Reads what the server itself needs from the request's fields into `c`,
+/// in one pass over them (a lookup by name per field costs more than the
+/// few fields a request has): its If-None-Match lines (GET only, joined with
+/// ", "), and its X-Request-Id if the first is valid, else a fresh id.
+void read_request_fields(server_actor* self, connection& c,
+                         const request& req) {
+  namespace bh = boost::beast::http;
+  c.if_none_match.clear();
+  auto is_get = req.msg.method() == bh::verb::get;
+  std::optional<std::string_view> id;
+  for (auto& field : req.msg) {
+    auto name = field.name();
+    auto value = field.value();
+    if (name == bh::field::if_none_match) {
+      if (!is_get)
+        continue;
+      if (!c.if_none_match.empty())
+        c.if_none_match += ", ";
+      c.if_none_match.append(value.data(), value.size());
+    } else if (name == bh::field::unknown && !id &&
+               boost::beast::iequals(field.name_string(), "X-Request-Id")) {
+      id = std::string_view{value.data(), value.size()};
     }
   }
-  self->state.ids.next(c.request_id);
+  if (id && valid_request_id(*id))
+    c.request_id.assign(id->data(), id->size());
+  else
+    self->state.ids.next(c.request_id);
 }
 
 /// Hands a complete request to the built-in routes or the handler. Returns
@@ -467,17 +483,7 @@ bool dispatch(server_actor* self, connection_handle hdl, connection& c,
   c.method = req.msg.method();
   c.route = std::string_view{};
   c.answered_in_handle = false;
-  c.if_none_match.clear();
-  if (req.msg.method() == boost::beast::http::verb::get) {
-    auto lines = req.msg.equal_range(boost::beast::http::field::if_none_match);
-    for (auto i = lines.first; i != lines.second; ++i) {
-      if (!c.if_none_match.empty())
-        c.if_none_match += ", ";
-      auto value = i->value();
-      c.if_none_match.append(value.data(), value.size());
-    }
-  }
-  assign_request_id(self, c, req);
+  read_request_fields(self, c, req);
   req.request_id = c.request_id;
   if (!st.cfg.observers.empty()) {
     auto path = req.path();

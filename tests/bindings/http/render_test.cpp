@@ -106,6 +106,36 @@ BOOST_AUTO_TEST_CASE(render_appends_to_what_the_buffer_holds) {
   BOOST_TEST(out.rfind("prefix|HTTP/1.1 200 OK\r\n", 0) == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(a_head_with_every_part_at_its_longest_is_whole) {
+  // render_head writes into room it sized in advance: every part at once,
+  // long values, the largest numbers, after bytes already in the buffer.
+  http::response res;
+  res.status = 431;
+  res.content_type = std::string(300, 't');
+  res.body = std::string(123456, 'b');
+  for (int i = 0; i < 20; ++i)
+    res.headers.emplace_back("X-H" + std::to_string(i),
+                             std::string(i * 7, 'v'));
+  res.headers.emplace_back("Content-Length", "1"); // dropped
+  res.headers.emplace_back("Bad Name", "x");       // dropped
+  std::string id(128, 'i');
+  std::string out = std::string(1000, 'p');
+  http::render_head(out, res,
+                    {false, false, true, id, "Sun, 06 Nov 1994 08:49:37 GMT"});
+  std::string expected = std::string(1000, 'p') +
+                         "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                         "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+                         "Content-Type: " +
+                         std::string(300, 't') +
+                         "\r\n"
+                         "Content-Length: 123456\r\n";
+  for (int i = 0; i < 20; ++i)
+    expected +=
+        "X-H" + std::to_string(i) + ": " + std::string(i * 7, 'v') + "\r\n";
+  expected += "X-Request-Id: " + id + "\r\nConnection: keep-alive\r\n\r\n";
+  BOOST_TEST(out == expected);
+}
+
 BOOST_AUTO_TEST_CASE(error_response_is_json_with_code_and_message) {
   auto res = http::error_response(404, "not_found", "no such cart");
   BOOST_TEST(res.status == 404u);
