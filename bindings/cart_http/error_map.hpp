@@ -19,12 +19,10 @@
 #include <string>
 
 #include "actors/cart/model/cart.hpp"
+#include "actors/cart/protocol/request_rules.hpp"
 #include "bindings/http/http.hpp"
 
 namespace cartd {
-
-/// The message clients get for `code` (without a detail).
-const char* message_for(cart_errc code) noexcept;
 
 /// The HTTP status for `code` (200 for `none`).
 unsigned status_for(cart_errc code) noexcept;

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "actors/cart/protocol/request_rules.hpp"
 #include "bindings/cart_http/error_map.hpp"
 
 namespace cartd {
@@ -233,9 +234,7 @@ std::optional<http::response> read_idempotency_key(const http::request& req,
   if (field == req.msg.end())
     return std::nullopt;
   std::string_view value{field->value().data(), field->value().size()};
-  auto visible = [](char c) { return c > 0x20 && c < 0x7f; };
-  if (value.empty() || value.size() > 128 ||
-      !std::all_of(value.begin(), value.end(), visible))
+  if (!valid_idempotency_key(value))
     return http::error_response(400, "invalid_idempotency_key",
                                 "Idempotency-Key must be 1 to 128 visible "
                                 "ASCII characters");
