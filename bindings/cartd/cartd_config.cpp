@@ -115,6 +115,11 @@ cartd_config::cartd_config() {
            "port)")
       .add(admin_port_file, "port-file",
            "write the management listener's bound port to this file");
+  opt_group{custom_options_, "grpc"}
+      .add(grpc_host, "host",
+           "address of the gRPC front end (cartd.v1.Carts, health, "
+           "reflection; default: http.host)")
+      .add(grpc_port, "port", "port of the gRPC front end (0: none)");
   opt_group{custom_options_, "carts"}
       .add(carts_max_lines, "max-lines", "distinct item lines per cart")
       .add(carts_shards, "shards", "number of cart shard supervisors")
@@ -258,6 +263,10 @@ std::string cartd_config::validate_cluster() const {
   return {};
 }
 
+std::string cartd_config::grpc_bind_host() const {
+  return grpc_host.empty() ? http_host : grpc_host;
+}
+
 bool cartd_config::admin_listener() const {
   return !admin_host.empty() || admin_port != 0;
 }
@@ -334,6 +343,8 @@ std::string cartd_config::validate() const {
     return "http.idle-timeout must be positive";
   if (supervisor_restart_period.count() <= 0)
     return "supervisor.restart-period must be positive";
+  if (grpc_port != 0 && grpc_port == http_port && grpc_bind_host() == http_host)
+    return "grpc.port must differ from http.port";
   if (!admin_listener() && !admin_port_file.empty())
     return "admin.port-file needs the management listener: set admin.host "
            "or admin.port";

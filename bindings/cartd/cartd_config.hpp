@@ -97,6 +97,16 @@ public:
   /// Where the management listener binds: admin.host, else http.host.
   std::string admin_bind_host() const;
 
+  // -- grpc -------------------------------------------------------------------
+
+  // The gRPC front end (bindings/grpc): none while grpc.port is 0, the
+  // default. Host empty: http.host.
+  std::string grpc_host;
+  uint16_t grpc_port = 0;
+
+  /// Where the gRPC front end binds: grpc.host, else http.host.
+  std::string grpc_bind_host() const;
+
   // -- carts ------------------------------------------------------------------
 
   size_t carts_max_lines = 1000;

@@ -44,6 +44,7 @@
 #include "bindings/cartd/logging.hpp"
 #include "bindings/cartd/node.hpp"
 #include "bindings/cartd/service_manager.hpp"
+#include "bindings/grpc/grpc_server.hpp"
 #include "runtime/cluster/peer_links.hpp"
 #include "runtime/cluster/postgres/pg_member_store.hpp"
 #include "runtime/cluster/tls_credentials.hpp"
@@ -228,6 +229,27 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   {
     caf::actor_system sys{cfg};
+    // --grpc.port: the gRPC front end (bindings/grpc). Its calls go to the
+    // bridge the tree starts (child "grpc"), through the slot; declared
+    // after `sys`, it stops before the actor system does.
+    auto grpc_slot = cfg.grpc_port != 0
+                         ? std::make_shared<cartd::grpc_bridge_slot>()
+                         : nullptr;
+    std::unique_ptr<cartd::grpc_front_end> grpc;
+    if (grpc_slot) {
+      cartd::grpc_server_settings settings;
+      settings.host = cfg.grpc_bind_host();
+      settings.port = cfg.grpc_port;
+      settings.max_message_size = cfg.http_max_body_size;
+      std::string problem;
+      grpc = cartd::grpc_front_end::start(settings, grpc_slot, problem);
+      if (!grpc) {
+        log.error("{}", problem);
+        return 1;
+      }
+      log.info("gRPC front end on {}:{} (cartd.v1.Carts, health, reflection)",
+               settings.host, grpc->port());
+    }
     // Under systemd (Type=notify): READY=1 once the node serves. GET /ready
     // answers 503 "draining" from SIGTERM on: during a cluster node's leave
     // (it still serves) and while HTTP drains.
@@ -235,10 +257,13 @@ int main(int argc, char** argv) {
     auto root = cartd::start_node(
         sys, cfg, std::move(*backend), cluster,
         [](const std::string& status) { cartd::notify_ready(status); },
-        stopping);
+        stopping, grpc_slot);
     auto leave_bound = 2 * cfg.cluster_lease;
+    auto* grpc_server = grpc.get();
+    auto grpc_grace = std::chrono::duration_cast<std::chrono::milliseconds>(
+        cfg.http_drain_timeout);
     std::thread signal_thread{[&signals, &sys, root, cluster, leave_bound,
-                               stopping] {
+                               stopping, grpc_server, grpc_grace] {
       int sig = wait_for_stop_signal(signals);
       if (sig == SIGUSR1)
         return;
@@ -263,6 +288,10 @@ int main(int argc, char** argv) {
                   cartd::log().warn("leaving the cluster: {}", to_string(err));
                 });
       }
+      // gRPC calls in flight finish (streams end UNAVAILABLE) while the
+      // carts still answer.
+      if (grpc_server != nullptr)
+        grpc_server->stop(grpc_grace);
       caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
     }};
     caf::scoped_actor self{sys};

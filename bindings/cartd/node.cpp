@@ -16,6 +16,7 @@
 #include "bindings/admin/dashboard.hpp"
 #include "bindings/cart_http/cart_routes.hpp"
 #include "bindings/cartd/conninfo.hpp"
+#include "bindings/grpc/grpc_bridge.hpp"
 #include "bindings/http/http_metrics.hpp"
 #include "bindings/http/server.hpp"
 #include "bindings/openapi/openapi_document.hpp"
@@ -116,7 +117,8 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
                       std::shared_ptr<journal_backend> backend,
                       cluster_parts cluster,
                       std::function<void(const std::string&)> serving,
-                      std::shared_ptr<const std::atomic<bool>> stopping) {
+                      std::shared_ptr<const std::atomic<bool>> stopping,
+                      std::shared_ptr<grpc_bridge_slot> grpc) {
   log().info("journal backend: {}{}", backend->name(), storage_summary(cfg));
   // The journal actor sets it; GET /ready reads it (503 while the store is
   // unavailable).
@@ -312,6 +314,34 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
         self->send(router, subscribe_atom::value, *result, *address);
       announce(self, up);
       return *result;
+    };
+    children.push_back(std::move(spec));
+  }
+  if (grpc) {
+    // The gRPC front end's bridge (bindings/grpc), last: it stops first, and
+    // its restart restarts nothing else. main's gRPC server reads its handle
+    // from the slot for every call.
+    supervision::child_spec spec;
+    spec.id = "grpc";
+    grpc_bridge_settings bridge;
+    bridge.request_timeout = cfg.http_request_timeout;
+    spec.start = [grpc, bridge,
+                  clustered](caf::event_based_actor* self,
+                             const supervision::children_view& up) {
+      caf::actor result;
+      if (clustered) {
+        auto router = up.find<cart_router_actor>("cluster");
+        if (!router)
+          return caf::actor{};
+        result = spawn_grpc_bridge(self->home_system(), router, bridge);
+      } else {
+        auto directory = up.find<cart_directory_actor>(directory_child_id);
+        if (!directory)
+          return caf::actor{};
+        result = spawn_grpc_bridge(self->home_system(), directory, bridge);
+      }
+      grpc->set(result);
+      return result;
     };
     children.push_back(std::move(spec));
   }

@@ -13,9 +13,11 @@
 //   │                      (cluster_node.hpp)
 //   ├── admin              with --admin.host/--admin.port only: a second
 //   │                      server broker with the management endpoints
-//   └── http               HTTP/1.1 server broker with the cart routes (and
-//                          the management endpoints, bindings/admin, unless
-//                          they have a listener of their own)
+//   ├── http               HTTP/1.1 server broker with the cart routes (and
+//   │                      the management endpoints, bindings/admin, unless
+//   │                      they have a listener of their own)
+//   └── grpc               with --grpc.port only: the gRPC front end's bridge
+//                          (bindings/grpc; main runs the gRPC server)
 //
 // rest_for_one: a restarted journal restarts the carts and the HTTP servers
 // (they hold its handle); a restarted directory restarts the HTTP servers;
@@ -39,6 +41,7 @@
 namespace cartd {
 
 class journal_backend;
+class grpc_bridge_slot;
 
 /// Opens the journal backend `cfg` names (for SQLite: creates and opens the
 /// database under storage.path). Called before the actor system starts, so
@@ -73,11 +76,13 @@ std::string storage_summary(const cartd_config& cfg);
 /// valid); again after the front end was restarted. Its argument says
 /// where, for a service manager's status line. `stopping`, once true (main
 /// sets it at SIGTERM), makes GET /ready answer 503 "draining" on both
-/// listeners.
+/// listeners. With `grpc`, the tree ends with the gRPC front end's bridge
+/// (child "grpc"), whose handle goes into the slot at every start.
 caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
                       std::shared_ptr<journal_backend> backend,
                       cluster_parts cluster = {},
                       std::function<void(const std::string&)> serving = {},
-                      std::shared_ptr<const std::atomic<bool>> stopping = {});
+                      std::shared_ptr<const std::atomic<bool>> stopping = {},
+                      std::shared_ptr<grpc_bridge_slot> grpc = nullptr);
 
 } // namespace cartd

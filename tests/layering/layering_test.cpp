@@ -108,6 +108,15 @@ std::string forbidden_edge(std::string_view from, std::string_view to,
     if (under(to, "runtime/journal/"))
       return "management routes may not include the journal";
   }
+  if (under(from, "bindings/grpc/")) {
+    if (under(to, "bindings/") && !under(to, "bindings/grpc/"))
+      return "the gRPC binding may not include another binding";
+    if (under(to, "actors/") && !under(to, "actors/cart/protocol/") &&
+        !under(to, "actors/cart/model/"))
+      return "the gRPC binding may use only actors/cart/protocol and model";
+    if (under(to, "runtime/journal/"))
+      return "the gRPC binding may not include the journal";
+  }
   if (under(from, "bindings/cart_http/")) {
     if (under(to, "bindings/admin/"))
       return "cart routes may not include the management routes";
@@ -325,6 +334,18 @@ BOOST_AUTO_TEST_CASE(cart_routes_may_use_only_the_protocol_and_model) {
   BOOST_TEST(forbidden(from, "#include \"actors/cart/actor/impl.hpp\""));
   BOOST_TEST(forbidden(from, "#include \"actors/cart/directory/d.hpp\""));
   BOOST_TEST(forbidden(from, "#include \"runtime/journal/journal.hpp\""));
+  BOOST_TEST(forbidden(from, "#include \"bindings/cartd/config.hpp\""));
+}
+
+BOOST_AUTO_TEST_CASE(the_grpc_binding_may_use_only_the_protocol_and_model) {
+  auto from = "bindings/grpc/grpc_server.cpp";
+  BOOST_TEST(!forbidden(from, "#include \"bindings/grpc/cart.grpc.pb.h\""));
+  BOOST_TEST(!forbidden(from, "#include \"actors/cart/protocol/p.hpp\""));
+  BOOST_TEST(!forbidden(from, "#include \"actors/cart/model/cart.hpp\""));
+  BOOST_TEST(forbidden(from, "#include \"actors/cart/actor/impl.hpp\""));
+  BOOST_TEST(forbidden(from, "#include \"runtime/journal/journal.hpp\""));
+  BOOST_TEST(forbidden(from, "#include \"bindings/cart_http/routes.hpp\""));
+  BOOST_TEST(forbidden(from, "#include \"bindings/http/http.hpp\""));
   BOOST_TEST(forbidden(from, "#include \"bindings/cartd/config.hpp\""));
 }
 
