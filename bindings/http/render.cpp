@@ -30,6 +30,8 @@ public:
   }
 
   void put(std::string_view str) {
+    if (str.empty())
+      return; // an empty view's data() may be null: no memcpy from it
     std::memcpy(reserve(str.size()), str.data(), str.size());
     pos_ += str.size();
   }
