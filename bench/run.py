@@ -99,6 +99,12 @@ def parse_args():
                    help="pairs of runs per ab comparison")
     p.add_argument("--ab-duration", type=int, default=3,
                    help="seconds per ab run")
+    p.add_argument("--ab-servers", choices=["pair", "comparison"],
+                   default="pair",
+                   help="pair: a fresh baseline and variant process for "
+                        "each pair of ab runs (samples each process's own "
+                        "luck; harness/ab.py); comparison: one of each for "
+                        "the whole comparison")
     p.add_argument("--cluster-nodes", type=int, default=3,
                    help="nodes of the cluster phase's cluster")
     p.add_argument("--kills", type=int, default=5,

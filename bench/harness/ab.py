@@ -1,10 +1,18 @@
 """A/B comparisons that hold on a shared, noisy machine (`--phases ab`).
 
 One comparison is a baseline server A and a variant B (e.g. a node with
---metrics.enabled=false and one with metrics on) on one workload. Both stay
-up for the whole comparison, pinned to the same CPU, and are measured in
-many short wrk runs, interleaved A B B A A B ... so that a slow minute of the
-machine hits both. Each neighbouring pair of runs gives two ratios, B/A:
+--metrics.enabled=false and one with metrics on) on one workload, pinned to
+the same CPU and measured in many short wrk runs, interleaved A B B A A B
+... so that a slow minute of the machine hits both. By default each pair
+starts a fresh A and B (`--ab-servers pair`): a process's own luck (where
+ASLR put its heap and stacks, which cache sets its hot data share) moves
+one process's throughput by a few per cent for its whole life, so two
+processes kept up for a whole comparison carry that difference into every
+pair, and more pairs only narrow the interval around a biased ratio (two
+such runs on the same code gave 1.044 [0.984, 1.104] and 0.940 [0.917,
+0.998]). Fresh processes per pair sample that luck too.
+`--ab-servers comparison` keeps one A and one B for the whole comparison
+(faster; the earlier behaviour). Each pair of runs gives two ratios, B/A:
 
   * throughput (requests per second): what the issue's limits are about,
     and what a busy machine disturbs most;
@@ -101,18 +109,37 @@ def run_comparison(args, settings, factories, comparison, log):
     key, title, a_name, b_name, wname, limit = comparison
     workload = next(w for w in wl.all_workloads([args.conns], [args.conns])
                     if w.name == wname)
-    a, b = factories[a_name](), factories[b_name]()
+    fresh = getattr(args, "ab_servers", "pair") == "pair"
+    running = []
+
+    def start(name):
+        s = factories[name]()
+        running.append(s)
+        s.start()
+        if workload.prepare:
+            workload.prepare(s)
+        if args.warmup > 0:
+            wl.run_wrk(settings, s, workload, args.conns, args.warmup,
+                       seed=999)
+        return s
+
+    def stop_all():
+        while running:
+            running.pop().stop()
+
     runs = []
     load_before = _loadavg()
     try:
-        for s in (a, b):
-            s.start()
-            if workload.prepare:
-                workload.prepare(s)
-            if args.warmup > 0:
-                wl.run_wrk(settings, s, workload, args.conns, args.warmup,
-                           seed=999)
+        if not fresh:
+            a, b = start(a_name), start(b_name)
         for i in range(args.ab_reps):
+            if fresh:
+                # Started in the pair's order too, so neither is always the
+                # one whose warm-up ran last.
+                if i % 2 == 1:
+                    b, a = start(b_name), start(a_name)
+                else:
+                    a, b = start(a_name), start(b_name)
             order = [(a_name, a), (b_name, b)]
             if i % 2 == 1:
                 order.reverse()
@@ -128,14 +155,15 @@ def run_comparison(args, settings, factories, comparison, log):
             ra = pair[a_name]
             rb = pair[b_name]
             runs.append({"rep": i, "first": order[0][0], "a": ra, "b": rb})
+            if fresh:
+                stop_all()
             log("  ab %-42s %2d: A %9.0f req/s %6.2f us/req | B %9.0f req/s "
                 "%6.2f us/req | other %.2f cores"
                 % (title[:42], i + 1, ra["req_per_s"], ra["cpu_us_per_req"],
                    rb["req_per_s"], rb["cpu_us_per_req"],
                    max(ra["other_cores"] or 0, rb["other_cores"] or 0)))
     finally:
-        a.stop()
-        b.stop()
+        stop_all()
     tput = [r["b"]["req_per_s"] / r["a"]["req_per_s"] for r in runs
             if r["a"]["req_per_s"] > 0]
     cpu = [r["b"]["cpu_us_per_req"] / r["a"]["cpu_us_per_req"] for r in runs
@@ -143,6 +171,7 @@ def run_comparison(args, settings, factories, comparison, log):
     result = {"key": key, "title": title, "baseline": a_name, "variant": b_name,
               "workload": wname, "conns": args.conns,
               "duration_s": args.ab_duration, "pairs": len(runs),
+              "servers_per": "pair" if fresh else "comparison",
               "limit": limit, "load_before": load_before,
               "load_after": _loadavg(), "runs": runs,
               "errors": sum(r["a"]["errors"] + r["b"]["errors"]
@@ -184,8 +213,9 @@ def ab_phase(args, settings, factories, doc, log):
     for c in COMPARISONS:
         if c[0] not in wanted:
             continue
-        log("ab: %s (%s vs %s, %d pairs of %d s)"
-            % (c[1], c[2], c[3], args.ab_reps, args.ab_duration))
+        log("ab: %s (%s vs %s, %d pairs of %d s, servers per %s)"
+            % (c[1], c[2], c[3], args.ab_reps, args.ab_duration,
+               getattr(args, "ab_servers", "pair")))
         try:
             results.append(run_comparison(args, settings, factories, c, log))
         except (srv.ServerError, RuntimeError) as e:
@@ -215,12 +245,14 @@ def markdown(doc):
         "ratio >= limit; CPU per request: ratio <= 1/limit). CPU is the "
         "server's (all threads) per request; `other` is the CPU the rest of "
         "the machine used meanwhile (/proc/stat, steal included), in cores "
-        "(median / max over the runs).",
+        "(median / max over the runs). `fresh per`: pair = a new baseline "
+        "and variant process for each pair, comparison = one of each for "
+        "all pairs.",
         "",
-        "| comparison | pairs | limit | throughput B/A | CPU/request B/A "
+        "| comparison | pairs | fresh per | limit | throughput B/A | CPU/request B/A "
         "| req/s A / B | µs CPU/req A / B | other cores | load before → "
         "after | errors |",
-        "|---|--:|--:|---|---|--:|--:|--:|---|--:|",
+        "|---|--:|---|--:|---|---|--:|--:|--:|---|--:|",
     ]
     for c in ab["comparisons"]:
         cpu = c.get("cpu_us_per_req") or {}
@@ -228,10 +260,10 @@ def markdown(doc):
         lb = c.get("load_before") or ["?"]
         la = c.get("load_after") or ["?"]
         lines.append(
-            "| %s (B `%s`, A `%s`) | %d | %.2f | %s | %s | %.0f / %.0f | "
+            "| %s (B `%s`, A `%s`) | %d | %s | %.2f | %s | %s | %.0f / %.0f | "
             "%.2f / %.2f | %.2f / %.2f | %s → %s | %d |"
             % (c["title"], c["variant"], c["baseline"], c["pairs"],
-               c["limit"], _ratio(c.get("throughput_ratio")),
+               c.get("servers_per", "comparison"), c["limit"], _ratio(c.get("throughput_ratio")),
                _ratio(c.get("cpu_per_request_ratio")),
                c["req_per_s"]["baseline"], c["req_per_s"]["variant"],
                cpu.get("baseline", 0), cpu.get("variant", 0),
