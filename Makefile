@@ -51,10 +51,16 @@ cluster:
 	$(quiet_build_cartd)
 	@N=$(N) TLS=$(TLS) CARTD=$(BUILD_DIR)/bin/cartd scripts/cluster $(ARGS)
 
-# The Release suite, then the libFuzzer harnesses.
+# The Release suite, the same suite under ASan + UBSan, then the libFuzzer
+# harnesses. Each stage prints when it ends (the CI log's timings).
+STAGE_DONE = @echo "make test: $(1) done at $$(date -u +%T) UTC"
 test: build
+	$(call STAGE_DONE,Release build)
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	$(call STAGE_DONE,Release suite)
+	$(MAKE) test-sanitize
 	$(MAKE) test-fuzz
+	$(call STAGE_DONE,fuzzing)
 
 # The libFuzzer harnesses of tests/fuzz, built with clang-14 in build-fuzz/,
 # each run for FUZZ_SECONDS (default 60), two at a time (scripts/fuzz).
@@ -65,15 +71,21 @@ test-fuzz: deps
 # cmake/cartd_sanitize.cmake) in its own build directory. The sanitizers'
 # options are CTest properties, so a plain `ctest` in $(SANITIZE_DIR) uses
 # them too; tests/sanitize/ holds the suppressions and the report check.
+# The e2e suites' drivers are the Release tree's, run against this tree's
+# instrumented cartd (CARTD_E2E_DRIVERS, tests/e2e/CMakeLists.txt), so the
+# Release tree is built first.
 SANITIZE_DIR ?= build-sanitize
 
 $(SANITIZE_DIR)/CMakeCache.txt:
 	cmake -S . -B $(SANITIZE_DIR) -DCMAKE_BUILD_TYPE=Debug \
-	  -DCMAKE_CXX_COMPILER=g++ -DCARTD_SANITIZE=ON -DCMAKE_UNITY_BUILD=ON
+	  -DCMAKE_CXX_COMPILER=g++ -DCARTD_SANITIZE=ON -DCMAKE_UNITY_BUILD=ON \
+	  -DCARTD_E2E_DRIVERS=$(abspath $(BUILD_DIR))/bin
 
-test-sanitize: deps $(SANITIZE_DIR)/CMakeCache.txt
+test-sanitize: build $(SANITIZE_DIR)/CMakeCache.txt
 	cmake --build $(SANITIZE_DIR) -j $(JOBS)
+	$(call STAGE_DONE,sanitizer build)
 	cd $(SANITIZE_DIR) && ctest --output-on-failure -j $(JOBS)
+	$(call STAGE_DONE,sanitizer suite)
 
 # Benchmarks (bench/README.md): cartd against nginx and the Flask seed service
 # with wrk, microbenchmarks, memory per cart; about 15 minutes. Results go to

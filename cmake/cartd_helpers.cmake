@@ -24,9 +24,13 @@ endfunction()
 # cartd_add_test_suite(<name> SOURCES <files...> [DEPS <targets...>]
 #                      [LABELS <labels...>] [TIMEOUT <seconds>]
 #                      [DESCRIPTOR_LIMIT_CASE <suite/case>])
+# cartd_add_test_suite(<name> PREBUILT <executable> [LABELS ...] [TIMEOUT ...]
+#                      [DESCRIPTOR_LIMIT_CASE ...])
 #
 # Builds the Boost.Test executable test_<name> (in build/bin) and registers
-# it with CTest under <name>.
+# it with CTest under <name>. With PREBUILT it builds nothing and registers
+# <executable>, built by another tree, instead (the caller sets what it
+# needs to know about this tree, e.g. in its environment).
 #
 # DESCRIPTOR_LIMIT_CASE names the one test case of the suite that runs a
 # process out of file descriptors. In the sanitizer build it runs apart, as
@@ -34,25 +38,14 @@ endfunction()
 # (cartd_sanitize_descriptor_limit_test in cartd_sanitize.cmake says why);
 # elsewhere it stays in <name>.
 function(cartd_add_test_suite name)
-  cmake_parse_arguments(ARG "" "TIMEOUT;DESCRIPTOR_LIMIT_CASE"
+  cmake_parse_arguments(ARG "" "TIMEOUT;DESCRIPTOR_LIMIT_CASE;PREBUILT"
                         "SOURCES;DEPS;LABELS" ${ARGN})
-  set(target test_${name})
-  add_executable(${target} ${ARG_SOURCES})
-  # main.cpp defines BOOST_TEST_MODULE, which must come before the first
-  # Boost.Test include of its translation unit: it stays out of the unity
-  # build (see the top-level CMakeLists.txt) rather than depend on the order
-  # of SOURCES.
-  foreach(src IN LISTS ARG_SOURCES)
-    get_filename_component(file ${src} NAME)
-    if(file STREQUAL "main.cpp")
-      set_source_files_properties(${src} PROPERTIES
-                                  SKIP_UNITY_BUILD_INCLUSION ON)
-    endif()
-  endforeach()
-  target_link_libraries(${target} PRIVATE ${ARG_DEPS}
-                        Boost::unit_test_framework)
-  target_compile_definitions(${target} PRIVATE BOOST_TEST_DYN_LINK)
-  target_compile_options(${target} PRIVATE ${CARTD_WARNINGS})
+  if(ARG_PREBUILT)
+    set(target ${ARG_PREBUILT})
+  else()
+    set(target test_${name})
+    cartd_build_test_executable(${target} ${ARG_SOURCES} DEPS ${ARG_DEPS})
+  endif()
   set(tests ${name})
   if(CARTD_SANITIZE AND ARG_DESCRIPTOR_LIMIT_CASE)
     add_test(NAME ${name} COMMAND ${target}
@@ -74,4 +67,27 @@ function(cartd_add_test_suite name)
   if(CARTD_SANITIZE AND ARG_DESCRIPTOR_LIMIT_CASE)
     cartd_sanitize_descriptor_limit_test(${name}_descriptor_limit)
   endif()
+endfunction()
+
+# cartd_build_test_executable(<target> <sources...> DEPS <targets...>)
+#
+# The Boost.Test executable of cartd_add_test_suite.
+function(cartd_build_test_executable target)
+  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  add_executable(${target} ${ARG_UNPARSED_ARGUMENTS})
+  # main.cpp defines BOOST_TEST_MODULE, which must come before the first
+  # Boost.Test include of its translation unit: it stays out of the unity
+  # build (see the top-level CMakeLists.txt) rather than depend on the order
+  # of SOURCES.
+  foreach(src IN LISTS ARG_UNPARSED_ARGUMENTS)
+    get_filename_component(file ${src} NAME)
+    if(file STREQUAL "main.cpp")
+      set_source_files_properties(${src} PROPERTIES
+                                  SKIP_UNITY_BUILD_INCLUSION ON)
+    endif()
+  endforeach()
+  target_link_libraries(${target} PRIVATE ${ARG_DEPS}
+                        Boost::unit_test_framework)
+  target_compile_definitions(${target} PRIVATE BOOST_TEST_DYN_LINK)
+  target_compile_options(${target} PRIVATE ${CARTD_WARNINGS})
 endfunction()

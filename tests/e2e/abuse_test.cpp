@@ -210,7 +210,7 @@ BOOST_AUTO_TEST_SUITE(abuse)
 // three waves of 5 such clients left 15 sockets open (the server forgot
 // them, CAF kept them until the clients left).
 BOOST_AUTO_TEST_CASE(non_reading_clients_lose_their_sockets_and_the_cap_holds) {
-  cartd_process node{CARTD_BINARY,
+  cartd_process node{cartd_binary(),
                      {"--http.max-connections=5", "--http.idle-timeout=1s"}};
   stderr_on_failure show{node};
   auto port = node.port();
@@ -238,7 +238,7 @@ BOOST_AUTO_TEST_CASE(non_reading_clients_lose_their_sockets_and_the_cap_holds) {
 // Issue 13, finding 2: at the descriptor limit the node spun one core at
 // 100 %, accepted nothing and logged nothing.
 BOOST_AUTO_TEST_CASE(at_the_descriptor_limit_the_node_waits_and_recovers) {
-  cartd_process node{CARTD_BINARY, {"--http.idle-timeout=60s"}};
+  cartd_process node{cartd_binary(), {"--http.idle-timeout=60s"}};
   stderr_on_failure show{node};
   auto port = node.port();
   BOOST_REQUIRE_EQUAL(health(port), 200u);
@@ -272,7 +272,7 @@ BOOST_AUTO_TEST_CASE(at_the_descriptor_limit_the_node_waits_and_recovers) {
 // cap serves fewer connections, says so, and answers beyond them (503)
 // instead of running out of descriptors.
 BOOST_AUTO_TEST_CASE(a_node_under_a_low_hard_limit_caps_its_connections) {
-  cartd_process node{"/usr/bin/prlimit", {"--nofile=300", CARTD_BINARY}};
+  cartd_process node{"/usr/bin/prlimit", {"--nofile=300", cartd_binary()}};
   stderr_on_failure show{node};
   auto port = node.port();
   BOOST_TEST(node.stderr_text().find("serving at most 236 HTTP connections") !=
@@ -298,7 +298,7 @@ BOOST_AUTO_TEST_CASE(a_node_under_a_low_hard_limit_caps_its_connections) {
 // the answer is 400 at once (the client gives up after 10 s, far below the
 // node's 60 s idle timeout) and the connection is closed.
 BOOST_AUTO_TEST_CASE(a_fragmented_header_gets_the_answer_of_a_whole_one) {
-  cartd_process node{CARTD_BINARY,
+  cartd_process node{cartd_binary(),
                      {"--http.max-header-size=512", "--http.idle-timeout=60s"}};
   stderr_on_failure show{node};
   auto port = node.port();

@@ -100,12 +100,12 @@ BOOST_AUTO_TEST_CASE(with_admin_port_it_serves_them_and_404s_the_cart_api) {
 }
 
 BOOST_AUTO_TEST_CASE(admin_options_are_listed_and_checked) {
-  auto help = cartd_process::run(CARTD_BINARY, {"--help"}, 10s);
+  auto help = cartd_process::run(cartd_binary(), {"--help"}, 10s);
   BOOST_REQUIRE(help.status);
   for (auto* option : {"admin.host", "admin.port", "admin.port-file"})
     BOOST_TEST(help.out.find(option) != std::string::npos, option);
   auto bad = cartd_process::run(
-      CARTD_BINARY, {"--http.port=18080", "--admin.port=18080"}, 10s);
+      cartd_binary(), {"--http.port=18080", "--admin.port=18080"}, 10s);
   BOOST_REQUIRE(bad.status);
   BOOST_TEST(bad.status->code == 2);
   BOOST_TEST(bad.err.find("admin.port must differ from http.port") !=

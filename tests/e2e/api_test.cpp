@@ -802,7 +802,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(command_line)
 
 BOOST_AUTO_TEST_CASE(help_lists_every_option_and_exits_0) {
-  auto res = cartd_process::run(CARTD_BINARY, {"--help"}, 10s);
+  auto res = cartd_process::run(cartd_binary(), {"--help"}, 10s);
   BOOST_REQUIRE_MESSAGE(res.status, "cartd --help did not exit within 10 s");
   BOOST_TEST(res.status->code == 0);
   auto text = res.out + res.err;
@@ -864,7 +864,7 @@ BOOST_AUTO_TEST_CASE(unknown_or_ill_typed_options_exit_non_zero) {
   for (auto arg : {"--http.nope=1", "--http.port=abc", "--carts.max-lines=x",
                    "--http.idle-timeout=soon"}) {
     BOOST_TEST_CONTEXT(arg) {
-      auto res = cartd_process::run(CARTD_BINARY, {arg}, 10s);
+      auto res = cartd_process::run(cartd_binary(), {arg}, 10s);
       BOOST_REQUIRE_MESSAGE(res.status,
                             "cartd " << arg << " still ran after 10 s");
       BOOST_TEST(res.status->signal == 0);
@@ -878,7 +878,7 @@ BOOST_AUTO_TEST_CASE(dump_config_never_shows_a_postgres_password) {
                         "postgresql://cart:s3cret@db/shop?password=s3cret"}) {
     BOOST_TEST_CONTEXT(conninfo) {
       auto res = cartd_process::run(
-          CARTD_BINARY,
+          cartd_binary(),
           {"--storage.backend=postgres",
            std::string{"--storage.postgres="} + conninfo, "--dump-config"},
           10s);
@@ -893,7 +893,8 @@ BOOST_AUTO_TEST_CASE(dump_config_never_shows_a_postgres_password) {
 }
 
 BOOST_AUTO_TEST_CASE(a_bad_storage_backend_names_every_backend) {
-  auto res = cartd_process::run(CARTD_BINARY, {"--storage.backend=mysql"}, 10s);
+  auto res =
+      cartd_process::run(cartd_binary(), {"--storage.backend=mysql"}, 10s);
   BOOST_REQUIRE(res.status);
   BOOST_TEST(res.status->code == 2);
   BOOST_TEST(res.err.find("sqlite, postgres or memory") != std::string::npos,

@@ -62,7 +62,7 @@ BOOST_AUTO_TEST_CASE(cluster_mode_refuses_to_start_without_postgres) {
   for (auto backend : {"sqlite", "memory"}) {
     temp_dir data;
     auto res = cartd_process::run(
-        CARTD_BINARY,
+        cartd_binary(),
         {"--cluster.enabled", std::string{"--storage.backend="} + backend,
          "--storage.path=" + data.path(), "--cluster.node=a"},
         30s);
@@ -648,7 +648,7 @@ BOOST_AUTO_TEST_CASE(a_partitioned_node_stops_serving_and_rejoins_healed) {
   // n2 in the namespace, on PostgreSQL through the relay.
   auto n2_args = node_args("n2", ns.inside(), ns.here(), relay.port());
   n2_args.push_back("--http.host=0.0.0.0");
-  n2_args.insert(n2_args.begin(), {"netns", "exec", ns.name(), CARTD_BINARY});
+  n2_args.insert(n2_args.begin(), {"netns", "exec", ns.name(), cartd_binary()});
   cartd_process n2{"/usr/sbin/ip", n2_args};
   stderr_on_failure n2_log{n2};
   auto members_up = [&](uint16_t port) {

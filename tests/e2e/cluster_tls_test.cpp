@@ -300,7 +300,7 @@ BOOST_AUTO_TEST_CASE(a_node_of_another_transport_is_refused_at_start) {
   other_ca.push_back("--cluster.tls.ca=" + p.pki.ca("other"));
   for (auto& [what, args] : {std::pair{"plain TCP", plain},
                              std::pair{"TLS with the CA sha256:", other_ca}}) {
-    auto res = cartd_process::run(CARTD_BINARY, args, 30s);
+    auto res = cartd_process::run(cartd_binary(), args, 30s);
     BOOST_REQUIRE(res.status);
     BOOST_TEST_CONTEXT(what << ": stderr: " << res.err) {
       BOOST_TEST(res.status->code == 1);
@@ -317,7 +317,7 @@ BOOST_AUTO_TEST_CASE(bad_tls_files_are_refused_before_the_node_starts) {
   auto& p = pki();
   auto missing = p.pki.dir() + "/missing.pem";
   auto res = cartd_process::run(
-      CARTD_BINARY,
+      cartd_binary(),
       {"--storage.backend=postgres",
        "--storage.postgres=" + cluster_db().conninfo(),
        "--storage.postgres-schema=tls_bad", "--cluster.enabled",
@@ -343,7 +343,7 @@ BOOST_AUTO_TEST_CASE(a_plain_cluster_says_so_in_its_log) {
 BOOST_AUTO_TEST_CASE(cafs_openssl_options_are_refused_at_start) {
   // Before: accepted, and the node ran in plain text (HTTP and BASP).
   auto res = cartd_process::run(
-      CARTD_BINARY, {"--openssl.certificate=/etc/x.pem", "--openssl.key=/k"},
+      cartd_binary(), {"--openssl.certificate=/etc/x.pem", "--openssl.key=/k"},
       30s);
   BOOST_REQUIRE(res.status);
   BOOST_TEST_CONTEXT("stderr: " << res.err) {

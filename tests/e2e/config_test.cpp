@@ -58,7 +58,7 @@ bool contains(const std::string& x, const std::string& part) {
 }
 
 run_result run(std::vector<std::string> args) {
-  auto res = cartd_process::run(CARTD_BINARY, std::move(args), 10s);
+  auto res = cartd_process::run(cartd_binary(), std::move(args), 10s);
   BOOST_REQUIRE_MESSAGE(res.status, "cartd still ran after 10 s");
   return res;
 }

@@ -819,8 +819,8 @@ BOOST_AUTO_TEST_CASE(storage_path_under_a_regular_file_stops_the_start) {
   for (auto path : {file + "/data", file}) {
     BOOST_TEST_CONTEXT("--storage.path=" << path) {
       auto res = cartd_process::run(
-          CARTD_BINARY, {"--storage.backend=sqlite", "--storage.path=" + path},
-          20s);
+          cartd_binary(),
+          {"--storage.backend=sqlite", "--storage.path=" + path}, 20s);
       BOOST_REQUIRE_MESSAGE(res.status, "cartd still runs after 20 s");
       BOOST_TEST(res.status->signal == 0);
       BOOST_TEST(res.status->code == 1);
@@ -843,7 +843,7 @@ BOOST_AUTO_TEST_CASE(database_that_is_no_cartd_journal_stops_the_start) {
       auto before = query_text(db, "PRAGMA user_version") + "|" +
                     query_text(db, "SELECT group_concat(name) FROM "
                                    "sqlite_master");
-      auto res = cartd_process::run(CARTD_BINARY, sqlite_args(data), 20s);
+      auto res = cartd_process::run(cartd_binary(), sqlite_args(data), 20s);
       BOOST_REQUIRE_MESSAGE(res.status, "cartd still runs after 20 s");
       BOOST_TEST(res.status->signal == 0);
       BOOST_TEST(res.status->code == 1);

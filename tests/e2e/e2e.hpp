@@ -25,8 +25,8 @@
 #include "tests/support/http_client.hpp"
 #include "tests/support/temp_dir.hpp"
 
-#ifndef CARTD_BINARY
-#error "CARTD_BINARY must name the cartd executable"
+#ifndef CARTD_BUILT_BINARY
+#error "CARTD_BUILT_BINARY must name the cartd executable this tree built"
 #endif
 
 namespace cartd::test {
@@ -34,6 +34,19 @@ namespace cartd::test {
 using json = nlohmann::json;
 
 using namespace std::chrono_literals;
+
+/// The cartd executable the suites start: $CARTD_BINARY when it is set,
+/// else the one this tree built. The sanitizer tree sets it to run these
+/// suites, built once in the Release tree, against its own instrumented
+/// binary (CARTD_E2E_DRIVERS in tests/e2e/CMakeLists.txt).
+inline const std::string& cartd_binary() {
+  static const std::string path = [] {
+    const char* env = std::getenv("CARTD_BINARY");
+    return std::string{env != nullptr && *env != '\0' ? env
+                                                      : CARTD_BUILT_BINARY};
+  }();
+  return path;
+}
 
 // -- requests and nodes
 // --------------------------------------------------------
@@ -97,7 +110,7 @@ private:
 class test_node {
 public:
   explicit test_node(std::vector<std::string> args = {})
-      : proc_(CARTD_BINARY, std::move(args)), log_(proc_) {}
+      : proc_(cartd_binary(), std::move(args)), log_(proc_) {}
 
   cartd_process& proc() noexcept { return proc_; }
 
@@ -110,7 +123,7 @@ private:
 
 /// One node per test executable, started on first use with default options.
 inline cartd_process& shared_node() {
-  static cartd_process proc{CARTD_BINARY};
+  static cartd_process proc{cartd_binary()};
   return proc;
 }
 

@@ -163,13 +163,13 @@ BOOST_AUTO_TEST_CASE(the_access_log_goes_to_a_file_when_asked) {
 }
 
 BOOST_AUTO_TEST_CASE(a_bad_log_format_is_refused_at_start) {
-  auto res = cartd_process::run(CARTD_BINARY, {"--log.format=xml"}, 10s);
+  auto res = cartd_process::run(cartd_binary(), {"--log.format=xml"}, 10s);
   BOOST_REQUIRE(res.status.has_value());
   BOOST_TEST(res.status->code == 2);
   BOOST_TEST(res.err.find("log.format must be text or json") !=
                  std::string::npos,
              res.err);
-  auto help = cartd_process::run(CARTD_BINARY, {"--help"}, 10s);
+  auto help = cartd_process::run(cartd_binary(), {"--help"}, 10s);
   BOOST_TEST(help.out.find("log.format") != std::string::npos);
   BOOST_TEST(help.out.find("log.access") != std::string::npos);
   BOOST_TEST(help.out.find("log.access-file") != std::string::npos);

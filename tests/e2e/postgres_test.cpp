@@ -309,7 +309,7 @@ BOOST_AUTO_TEST_CASE(imported_carts_read_the_same_and_a_second_import_refuses) {
   }
   auto import = [&] {
     return cartd_process::run(
-        CARTD_BINARY,
+        cartd_binary(),
         pg_args("imported", {"--storage.import=sqlite:" + data.path()}), 60s);
   };
   auto first = import();
@@ -352,7 +352,7 @@ BOOST_AUTO_TEST_CASE(imported_carts_read_the_same_and_a_second_import_refuses) {
 BOOST_AUTO_TEST_CASE(an_import_of_a_missing_journal_exits_non_zero) {
   temp_dir empty;
   auto res = cartd_process::run(
-      CARTD_BINARY,
+      cartd_binary(),
       pg_args("imported_nothing", {"--storage.import=sqlite:" + empty.path()}),
       60s);
   BOOST_REQUIRE(res.status);
@@ -367,7 +367,7 @@ BOOST_AUTO_TEST_CASE(an_import_of_a_missing_journal_exits_non_zero) {
 BOOST_AUTO_TEST_CASE(an_unreachable_server_stops_the_start_without_a_password) {
   auto port = std::to_string(closed_port());
   auto res = cartd_process::run(
-      CARTD_BINARY,
+      cartd_binary(),
       {"--storage.backend=postgres",
        "--storage.postgres=host=127.0.0.1 port=" + port +
            " user=postgres password=s3cret dbname=postgres connect_timeout=2"},
@@ -388,7 +388,7 @@ BOOST_AUTO_TEST_CASE(a_newer_schema_version_stops_the_start) {
     stop_gracefully(first);
   }
   server().query("UPDATE newer.schema_version SET version = 7");
-  auto res = cartd_process::run(CARTD_BINARY, pg_args("newer"), 30s);
+  auto res = cartd_process::run(cartd_binary(), pg_args("newer"), 30s);
   BOOST_REQUIRE_MESSAGE(res.status, "cartd still ran after 30 s");
   BOOST_TEST_CONTEXT("stderr: " << res.err) {
     BOOST_TEST(res.status->signal == 0);

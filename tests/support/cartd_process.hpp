@@ -2,7 +2,7 @@
 
 // Starts the real `cartd` binary as a child process for end-to-end tests.
 //
-//   cartd_process node{CARTD_BINARY, {"--http.idle-timeout=1s"}};
+//   cartd_process node{cartd_binary(), {"--http.idle-timeout=1s"}};
 //   http_connection conn{node.port()};
 //   ...
 //   node.kill(SIGTERM);

@@ -6,7 +6,7 @@
 // process calls or starts (a cartd child) notifies it.
 //
 //   notify_socket manager;
-//   cartd_process node{CARTD_BINARY};        // inherits $NOTIFY_SOCKET
+//   cartd_process node{cartd_binary()};        // inherits $NOTIFY_SOCKET
 //   auto ready = manager.wait(10s);          // "READY=1\nSTATUS=..."
 
 #include <chrono>

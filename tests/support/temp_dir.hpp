@@ -4,7 +4,7 @@
 // `--storage.path` of a node that is killed and started again.
 //
 //   temp_dir data;
-//   cartd_process a{CARTD_BINARY, {"--storage.path=" + data.path()}};
+//   cartd_process a{cartd_binary(), {"--storage.path=" + data.path()}};
 //   ...
 
 #include <string>
