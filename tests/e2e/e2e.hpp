@@ -35,13 +35,15 @@ using json = nlohmann::json;
 
 using namespace std::chrono_literals;
 
-/// The cartd executable the suites start: $CARTD_BINARY when it is set,
+/// The cartd executable the suites start: $E2E_CARTD_BINARY when it is set,
 /// else the one this tree built. The sanitizer tree sets it to run these
 /// suites, built once in the Release tree, against its own instrumented
-/// binary (CARTD_E2E_DRIVERS in tests/e2e/CMakeLists.txt).
+/// binary (CARTD_E2E_DRIVERS in tests/e2e/CMakeLists.txt). Not a CARTD_*
+/// name: the nodes inherit the driver's environment, and cartd refuses a
+/// CARTD_* variable that names none of its options.
 inline const std::string& cartd_binary() {
   static const std::string path = [] {
-    const char* env = std::getenv("CARTD_BINARY");
+    const char* env = std::getenv("E2E_CARTD_BINARY");
     return std::string{env != nullptr && *env != '\0' ? env
                                                       : CARTD_BUILT_BINARY};
   }();
