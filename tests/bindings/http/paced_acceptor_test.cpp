@@ -163,13 +163,7 @@ BOOST_AUTO_TEST_CASE(accepts_like_cafs_doorman) {
   auto counts = std::make_shared<probe_counts>();
   auto broker =
       sys.middleman().spawn_broker(probe, std::move(*doorman), counts);
-  auto fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  BOOST_REQUIRE(
-      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  auto fd = connect_client(port);
   BOOST_TEST(eventually([&] { return counts->accepted == 1; }));
   BOOST_TEST(counts->paused == 0);
   ::close(fd);
@@ -316,15 +310,7 @@ BOOST_AUTO_TEST_CASE(
       sys.middleman().spawn_broker(closer, std::move(*doorman), accepted);
   std::vector<int> clients;
   for (int i = 0; i < 10; ++i) {
-    auto fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    BOOST_REQUIRE(fd >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    BOOST_REQUIRE(
-        ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-    clients.push_back(fd);
+    clients.push_back(connect_client(port));
   }
   auto count = [&](bool only_open) {
     std::lock_guard<std::mutex> guard{accepted->mtx};
