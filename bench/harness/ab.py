@@ -4,13 +4,8 @@ One comparison is a baseline server A and a variant B (e.g. a node with
 --metrics.enabled=false and one with metrics on) on one workload, pinned to
 the same CPU and measured in many short wrk runs, interleaved A B B A A B
 ... so that a slow minute of the machine hits both. By default each pair
-starts a fresh A and B (`--ab-servers pair`): a process's own luck (where
-ASLR put its heap and stacks, which cache sets its hot data share) moves
-one process's throughput by a few per cent for its whole life, so two
-processes kept up for a whole comparison carry that difference into every
-pair, and more pairs only narrow the interval around a biased ratio (two
-such runs on the same code gave 1.044 [0.984, 1.104] and 0.940 [0.917,
-0.998]). Fresh processes per pair sample that luck too.
+starts a fresh A and B (`--ab-servers pair`), so the pairs are independent
+samples of everything that varies, a process's own memory layout included;
 `--ab-servers comparison` keeps one A and one B for the whole comparison
 (faster; the earlier behaviour). Each pair of runs gives two ratios, B/A:
 
