@@ -46,12 +46,11 @@ std::string configure_logging(cartd_config& cfg) {
     std::lock_guard<std::mutex> guard{access_file_mtx};
     access_file = std::move(file);
   }
-  // 4 MiB per buffer: a few seconds of lines at 100k requests/s.
+  // 4 MiB per buffer: seconds of records at 100k requests/s.
   line_writer::settings settings;
   settings.capacity = 4 << 20;
-  auto writer = std::make_shared<line_writer>(std::move(out), settings);
   cfg.access_log = std::make_shared<http::access_log>(
-      format, cfg.cluster_node_name(), std::move(writer));
+      format, cfg.cluster_node_name(), std::move(out), settings);
   return {};
 }
 

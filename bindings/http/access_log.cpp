@@ -1,6 +1,10 @@
 #include "bindings/http/access_log.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
+#include <cstring>
+#include <system_error>
 
 #include "runtime/core/log_encoding.hpp"
 
@@ -27,6 +31,61 @@ void append_millis(std::string& out, std::chrono::steady_clock::duration d) {
   out += static_cast<char>('0' + frac % 10);
 }
 
+/// Fills a fixed buffer; `ok` turns false (and stays) once a piece does not
+/// fit.
+struct fixed_line {
+  char* pos;
+  char* end;
+  bool ok = true;
+
+  void put(std::string_view s) noexcept {
+    if (static_cast<size_t>(end - pos) < s.size()) {
+      ok = false;
+      return;
+    }
+    std::memcpy(pos, s.data(), s.size());
+    pos += s.size();
+  }
+
+  template <size_t N>
+  void put_literal(const char (&s)[N]) noexcept {
+    put(std::string_view{s, N - 1});
+  }
+
+  void put(char c) noexcept {
+    if (pos == end) {
+      ok = false;
+      return;
+    }
+    *pos++ = c;
+  }
+
+  void put_number(uint64_t x) noexcept {
+    auto res = std::to_chars(pos, end, x);
+    if (res.ec != std::errc{}) {
+      ok = false;
+      return;
+    }
+    pos = res.ptr;
+  }
+
+  void put_millis(std::chrono::steady_clock::duration d) noexcept {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+    if (us < 0)
+      us = 0;
+    put_number(static_cast<uint64_t>(us / 1000));
+    if (static_cast<size_t>(end - pos) < 4) {
+      ok = false;
+      return;
+    }
+    auto frac = static_cast<unsigned>(us % 1000);
+    *pos++ = '.';
+    *pos++ = static_cast<char>('0' + frac / 100);
+    *pos++ = static_cast<char>('0' + frac / 10 % 10);
+    *pos++ = static_cast<char>('0' + frac % 10);
+  }
+};
+
 std::string_view method_name(boost::beast::http::verb v) {
   if (v == boost::beast::http::verb::unknown)
     return "-";
@@ -34,25 +93,189 @@ std::string_view method_name(boost::beast::http::verb v) {
   return {name.data(), name.size()};
 }
 
+/// What on_exchange hands to the writer: this head, then the route, the
+/// path and the request id. Whole records only: the line_writer takes or
+/// drops each write as a whole and hands its output whole runs of them.
+struct record_head {
+  uint32_t size; // the whole record, head included
+  uint32_t route_size;
+  uint32_t path_size;
+  uint32_t id_size;
+  uint64_t body_bytes;
+  int64_t started; // steady_clock ticks
+  int64_t finished;
+  uint16_t status;
+  uint8_t method;
+};
+
+using steady = std::chrono::steady_clock;
+
+static_assert(static_cast<unsigned>(boost::beast::http::verb::unlink) <= 255,
+              "a record keeps the method in a byte");
+
+/// Renders the records in `run` into lines (on the writer's thread) and
+/// passes them to `out`. A line's time: ex.finished, converted to the
+/// system clock by one pair of clock readings per run.
+void render_records(const access_line_format& log, std::string_view run,
+                    const line_writer::output& out) {
+  auto wall_now = std::chrono::system_clock::now();
+  auto steady_now = steady::now();
+  std::string text;
+  text.reserve(run.size() * 2);
+  char line[1024];
+  size_t i = 0;
+  while (run.size() - i >= sizeof(record_head)) {
+    record_head h;
+    std::memcpy(&h, run.data() + i, sizeof(h));
+    if (h.size < sizeof(h) || h.size > run.size() - i)
+      break; // never: the writer hands whole records
+    const char* p = run.data() + i + sizeof(h);
+    exchange ex;
+    ex.route = std::string_view{p, h.route_size};
+    p += h.route_size;
+    ex.path = std::string_view{p, h.path_size};
+    p += h.path_size;
+    ex.request_id = std::string_view{p, h.id_size};
+    ex.method = static_cast<boost::beast::http::verb>(h.method);
+    ex.status = h.status;
+    ex.body_bytes = h.body_bytes;
+    ex.started = steady::time_point{steady::duration{h.started}};
+    ex.finished = steady::time_point{steady::duration{h.finished}};
+    auto at = wall_now -
+              std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                  steady_now - ex.finished);
+    if (auto n = log.render_plain(ex, at, line, sizeof(line)); n > 0)
+      text.append(line, n);
+    else
+      log.render(ex, at, text);
+    i += h.size;
+  }
+  out(text);
+}
+
 } // namespace
 
 access_log::access_log(log_format format, std::string node,
-                       std::shared_ptr<line_writer> out)
-    : format_(format), node_(std::move(node)), out_(std::move(out)) {}
-
-void access_log::on_exchange(const exchange& ex) {
-  // Per thread, not per object: one observer may serve several servers.
-  thread_local std::string line;
-  line.clear();
-  render(ex, std::chrono::system_clock::now(), line);
-  out_->write(line);
+                       line_writer::output out, line_writer::settings settings)
+    : lines_{format, std::move(node)} {
+  // The writer's thread renders with a copy of the format: it may still run
+  // while this object is being destroyed.
+  out_ = std::make_shared<line_writer>(
+      [lines = lines_, out = std::move(out)](std::string_view run) {
+        render_records(lines, run, out);
+      },
+      settings);
 }
 
-void access_log::render(const exchange& ex,
-                        std::chrono::system_clock::time_point now,
-                        std::string& out) const {
+void access_log::on_exchange(const exchange& ex) {
+  record_head h{};
+  h.route_size = static_cast<uint32_t>(ex.route.size());
+  h.path_size = static_cast<uint32_t>(ex.path.size());
+  h.id_size = static_cast<uint32_t>(ex.request_id.size());
+  h.size = static_cast<uint32_t>(sizeof(h) + ex.route.size() + ex.path.size() +
+                                 ex.request_id.size());
+  h.body_bytes = ex.body_bytes;
+  h.started = ex.started.time_since_epoch().count();
+  h.finished = ex.finished.time_since_epoch().count();
+  h.status = static_cast<uint16_t>(std::min(ex.status, 65535u));
+  h.method = static_cast<uint8_t>(ex.method);
+  auto encode = [&](char* p) {
+    std::memcpy(p, &h, sizeof(h));
+    p += sizeof(h);
+    std::memcpy(p, ex.route.data(), ex.route.size());
+    p += ex.route.size();
+    std::memcpy(p, ex.path.data(), ex.path.size());
+    p += ex.path.size();
+    std::memcpy(p, ex.request_id.data(), ex.request_id.size());
+  };
+  char buf[512];
+  if (h.size <= sizeof(buf)) {
+    encode(buf);
+    out_->write(std::string_view{buf, h.size});
+    return;
+  }
+  // Per thread, not per object: one observer may serve several servers.
+  thread_local std::string big;
+  big.resize(h.size);
+  encode(big.data());
+  out_->write(big);
+}
+
+size_t
+access_line_format::render_plain(const exchange& ex,
+                                 std::chrono::system_clock::time_point now,
+                                 char* buf, size_t size) const {
   auto method = method_name(ex.method);
-  if (format_ == log_format::json) {
+  fixed_line out{buf, buf + size};
+  if (size < rfc3339_utc_size)
+    return 0;
+  if (format == log_format::json) {
+    if (!json_plain(ex.path) || !json_plain(ex.route) || !json_plain(node) ||
+        !json_plain(ex.request_id))
+      return 0;
+    out.put_literal("{\"ts\":\"");
+    if (static_cast<size_t>(out.end - out.pos) < rfc3339_utc_size)
+      return 0;
+    write_rfc3339_utc(out.pos, now);
+    out.pos += rfc3339_utc_size;
+    out.put_literal("\",\"level\":\"info\",\"logger\":\"access\",\"msg\":\"");
+    out.put(method);
+    out.put(' ');
+    out.put(ex.path);
+    out.put(' ');
+    out.put_number(ex.status);
+    out.put_literal("\",\"method\":\"");
+    out.put(method);
+    out.put_literal("\",\"route\":\"");
+    out.put(ex.route);
+    out.put_literal("\",\"path\":\"");
+    out.put(ex.path);
+    out.put_literal("\",\"status\":");
+    out.put_number(ex.status);
+    out.put_literal(",\"bytes\":");
+    out.put_number(ex.body_bytes);
+    out.put_literal(",\"duration_ms\":");
+    out.put_millis(ex.finished - ex.started);
+    out.put_literal(",\"node\":\"");
+    out.put(node);
+    out.put_literal("\",\"request_id\":\"");
+    out.put(ex.request_id);
+    out.put_literal("\"}\n");
+    return out.ok ? static_cast<size_t>(out.pos - buf) : 0;
+  }
+  auto path = ex.path.empty() ? std::string_view{"-"} : ex.path;
+  if (!logfmt_plain(path) || !logfmt_plain(ex.route) ||
+      (!node.empty() && !logfmt_plain(node)) || !logfmt_plain(ex.request_id))
+    return 0;
+  write_rfc3339_utc(out.pos, now);
+  out.pos += rfc3339_utc_size;
+  out.put_literal(" info access ");
+  out.put(method);
+  out.put(' ');
+  out.put(path);
+  out.put(' ');
+  out.put_number(ex.status);
+  out.put_literal(" route=");
+  out.put(ex.route);
+  out.put_literal(" bytes=");
+  out.put_number(ex.body_bytes);
+  out.put_literal(" duration_ms=");
+  out.put_millis(ex.finished - ex.started);
+  if (!node.empty()) {
+    out.put_literal(" node=");
+    out.put(node);
+  }
+  out.put_literal(" request_id=");
+  out.put(ex.request_id);
+  out.put('\n');
+  return out.ok ? static_cast<size_t>(out.pos - buf) : 0;
+}
+
+void access_line_format::render(const exchange& ex,
+                                std::chrono::system_clock::time_point now,
+                                std::string& out) const {
+  auto method = method_name(ex.method);
+  if (format == log_format::json) {
     out += "{\"ts\":\"";
     append_rfc3339_utc(out, now);
     out += "\",\"level\":\"info\",\"logger\":\"access\",\"msg\":";
@@ -77,7 +300,7 @@ void access_log::render(const exchange& ex,
     out += ",\"duration_ms\":";
     append_millis(out, ex.finished - ex.started);
     out += ",\"node\":";
-    append_json_string(out, node_);
+    append_json_string(out, node);
     out += ",\"request_id\":";
     append_json_string(out, ex.request_id);
     out += "}\n";
@@ -96,9 +319,9 @@ void access_log::render(const exchange& ex,
   append_number(out, ex.body_bytes);
   out += " duration_ms=";
   append_millis(out, ex.finished - ex.started);
-  if (!node_.empty()) {
+  if (!node.empty()) {
     out += " node=";
-    append_logfmt_value(out, node_);
+    append_logfmt_value(out, node);
   }
   out += " request_id=";
   append_logfmt_value(out, ex.request_id);

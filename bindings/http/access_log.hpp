@@ -1,8 +1,14 @@
 #pragma once
 
 // The access log: one line per response the server writes (method, route
-// template, path, status, body bytes, duration, node, request id), handed to
-// a line_writer so that the server's broker never waits for the output.
+// template, path, status, body bytes, duration, node, request id).
+//
+// Off the hot path: the server's broker (on_exchange) only copies the
+// exchange's fields into a compact record and hands it to a line_writer;
+// the writer's thread renders the records of a run into lines and writes
+// them. Rendering on the broker cost about 3 % of a GET's CPU in issue 14's
+// bench (bench/run.py --phases ab --ab-mode concurrent), the copy and the
+// output as much again.
 
 #include <cstdint>
 #include <memory>
@@ -14,7 +20,7 @@
 
 namespace cartd::http {
 
-/// An exchange_observer that writes an access line per exchange.
+/// How an access line looks (the format and the node it names).
 ///
 /// JSON (log_format::json), one object per line:
 ///   {"ts":"2026-11-28T01:40:09.123Z","level":"info","logger":"access",
@@ -25,23 +31,42 @@ namespace cartd::http {
 ///   route=/carts/{cart} bytes=85 duration_ms=0.412 node=n1 request_id=..."
 /// A method the server never parsed is "-"; route is "" when no route took
 /// the request (404, 405, the server's own 4xx/5xx).
-class access_log : public exchange_observer {
-public:
-  access_log(log_format format, std::string node,
-             std::shared_ptr<line_writer> out);
+struct access_line_format {
+  log_format format = log_format::text;
+  std::string node;
 
-  void on_exchange(const exchange& ex) override;
-
-  /// Lines the writer dropped (its buffer was full).
-  uint64_t dropped() const noexcept { return out_->dropped(); }
-
-  /// Renders the line for `ex` (finished at `now`) into `out`.
-  void render(const exchange& ex, std::chrono::system_clock::time_point now,
+  /// Renders the line for `ex` (its response written at `at`) into `out`.
+  void render(const exchange& ex, std::chrono::system_clock::time_point at,
               std::string& out) const;
 
+  /// The same line written into `buf` (at most `size` bytes) when every
+  /// value goes in as it is (no escaping, no quotes) and it fits: its
+  /// length, else 0 (then render() writes it). A few fixed-size copies
+  /// instead of a string append per piece.
+  size_t render_plain(const exchange& ex,
+                      std::chrono::system_clock::time_point at, char* buf,
+                      size_t size) const;
+};
+
+/// An exchange_observer that writes an access line per exchange.
+class access_log : public exchange_observer {
+public:
+  /// Lines go to `out` (on the writer's thread, a run of whole lines at a
+  /// time) through a line_writer with `settings`.
+  access_log(log_format format, std::string node, line_writer::output out,
+             line_writer::settings settings = {});
+
+  /// Copies the exchange into a record for the writer's thread. A line's
+  /// time is when its response was written (ex.finished).
+  void on_exchange(const exchange& ex) override;
+
+  /// Records the writer dropped (its buffer was full).
+  uint64_t dropped() const noexcept { return out_->dropped(); }
+
+  const access_line_format& lines() const noexcept { return lines_; }
+
 private:
-  log_format format_;
-  std::string node_;
+  access_line_format lines_;
   std::shared_ptr<line_writer> out_;
 };
 

@@ -44,8 +44,10 @@ public:
   line_writer(const line_writer&) = delete;
   line_writer& operator=(const line_writer&) = delete;
 
-  /// Buffers `line` (which ends with '\n'). Returns false, and counts it,
-  /// when the buffer has no room for it.
+  /// Buffers `line` (which ends with '\n', or is any record the output
+  /// reads: the access log's are binary). Returns false, and counts it,
+  /// when the buffer has no room for it. Never cut: a run holds whole
+  /// writes.
   bool write(std::string_view line);
 
   /// Lines dropped so far.

@@ -1,6 +1,7 @@
 #include "runtime/core/log_encoding.hpp"
 
 #include <cstdint>
+#include <cstring>
 #include <ctime>
 
 namespace cartd {
@@ -126,15 +127,24 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
+bool json_plain(std::string_view text) noexcept {
+  for (auto ch : text)
+    if (!classes.json_plain[static_cast<uint8_t>(ch)])
+      return false;
+  return true;
+}
+
+bool logfmt_plain(std::string_view text) noexcept {
+  if (text.empty())
+    return false;
+  for (auto ch : text)
+    if (!classes.logfmt_plain[static_cast<uint8_t>(ch)])
+      return false;
+  return true;
+}
+
 void append_logfmt_value(std::string& out, std::string_view text) {
-  bool plain = !text.empty();
-  for (auto ch : text) {
-    if (!classes.logfmt_plain[static_cast<uint8_t>(ch)]) {
-      plain = false;
-      break;
-    }
-  }
-  if (plain)
+  if (logfmt_plain(text))
     out.append(text);
   else
     append_json_string(out, text);
@@ -142,6 +152,12 @@ void append_logfmt_value(std::string& out, std::string_view text) {
 
 void append_rfc3339_utc(std::string& out,
                         std::chrono::system_clock::time_point t) {
+  char buf[rfc3339_utc_size];
+  write_rfc3339_utc(buf, t);
+  out.append(buf, rfc3339_utc_size);
+}
+
+void write_rfc3339_utc(char* out, std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
   auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
   auto secs = ms / 1000;
@@ -174,10 +190,13 @@ void append_rfc3339_utc(std::string& out,
     head.copy(cached, 19);
     cached_secs = secs;
   }
-  out.append(cached, 19);
-  out += '.';
-  append_digits(out, static_cast<unsigned>(frac), 3);
-  out += 'Z';
+  std::memcpy(out, cached, 19);
+  auto millis = static_cast<unsigned>(frac);
+  out[19] = '.';
+  out[20] = static_cast<char>('0' + millis / 100);
+  out[21] = static_cast<char>('0' + millis / 10 % 10);
+  out[22] = static_cast<char>('0' + millis % 10);
+  out[23] = 'Z';
 }
 
 } // namespace cartd

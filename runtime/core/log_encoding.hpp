@@ -28,4 +28,17 @@ void append_logfmt_value(std::string& out, std::string_view text);
 void append_rfc3339_utc(std::string& out,
                         std::chrono::system_clock::time_point t);
 
+/// The same 24 characters written to `out` (no terminating NUL).
+constexpr size_t rfc3339_utc_size = 24;
+void write_rfc3339_utc(char* out, std::chrono::system_clock::time_point t);
+
+/// Whether append_json_string would copy `text` as it is (between quotes):
+/// printable ASCII without `"` and `\`. (Other text may be valid too;
+/// this answers for the cheap case.)
+bool json_plain(std::string_view text) noexcept;
+
+/// Whether append_logfmt_value would copy `text` as it is: a non-empty run
+/// of visible ASCII without `"`, `\` and `=`.
+bool logfmt_plain(std::string_view text) noexcept;
+
 } // namespace cartd
