@@ -320,7 +320,9 @@ caf::actor start_node(caf::actor_system& sys, const cartd_config& cfg,
   if (grpc) {
     // The gRPC front end's bridge (bindings/grpc), last: it stops first, and
     // its restart restarts nothing else. main's gRPC server reads its handle
-    // from the slot for every call.
+    // from the slot for every call, and its health service follows the
+    // check GET /ready makes (atomics only).
+    grpc->set_readiness([routes] { return failing_check_of(routes); });
     supervision::child_spec spec;
     spec.id = "grpc";
     grpc_bridge_settings bridge;

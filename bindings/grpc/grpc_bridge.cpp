@@ -18,6 +18,17 @@ namespace cartd {
 
 grpc_call_sink::~grpc_call_sink() = default;
 
+std::shared_ptr<grpc_call_sink>
+answer_if_dropped(std::shared_ptr<grpc_call_sink> sink) {
+  auto* raw = sink.get();
+  // The deleter runs when the last copy goes and owns `sink` until then.
+  return {raw, [owner = std::move(sink)](grpc_call_sink* x) {
+            if (!x->closed())
+              x->on_error(cart_errc::unavailable,
+                          "the call was dropped: the gRPC bridge restarted");
+          }};
+}
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;

@@ -31,6 +31,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -104,9 +105,19 @@ caf::actor spawn_grpc_bridge(caf::actor_system& sys,
 caf::actor spawn_grpc_bridge(caf::actor_system& sys, cart_router_actor router,
                              grpc_bridge_settings settings);
 
-/// The bridge's current handle, shared by the gRPC server (which reads it
-/// for every call, on gRPC's threads) and the supervisor that starts the
-/// bridge (again after a restart).
+/// `sink` in a handle whose last copy, when it goes, ends the call with
+/// cart_errc::unavailable unless something answered it first. A call sent
+/// to a bridge that has just ended (the slot names it until the supervisor
+/// has started the next one) is dropped by CAF together with its message;
+/// without this, its gRPC call would wait for the client's deadline, or for
+/// ever without one. Copies compare equal to `sink` (same get()).
+std::shared_ptr<grpc_call_sink>
+answer_if_dropped(std::shared_ptr<grpc_call_sink> sink);
+
+/// What the gRPC server shares with the node: the bridge's current handle,
+/// read for every call on gRPC's threads and set by the supervisor that
+/// starts the bridge (again after a restart); and the node's readiness
+/// check, which the server's health service follows.
 class grpc_bridge_slot {
 public:
   void set(caf::actor x) {
@@ -119,9 +130,31 @@ public:
     return bridge_;
   }
 
+  /// The node's readiness check (what GET /ready asks): the failing check's
+  /// name, empty when ready. Must read atomics only: the server's health
+  /// thread calls it.
+  void set_readiness(std::function<std::string()> check) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    readiness_ = std::move(check);
+  }
+
+  /// The check that fails now: "starting" until the node has set its check
+  /// and started the bridge, then the node's check ("" when ready).
+  std::string failing_check() const {
+    std::function<std::string()> check;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (!bridge_ || !readiness_)
+        return "starting";
+      check = readiness_;
+    }
+    return check();
+  }
+
 private:
   mutable std::mutex mtx_;
   caf::actor bridge_;
+  std::function<std::string()> readiness_;
 };
 
 } // namespace cartd

@@ -1,10 +1,12 @@
 #include "bindings/grpc/grpc_server.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include <caf/send.hpp>
@@ -371,7 +373,7 @@ public:
       return call.get();
     }
     d.call.what = grpc_call::kind::watch;
-    d.call.sink = call;
+    d.call.sink = answer_if_dropped(call);
     caf::anon_send(bridge, std::move(d.call));
     return call.get();
   }
@@ -390,13 +392,16 @@ private:
       call->on_error(cart_errc::unavailable, "the gRPC bridge is restarting");
       return call.get();
     }
-    d.call.sink = call;
+    d.call.sink = answer_if_dropped(call);
     caf::anon_send(bridge, std::move(d.call));
     return call.get();
   }
 
   std::shared_ptr<service_state> state_;
 };
+
+/// How often the health service asks the node's readiness check.
+constexpr auto readiness_poll = std::chrono::milliseconds{100};
 
 std::string listen_address(const std::string& host, uint16_t port) {
   if (host.find(':') != std::string::npos)
@@ -414,6 +419,35 @@ struct grpc_front_end::impl {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   bool stopped = false;
+  // The health thread: follows the node's readiness (follow_readiness).
+  std::thread health;
+  std::mutex health_mtx;
+  std::condition_variable health_cv;
+  bool health_stop = false;
+
+  /// Sets the overall status ("") and cartd.v1.Carts' to what the node's
+  /// readiness check says, whenever it changes, until stop(): NOT_SERVING
+  /// while the node starts, while its journal is unavailable, without its
+  /// cluster lease and from SIGTERM on, as GET /ready answers 503. Clients
+  /// and load balancers (grpc.health.v1, Kubernetes' gRPC probes) then stop
+  /// sending calls the node would refuse.
+  void follow_readiness() {
+    auto* health = server->GetHealthCheckService();
+    if (health == nullptr)
+      return;
+    const std::string service_name = v1::Carts::service_full_name();
+    std::unique_lock<std::mutex> guard{health_mtx};
+    std::optional<bool> last;
+    while (!health_stop) {
+      bool serving = state->bridge->failing_check().empty();
+      if (serving != last) {
+        health->SetServingStatus("", serving);
+        health->SetServingStatus(service_name, serving);
+        last = serving;
+      }
+      health_cv.wait_for(guard, readiness_poll, [this] { return health_stop; });
+    }
+  }
 };
 
 grpc_front_end::grpc_front_end(std::unique_ptr<impl> x) : impl_(std::move(x)) {}
@@ -442,6 +476,13 @@ grpc_front_end::start(const grpc_server_settings& settings,
     problem = "cannot listen on " + address + " (gRPC)";
     return nullptr;
   }
+  // NOT_SERVING until the node is ready, not gRPC's default SERVING.
+  if (auto health = x->server->GetHealthCheckService()) {
+    health->SetServingStatus("", false);
+    health->SetServingStatus(v1::Carts::service_full_name(), false);
+  }
+  auto* raw = x.get();
+  x->health = std::thread{[raw] { raw->follow_readiness(); }};
   return std::unique_ptr<grpc_front_end>{new grpc_front_end(std::move(x))};
 }
 
@@ -457,6 +498,13 @@ void grpc_front_end::stop(std::chrono::milliseconds grace) {
   if (impl_->stopped)
     return;
   impl_->stopped = true;
+  {
+    std::lock_guard<std::mutex> guard{impl_->health_mtx};
+    impl_->health_stop = true;
+  }
+  impl_->health_cv.notify_all();
+  if (impl_->health.joinable())
+    impl_->health.join();
   if (auto health = impl_->server->GetHealthCheckService())
     health->SetServingStatus(false);
   std::set<std::shared_ptr<watch_call>> watches;

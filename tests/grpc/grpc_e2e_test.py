@@ -302,6 +302,36 @@ class BadInputTest(NodeTest):
 
 # -- streams, health, reflection -------------------------------------------------
 
+SERVING, NOT_SERVING = 1, 2
+
+
+def health_request(service):
+    """HealthCheckRequest{service}."""
+    return field(1, service.encode()) if service else b""
+
+
+def health_status(reply):
+    """HealthCheckResponse's status (0: UNKNOWN, absent on the wire)."""
+    return reply[1] if reply[:1] == b"\x08" else 0
+
+
+def health_check(node, service=""):
+    check = node.channel.unary_unary(
+        "/grpc.health.v1.Health/Check", request_serializer=lambda b: b,
+        response_deserializer=lambda b: b)
+    return health_status(check(health_request(service), timeout=10))
+
+
+def wait_health(node, want, service="", seconds=20):
+    """Polls Health/Check until it says `want`; the last status seen."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status = health_check(node, service)
+        if status == want or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
+
+
 
 class WatchTest(NodeTest):
     def test_watch_sees_changes_made_over_http(self):
@@ -356,12 +386,13 @@ class WatchTest(NodeTest):
 
 
 class ServicesTest(NodeTest):
-    def test_health_reports_serving(self):
-        check = self.node.channel.unary_unary(
-            "/grpc.health.v1.Health/Check", request_serializer=lambda b: b,
-            response_deserializer=lambda b: b)
-        # HealthCheckResponse{status: SERVING (1)}
-        self.assertEqual(check(b"", timeout=10), b"\x08\x01")
+    def test_health_reports_serving_for_the_node_and_the_cart_service(self):
+        # The node says NOT_SERVING while it starts: wait for its first
+        # SERVING, then both names agree.
+        self.assertEqual(wait_health(self.node, SERVING), SERVING)
+        self.assertEqual(health_check(self.node, "cartd.v1.Carts"), SERVING)
+        self.assertStatus(lambda: health_check(self.node, "no.such.Service"),
+                          grpc.StatusCode.NOT_FOUND)
 
     def test_reflection_lists_the_cart_service(self):
         info = self.node.channel.stream_stream(
@@ -401,7 +432,18 @@ class StopTest(unittest.TestCase):
         try:
             stream = node.stub.WatchCart(pb.WatchCartRequest(cart_id="s-1"))
             self.assertEqual(next(stream).version, 0)
+            self.assertEqual(wait_health(node, SERVING, "cartd.v1.Carts"),
+                             SERVING)
+            health = node.channel.unary_stream(
+                "/grpc.health.v1.Health/Watch",
+                request_serializer=lambda b: b,
+                response_deserializer=lambda b: b)(
+                    health_request("cartd.v1.Carts"), timeout=20)
+            self.assertEqual(health_status(next(health)), SERVING)
             node.proc.send_signal(signal.SIGTERM)
+            # A health watcher (a load balancer) hears NOT_SERVING before the
+            # node goes.
+            self.assertEqual(health_status(next(health)), NOT_SERVING)
             with self.assertRaises(grpc.RpcError) as cm:
                 next(stream)
             self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
@@ -458,6 +500,40 @@ class JournalTest(unittest.TestCase):
         # HTTP); the node serves on.
         c = s.AddItem(add("d-1", "c"), timeout=10)
         self.assertIn("c", self.lines_of(c))
+        self.assertEqual(node.stop(), 0, node.stderr())
+
+    def test_health_follows_the_journal(self):
+        node = self.run_node(["--storage.retry-for=200ms"])
+        s = node.stub
+        self.assertEqual(wait_health(node, SERVING), SERVING)
+        s.AddItem(add("h-1", "a"), timeout=10)
+        lock = sqlite3.connect(os.path.join(self.data, "cartd.db"),
+                               isolation_level=None, timeout=10)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            # The commit fails once its retries run out (its outcome
+            # unknown to the node: a timeout, or storage unavailable): the
+            # journal is unavailable, /ready says so, and so does the
+            # health service.
+            with self.assertRaises(grpc.RpcError) as cm:
+                s.AddItem(add("h-1", "b"), timeout=10)
+            self.assertIn(cm.exception.code(),
+                          (grpc.StatusCode.UNAVAILABLE,
+                           grpc.StatusCode.DEADLINE_EXCEEDED),
+                          cm.exception.details())
+            self.assertEqual(wait_health(node, NOT_SERVING), NOT_SERVING)
+            self.assertEqual(health_check(node, "cartd.v1.Carts"),
+                             NOT_SERVING)
+            status, body = node.http("GET", "/ready")
+            self.assertEqual((status, body["check"]), (503, "journal"))
+        finally:
+            lock.execute("COMMIT")
+            lock.close()
+        # A commit that succeeds makes the journal, and the node, ready again.
+        c = s.AddItem(add("h-1", "c"), timeout=10)
+        self.assertIn("c", self.lines_of(c))
+        self.assertEqual(wait_health(node, SERVING), SERVING)
+        self.assertEqual(health_check(node, "cartd.v1.Carts"), SERVING)
         self.assertEqual(node.stop(), 0, node.stderr())
 
     def test_a_full_journal_is_unavailable(self):

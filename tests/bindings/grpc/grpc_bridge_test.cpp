@@ -45,6 +45,11 @@ struct recording_sink : grpc_call_sink {
   bool closed() const override { return !errors.empty(); }
 };
 
+/// Like a unary gRPC call: any answer ends it.
+struct unary_sink : recording_sink {
+  bool closed() const override { return !views.empty() || !errors.empty(); }
+};
+
 /// What the fake carts share with the test.
 struct cart_script {
   /// While true, carts hold every request unanswered.
@@ -210,6 +215,42 @@ BOOST_AUTO_TEST_CASE(calls_in_flight_are_unavailable_when_the_bridge_stops) {
   sched.run();
   BOOST_REQUIRE_EQUAL(sink->errors.size(), 1u);
   BOOST_TEST(std::string{to_string(sink->errors[0])} == "unavailable");
+}
+
+BOOST_AUTO_TEST_CASE(a_call_sent_to_a_bridge_that_ended_is_unavailable) {
+  // The slot names the old bridge until the supervisor has started the
+  // next: CAF drops what is sent to it, and the guard's last copy goes with
+  // the message.
+  caf::anon_send_exit(bridge, caf::exit_reason::kill);
+  sched.run();
+  auto sink = std::make_shared<unary_sink>();
+  grpc_call c;
+  c.what = grpc_call::kind::get;
+  c.cart = "c1";
+  c.sink = answer_if_dropped(sink);
+  BOOST_TEST(c.sink.get() == sink.get());
+  caf::anon_send(bridge, std::move(c));
+  sched.run();
+  BOOST_TEST(sink->views.empty());
+  BOOST_REQUIRE_EQUAL(sink->errors.size(), 1u);
+  BOOST_TEST(std::string{to_string(sink->errors[0])} == "unavailable");
+}
+
+BOOST_AUTO_TEST_CASE(a_guarded_call_the_bridge_answers_is_answered_once) {
+  for (auto what : {grpc_call::kind::get, grpc_call::kind::mutate}) {
+    auto sink = std::make_shared<unary_sink>();
+    grpc_call c;
+    c.what = what;
+    c.cart = "c1";
+    c.mutation.kind = mutation_kind::add_item;
+    c.mutation.item = "tea";
+    c.mutation.quantity = 1;
+    c.sink = answer_if_dropped(sink);
+    caf::anon_send(bridge, std::move(c));
+    sched.run();
+    BOOST_TEST(sink->views.size() == 1u);
+    BOOST_TEST(sink->errors.empty());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_watch_gets_the_cart_then_every_change_once) {
