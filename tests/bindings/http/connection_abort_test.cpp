@@ -23,6 +23,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 
+#include "loopback_client.hpp"
 #include "open_sockets.hpp"
 #include "runtime/core/caf_shims.hpp"
 
@@ -86,17 +87,7 @@ struct socket_guard {
 };
 
 int connect_to(uint16_t port) {
-  auto fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  BOOST_REQUIRE(fd >= 0);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  BOOST_REQUIRE(
-      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  return fd;
+  return cartd::test::connect_loopback(port, std::chrono::seconds{5});
 }
 
 template <class Predicate>

@@ -27,6 +27,8 @@
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 
+#include "loopback_client.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -127,20 +129,6 @@ struct stop_on_exit {
   }
 };
 
-/// A client connected to 127.0.0.1:`port` (the kernel completes the
-/// handshake whether or not the server can accept).
-int connect_client(uint16_t port) {
-  auto fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  BOOST_REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  BOOST_REQUIRE(
-      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  return fd;
-}
-
 caf::actor_system_config& init(caf::actor_system_config& cfg) {
   cfg.load<caf::io::middleman>();
   cfg.set("scheduler.max-threads", 2);
@@ -163,7 +151,7 @@ BOOST_AUTO_TEST_CASE(accepts_like_cafs_doorman) {
   auto counts = std::make_shared<probe_counts>();
   auto broker =
       sys.middleman().spawn_broker(probe, std::move(*doorman), counts);
-  auto fd = connect_client(port);
+  auto fd = cartd::test::connect_loopback(port);
   BOOST_TEST(eventually([&] { return counts->accepted == 1; }));
   BOOST_TEST(counts->paused == 0);
   ::close(fd);
@@ -194,7 +182,7 @@ BOOST_AUTO_TEST_CASE(at_the_descriptor_limit_it_pauses_and_tells_its_broker) {
     // what got free and a new client tries again.
     for (int attempt = 1;; ++attempt) {
       squeeze.give_one();
-      client = connect_client(port);
+      client = cartd::test::connect_loopback(port);
       auto accepted_before = counts->accepted.load();
       BOOST_REQUIRE(eventually([&] {
         return counts->paused >= 1 || counts->accepted > accepted_before;
@@ -310,7 +298,7 @@ BOOST_AUTO_TEST_CASE(
       sys.middleman().spawn_broker(closer, std::move(*doorman), accepted);
   std::vector<int> clients;
   for (int i = 0; i < 10; ++i) {
-    clients.push_back(connect_client(port));
+    clients.push_back(cartd::test::connect_loopback(port));
   }
   auto count = [&](bool only_open) {
     std::lock_guard<std::mutex> guard{accepted->mtx};
