@@ -105,6 +105,12 @@ def parse_args():
                         "each pair of ab runs (samples each process's own "
                         "luck; harness/ab.py); comparison: one of each for "
                         "the whole comparison")
+    p.add_argument("--ab-mode", choices=["alternate", "concurrent"],
+                   default="alternate",
+                   help="alternate: A's and B's wrk runs one after the "
+                        "other, A B B A ...; concurrent: A and B at the same "
+                        "time, a wrk each, sharing the server CPU, so what "
+                        "slows the machine slows both (harness/ab.py)")
     p.add_argument("--cluster-nodes", type=int, default=3,
                    help="nodes of the cluster phase's cluster")
     p.add_argument("--kills", type=int, default=5,
@@ -214,6 +220,11 @@ def git_commit():
 POSTGRES_SERVERS = {"cartd-postgres", "pgbench"}
 
 
+def _niced(server, nice):
+    server.nice = nice
+    return server
+
+
 def make_servers(args, server_cpus, client_cpus, postgres):
     cartd = os.path.join(args.bin_dir, "cartd")
     flask_script = os.path.join(HERE, "peers", "flask_cart.py")
@@ -238,6 +249,10 @@ def make_servers(args, server_cpus, client_cpus, postgres):
         "cartd-memory-access-log": lambda: srv.Cartd(
             cartd, "cartd-memory-access-log", "memory", cpus=server_cpus,
             access_log=True),
+        # The ab phase's control: cartd-memory at nice 1, a CFS weight of
+        # 820 against 1024 (harness/ab.py).
+        "cartd-memory-nice1": lambda: _niced(srv.Cartd(
+            cartd, "cartd-memory-nice1", "memory", cpus=server_cpus), 1),
         "cartd-postgres": lambda: srv.Cartd(cartd, "cartd-postgres",
                                             "postgres", cpus=server_cpus,
                                             postgres=postgres),

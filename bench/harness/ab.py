@@ -15,6 +15,16 @@ samples of everything that varies, a process's own memory layout included;
     /proc/<pid>/stat over the run): the cost of a request, which another
     process stealing the CPU changes far less than it changes throughput.
 
+`--ab-mode concurrent` runs A and B at the same time instead, each under a
+wrk of its own: both servers share the server CPU, both wrks the client
+CPUs, for the same seconds. Whatever slows the machine in those seconds
+slows both alike, so the ratio keeps the difference in what a request
+costs and loses most of the run-to-run noise (on this VM one 3 s run's
+throughput varies ~14 % from run to run, and runs 4 s apart are hardly
+correlated: the alternating pairs cancel little of it). With the CPU shared
+evenly, throughput B/A is the inverse of CPU per request B/A; each server's
+req/s is about half its alternating figure.
+
 The result is the median of each ratio over the pairs and a bootstrap 95 %
 confidence interval of that median (resampling the pairs). Against a limit
 (B/A throughput >= 0.97: at most 3 % slower) a comparison is "within" when
@@ -27,6 +37,7 @@ import json
 import os
 import random
 import statistics
+import threading
 import time
 
 from . import servers as srv
@@ -43,6 +54,18 @@ COMPARISONS = [
      "cartd-sqlite-nometrics", "cartd-sqlite", "add_many", 0.97),
     ("access-log-get", "access log on/off, GET hot cart (memory)",
      "cartd-memory", "cartd-memory-access-log", "get_hot", 0.95),
+    # Controls of the method, not in the default list. The same server on
+    # both sides: the ratios must come out 1 (no bias for A or B, for the
+    # one started first). B at nice 1: alternating, B has the CPU to itself
+    # and its ratios come out 1; concurrent, the CPU is shared by weight
+    # (820 against 1024), so B's throughput must come out near 820/1024 =
+    # 0.80 and its CPU per request 1 -- unless the wrks, not the servers,
+    # limit the runs, which would make every concurrent ratio 1 and the
+    # mode blind.
+    ("control-same-get", "control: the same server, GET hot cart (memory)",
+     "cartd-memory", "cartd-memory", "get_hot", 0.97),
+    ("control-nice-get", "control: B at nice 1, GET hot cart (memory)",
+     "cartd-memory", "cartd-memory-nice1", "get_hot", 0.97),
 ]
 
 
@@ -100,11 +123,36 @@ def _measure(settings, server, workload, conns, seconds, seed):
             "errors": res["non2xx"] + res["socket_errors"]}
 
 
+def _measure_together(settings, servers, workload, conns, seconds, seed):
+    """_measure of every (name, server) in `servers` at the same time, a wrk
+    each; {name: result}. `other_cores` is left out: /proc/stat cannot tell
+    the other run's CPU from the rest of the machine's."""
+    results, failures = {}, []
+
+    def one(name, server):
+        try:
+            results[name] = _measure(settings, server, workload, conns,
+                                     seconds, seed)
+            results[name]["other_cores"] = None
+        except Exception as e:  # re-raised below, on the caller's thread
+            failures.append(e)
+
+    threads = [threading.Thread(target=one, args=x) for x in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
+    return results
+
+
 def run_comparison(args, settings, factories, comparison, log):
     key, title, a_name, b_name, wname, limit = comparison
     workload = next(w for w in wl.all_workloads([args.conns], [args.conns])
                     if w.name == wname)
     fresh = getattr(args, "ab_servers", "pair") == "pair"
+    concurrent = getattr(args, "ab_mode", "alternate") == "concurrent"
     running = []
 
     def start(name):
@@ -135,28 +183,42 @@ def run_comparison(args, settings, factories, comparison, log):
                     b, a = start(b_name), start(a_name)
                 else:
                     a, b = start(a_name), start(b_name)
-            order = [(a_name, a), (b_name, b)]
+            # By role, "a" and "b": a control compares a server with itself.
+            order = [("a", a), ("b", b)]
             if i % 2 == 1:
                 order.reverse()
-            pair = {}
-            for name, s in order:
-                m = _measure(settings, s, workload, args.conns,
-                             args.ab_duration, seed=i + 1)
-                m["server"] = name
-                pair[name] = m
+            if concurrent:
+                pair = _measure_together(settings, order, workload,
+                                         args.conns, args.ab_duration,
+                                         seed=i + 1)
+            else:
+                pair = {role: _measure(settings, s, workload, args.conns,
+                                       args.ab_duration, seed=i + 1)
+                        for role, s in order}
+            for role, s in order:
+                pair[role]["server"] = a_name if role == "a" else b_name
                 if not s.alive():
                     raise srv.ServerError("%s died:\n%s"
-                                          % (name, s.log_tail()))
-            ra = pair[a_name]
-            rb = pair[b_name]
-            runs.append({"rep": i, "first": order[0][0], "a": ra, "b": rb})
+                                          % (s.name, s.log_tail()))
+            ra = pair["a"]
+            rb = pair["b"]
+            runs.append({"rep": i, "first": pair[order[0][0]]["server"],
+                         "a": ra, "b": rb})
             if fresh:
                 stop_all()
+            if concurrent:
+                # Each server's share of the server CPU: ~0.5 each when the
+                # servers, not the wrks, are what limits the runs.
+                tail = "server cores A %.2f B %.2f" % (
+                    ra["server_cpu_s"] / args.ab_duration,
+                    rb["server_cpu_s"] / args.ab_duration)
+            else:
+                tail = "other %.2f cores" % max(ra["other_cores"] or 0,
+                                                rb["other_cores"] or 0)
             log("  ab %-42s %2d: A %9.0f req/s %6.2f us/req | B %9.0f req/s "
-                "%6.2f us/req | other %.2f cores"
+                "%6.2f us/req | %s"
                 % (title[:42], i + 1, ra["req_per_s"], ra["cpu_us_per_req"],
-                   rb["req_per_s"], rb["cpu_us_per_req"],
-                   max(ra["other_cores"] or 0, rb["other_cores"] or 0)))
+                   rb["req_per_s"], rb["cpu_us_per_req"], tail))
     finally:
         stop_all()
     tput = [r["b"]["req_per_s"] / r["a"]["req_per_s"] for r in runs
@@ -167,6 +229,7 @@ def run_comparison(args, settings, factories, comparison, log):
               "workload": wname, "conns": args.conns,
               "duration_s": args.ab_duration, "pairs": len(runs),
               "servers_per": "pair" if fresh else "comparison",
+              "mode": "concurrent" if concurrent else "alternate",
               "limit": limit, "load_before": load_before,
               "load_after": _loadavg(), "runs": runs,
               "errors": sum(r["a"]["errors"] + r["b"]["errors"]
@@ -192,7 +255,8 @@ def run_comparison(args, settings, factories, comparison, log):
     others = [max(r["a"]["other_cores"] or 0, r["b"]["other_cores"] or 0)
               for r in runs]
     result["other_cores"] = {"median": statistics.median(others),
-                             "max": max(others)} if others else None
+                             "max": max(others)} \
+        if others and not concurrent else None
     return result
 
 
@@ -208,9 +272,10 @@ def ab_phase(args, settings, factories, doc, log):
     for c in COMPARISONS:
         if c[0] not in wanted:
             continue
-        log("ab: %s (%s vs %s, %d pairs of %d s, servers per %s)"
+        log("ab: %s (%s vs %s, %d pairs of %d s, servers per %s, %s)"
             % (c[1], c[2], c[3], args.ab_reps, args.ab_duration,
-               getattr(args, "ab_servers", "pair")))
+               getattr(args, "ab_servers", "pair"),
+               getattr(args, "ab_mode", "alternate")))
         try:
             results.append(run_comparison(args, settings, factories, c, log))
         except (srv.ServerError, RuntimeError) as e:
@@ -240,9 +305,11 @@ def markdown(doc):
         "ratio >= limit; CPU per request: ratio <= 1/limit). CPU is the "
         "server's (all threads) per request; `other` is the CPU the rest of "
         "the machine used meanwhile (/proc/stat, steal included), in cores "
-        "(median / max over the runs). `fresh per`: pair = a new baseline "
+        "(median / max over the runs; not measured when A and B ran "
+        "concurrently). `fresh per`: pair = a new baseline "
         "and variant process for each pair, comparison = one of each for "
-        "all pairs.",
+        "all pairs; `concurrent`: A and B ran at the same time, each under "
+        "a wrk of its own, sharing the server CPU (--ab-mode concurrent).",
         "",
         "| comparison | pairs | fresh per | limit | throughput B/A | CPU/request B/A "
         "| req/s A / B | µs CPU/req A / B | other cores | load before → "
@@ -258,7 +325,9 @@ def markdown(doc):
             "| %s (B `%s`, A `%s`) | %d | %s | %.2f | %s | %s | %.0f / %.0f | "
             "%.2f / %.2f | %.2f / %.2f | %s → %s | %d |"
             % (c["title"], c["variant"], c["baseline"], c["pairs"],
-               c.get("servers_per", "comparison"), c["limit"], _ratio(c.get("throughput_ratio")),
+               c.get("servers_per", "comparison")
+               + (", concurrent" if c.get("mode") == "concurrent" else ""),
+               c["limit"], _ratio(c.get("throughput_ratio")),
                _ratio(c.get("cpu_per_request_ratio")),
                c["req_per_s"]["baseline"], c["req_per_s"]["variant"],
                cpu.get("baseline", 0), cpu.get("variant", 0),

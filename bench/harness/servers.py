@@ -58,6 +58,9 @@ class Server:
 
     def __init__(self, cpus=None):
         self.cpus = cpus
+        # A nice value for the server (None: the harness's own), for the ab
+        # phase's control comparison.
+        self.nice = None
         self.proc = None
         self.port = None
         self.tmp = None
@@ -79,6 +82,8 @@ class Server:
         cmd = " ".join(self.command())
         if self.tmp:
             cmd = cmd.replace(self.tmp, "$TMP")
+        if self.nice is not None:
+            cmd = "nice -n %d %s" % (self.nice, cmd)
         if self.cpus:
             cmd = "taskset -c %s %s" % (self.cpus, cmd)
         return {"name": self.name, "command": cmd}
@@ -89,6 +94,8 @@ class Server:
         self.tmp = tempfile.mkdtemp(prefix="cartd-bench-%s-" % self.name)
         self.prepare()
         cmd = self.command()
+        if self.nice is not None:
+            cmd = ["nice", "-n", str(self.nice)] + cmd
         if self.cpus:
             cmd = ["taskset", "-c", self.cpus] + cmd
         self.log_path = os.path.join(self.tmp, "server.log")
@@ -98,6 +105,16 @@ class Server:
                                      start_new_session=True)
         log.close()
         live[self.proc.pid] = self
+        if self.nice is not None and os.path.exists(
+                "/proc/%d/autogroup" % self.proc.pid):
+            # The server runs in a session, so an autogroup, of its own
+            # (start_new_session): the scheduler shares the CPU between
+            # autogroups by the group's nice, not the task's.
+            try:
+                with open("/proc/%d/autogroup" % self.proc.pid, "w") as f:
+                    f.write(str(self.nice))
+            except OSError:
+                pass
         deadline = time.monotonic() + timeout
         last_err = None
         while time.monotonic() < deadline:
