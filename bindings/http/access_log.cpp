@@ -12,24 +12,72 @@ namespace cartd::http {
 
 namespace {
 
-void append_number(std::string& out, uint64_t x) {
-  char buf[24];
-  auto res = std::to_chars(buf, buf + sizeof(buf), x);
-  out.append(buf, res.ptr);
-}
+using steady = std::chrono::steady_clock;
 
-/// Milliseconds with microseconds: "0.412", "1250.003".
-void append_millis(std::string& out, std::chrono::steady_clock::duration d) {
+/// Milliseconds with microseconds of `d` into `buf` (24 bytes at least):
+/// "0.412", "1250.003". Its length.
+size_t format_millis(char* buf, steady::duration d) noexcept {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
   if (us < 0)
     us = 0;
-  append_number(out, static_cast<uint64_t>(us / 1000));
-  out += '.';
+  auto end = std::to_chars(buf, buf + 20, static_cast<uint64_t>(us / 1000)).ptr;
   auto frac = static_cast<unsigned>(us % 1000);
-  out += static_cast<char>('0' + frac / 100);
-  out += static_cast<char>('0' + frac / 10 % 10);
-  out += static_cast<char>('0' + frac % 10);
+  *end++ = '.';
+  *end++ = static_cast<char>('0' + frac / 100);
+  *end++ = static_cast<char>('0' + frac / 10 % 10);
+  *end++ = static_cast<char>('0' + frac % 10);
+  return static_cast<size_t>(end - buf);
 }
+
+// The two places render_line() writes to. Both take the same calls; they
+// differ in what a value costs: string_line escapes and quotes as the
+// format needs, fixed_line copies (render_plain checked that nothing needs
+// escaping) and gives up when the buffer is full.
+
+/// Appends to a std::string.
+struct string_line {
+  std::string& out;
+
+  void put(std::string_view s) { out.append(s); }
+
+  void put(char c) { out += c; }
+
+  template <size_t N>
+  void put_literal(const char (&s)[N]) {
+    out.append(s, N - 1);
+  }
+
+  void put_number(uint64_t x) {
+    char buf[24];
+    out.append(buf, std::to_chars(buf, buf + sizeof(buf), x).ptr);
+  }
+
+  void put_millis(steady::duration d) {
+    char buf[32];
+    out.append(buf, format_millis(buf, d));
+  }
+
+  void put_time(std::chrono::system_clock::time_point t) {
+    append_rfc3339_utc(out, t);
+  }
+
+  void put_json(std::string_view s) { append_json_string(out, s); }
+
+  void put_logfmt(std::string_view s) { append_logfmt_value(out, s); }
+
+  /// The JSON line's "msg": method, path and status as one string.
+  void put_json_msg(std::string_view method, std::string_view path,
+                    unsigned status) {
+    std::string msg;
+    msg.reserve(method.size() + path.size() + 6);
+    msg.append(method);
+    msg += ' ';
+    msg.append(path);
+    msg += ' ';
+    msg += std::to_string(status);
+    append_json_string(out, msg);
+  }
+};
 
 /// Fills a fixed buffer; `ok` turns false (and stays) once a piece does not
 /// fit.
@@ -47,42 +95,49 @@ struct fixed_line {
     pos += s.size();
   }
 
+  void put(char c) noexcept { put(std::string_view{&c, 1}); }
+
   template <size_t N>
   void put_literal(const char (&s)[N]) noexcept {
     put(std::string_view{s, N - 1});
   }
 
-  void put(char c) noexcept {
-    if (pos == end) {
-      ok = false;
-      return;
-    }
-    *pos++ = c;
-  }
-
   void put_number(uint64_t x) noexcept {
-    auto res = std::to_chars(pos, end, x);
-    if (res.ec != std::errc{}) {
-      ok = false;
-      return;
-    }
-    pos = res.ptr;
+    char buf[24];
+    put(std::string_view{
+        buf, static_cast<size_t>(std::to_chars(buf, buf + sizeof(buf), x).ptr -
+                                 buf)});
   }
 
-  void put_millis(std::chrono::steady_clock::duration d) noexcept {
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-    if (us < 0)
-      us = 0;
-    put_number(static_cast<uint64_t>(us / 1000));
-    if (static_cast<size_t>(end - pos) < 4) {
-      ok = false;
-      return;
-    }
-    auto frac = static_cast<unsigned>(us % 1000);
-    *pos++ = '.';
-    *pos++ = static_cast<char>('0' + frac / 100);
-    *pos++ = static_cast<char>('0' + frac / 10 % 10);
-    *pos++ = static_cast<char>('0' + frac % 10);
+  void put_millis(steady::duration d) noexcept {
+    char buf[32];
+    put(std::string_view{buf, format_millis(buf, d)});
+  }
+
+  void put_time(std::chrono::system_clock::time_point t) noexcept {
+    char buf[rfc3339_utc_size];
+    write_rfc3339_utc(buf, t);
+    put(std::string_view{buf, rfc3339_utc_size});
+  }
+
+  // Plain values only (render_plain checks): as they are.
+  void put_json(std::string_view s) noexcept {
+    put('"');
+    put(s);
+    put('"');
+  }
+
+  void put_logfmt(std::string_view s) noexcept { put(s); }
+
+  void put_json_msg(std::string_view method, std::string_view path,
+                    unsigned status) noexcept {
+    put('"');
+    put(method);
+    put(' ');
+    put(path);
+    put(' ');
+    put_number(status);
+    put('"');
   }
 };
 
@@ -91,6 +146,57 @@ std::string_view method_name(boost::beast::http::verb v) {
     return "-";
   auto name = boost::beast::http::to_string(v);
   return {name.data(), name.size()};
+}
+
+/// The line of `ex`, its response written at `at`, in `f`'s format.
+template <class Line>
+void render_line(const access_line_format& f, const exchange& ex,
+                 std::chrono::system_clock::time_point at, Line& out) {
+  auto method = method_name(ex.method);
+  if (f.format == log_format::json) {
+    out.put_literal("{\"ts\":\"");
+    out.put_time(at);
+    out.put_literal("\",\"level\":\"info\",\"logger\":\"access\",\"msg\":");
+    out.put_json_msg(method, ex.path, ex.status);
+    out.put_literal(",\"method\":");
+    out.put_json(method);
+    out.put_literal(",\"route\":");
+    out.put_json(ex.route);
+    out.put_literal(",\"path\":");
+    out.put_json(ex.path);
+    out.put_literal(",\"status\":");
+    out.put_number(ex.status);
+    out.put_literal(",\"bytes\":");
+    out.put_number(ex.body_bytes);
+    out.put_literal(",\"duration_ms\":");
+    out.put_millis(ex.finished - ex.started);
+    out.put_literal(",\"node\":");
+    out.put_json(f.node);
+    out.put_literal(",\"request_id\":");
+    out.put_json(ex.request_id);
+    out.put_literal("}\n");
+    return;
+  }
+  out.put_time(at);
+  out.put_literal(" info access ");
+  out.put(method);
+  out.put(' ');
+  out.put_logfmt(ex.path.empty() ? std::string_view{"-"} : ex.path);
+  out.put(' ');
+  out.put_number(ex.status);
+  out.put_literal(" route=");
+  out.put_logfmt(ex.route);
+  out.put_literal(" bytes=");
+  out.put_number(ex.body_bytes);
+  out.put_literal(" duration_ms=");
+  out.put_millis(ex.finished - ex.started);
+  if (!f.node.empty()) {
+    out.put_literal(" node=");
+    out.put_logfmt(f.node);
+  }
+  out.put_literal(" request_id=");
+  out.put_logfmt(ex.request_id);
+  out.put('\n');
 }
 
 /// What on_exchange hands to the writer: this head, then the route, the
@@ -107,8 +213,6 @@ struct record_head {
   uint16_t status;
   uint8_t method;
 };
-
-using steady = std::chrono::steady_clock;
 
 static_assert(static_cast<unsigned>(boost::beast::http::verb::unlink) <= 255,
               "a record keeps the method in a byte");
@@ -203,129 +307,28 @@ void access_log::on_exchange(const exchange& ex) {
 
 size_t
 access_line_format::render_plain(const exchange& ex,
-                                 std::chrono::system_clock::time_point now,
+                                 std::chrono::system_clock::time_point at,
                                  char* buf, size_t size) const {
-  auto method = method_name(ex.method);
-  fixed_line out{buf, buf + size};
-  if (size < rfc3339_utc_size)
-    return 0;
   if (format == log_format::json) {
     if (!json_plain(ex.path) || !json_plain(ex.route) || !json_plain(node) ||
         !json_plain(ex.request_id))
       return 0;
-    out.put_literal("{\"ts\":\"");
-    if (static_cast<size_t>(out.end - out.pos) < rfc3339_utc_size)
-      return 0;
-    write_rfc3339_utc(out.pos, now);
-    out.pos += rfc3339_utc_size;
-    out.put_literal("\",\"level\":\"info\",\"logger\":\"access\",\"msg\":\"");
-    out.put(method);
-    out.put(' ');
-    out.put(ex.path);
-    out.put(' ');
-    out.put_number(ex.status);
-    out.put_literal("\",\"method\":\"");
-    out.put(method);
-    out.put_literal("\",\"route\":\"");
-    out.put(ex.route);
-    out.put_literal("\",\"path\":\"");
-    out.put(ex.path);
-    out.put_literal("\",\"status\":");
-    out.put_number(ex.status);
-    out.put_literal(",\"bytes\":");
-    out.put_number(ex.body_bytes);
-    out.put_literal(",\"duration_ms\":");
-    out.put_millis(ex.finished - ex.started);
-    out.put_literal(",\"node\":\"");
-    out.put(node);
-    out.put_literal("\",\"request_id\":\"");
-    out.put(ex.request_id);
-    out.put_literal("\"}\n");
-    return out.ok ? static_cast<size_t>(out.pos - buf) : 0;
-  }
-  auto path = ex.path.empty() ? std::string_view{"-"} : ex.path;
-  if (!logfmt_plain(path) || !logfmt_plain(ex.route) ||
-      (!node.empty() && !logfmt_plain(node)) || !logfmt_plain(ex.request_id))
+  } else if (!logfmt_plain(ex.path.empty() ? std::string_view{"-"} : ex.path) ||
+             !logfmt_plain(ex.route) ||
+             (!node.empty() && !logfmt_plain(node)) ||
+             !logfmt_plain(ex.request_id)) {
     return 0;
-  write_rfc3339_utc(out.pos, now);
-  out.pos += rfc3339_utc_size;
-  out.put_literal(" info access ");
-  out.put(method);
-  out.put(' ');
-  out.put(path);
-  out.put(' ');
-  out.put_number(ex.status);
-  out.put_literal(" route=");
-  out.put(ex.route);
-  out.put_literal(" bytes=");
-  out.put_number(ex.body_bytes);
-  out.put_literal(" duration_ms=");
-  out.put_millis(ex.finished - ex.started);
-  if (!node.empty()) {
-    out.put_literal(" node=");
-    out.put(node);
   }
-  out.put_literal(" request_id=");
-  out.put(ex.request_id);
-  out.put('\n');
+  fixed_line out{buf, buf + size};
+  render_line(*this, ex, at, out);
   return out.ok ? static_cast<size_t>(out.pos - buf) : 0;
 }
 
 void access_line_format::render(const exchange& ex,
-                                std::chrono::system_clock::time_point now,
+                                std::chrono::system_clock::time_point at,
                                 std::string& out) const {
-  auto method = method_name(ex.method);
-  if (format == log_format::json) {
-    out += "{\"ts\":\"";
-    append_rfc3339_utc(out, now);
-    out += "\",\"level\":\"info\",\"logger\":\"access\",\"msg\":";
-    std::string msg;
-    msg.reserve(method.size() + ex.path.size() + 6);
-    msg.append(method);
-    msg += ' ';
-    msg.append(ex.path);
-    msg += ' ';
-    append_number(msg, ex.status);
-    append_json_string(out, msg);
-    out += ",\"method\":";
-    append_json_string(out, method);
-    out += ",\"route\":";
-    append_json_string(out, ex.route);
-    out += ",\"path\":";
-    append_json_string(out, ex.path);
-    out += ",\"status\":";
-    append_number(out, ex.status);
-    out += ",\"bytes\":";
-    append_number(out, ex.body_bytes);
-    out += ",\"duration_ms\":";
-    append_millis(out, ex.finished - ex.started);
-    out += ",\"node\":";
-    append_json_string(out, node);
-    out += ",\"request_id\":";
-    append_json_string(out, ex.request_id);
-    out += "}\n";
-    return;
-  }
-  append_rfc3339_utc(out, now);
-  out += " info access ";
-  out.append(method);
-  out += ' ';
-  append_logfmt_value(out, ex.path.empty() ? "-" : ex.path);
-  out += ' ';
-  append_number(out, ex.status);
-  out += " route=";
-  append_logfmt_value(out, ex.route);
-  out += " bytes=";
-  append_number(out, ex.body_bytes);
-  out += " duration_ms=";
-  append_millis(out, ex.finished - ex.started);
-  if (!node.empty()) {
-    out += " node=";
-    append_logfmt_value(out, node);
-  }
-  out += " request_id=";
-  append_logfmt_value(out, ex.request_id);
-  out += '\n';
+  string_line line{out};
+  render_line(*this, ex, at, line);
 }
 
 } // namespace cartd::http
