@@ -14,6 +14,13 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
+/// memcpy of `s` to `dst`; nothing for an empty `s`, whose data() may be
+/// null (an exchange's unset route, path or id), which memcpy must not get.
+inline void copy_bytes(char* dst, std::string_view s) noexcept {
+  if (!s.empty())
+    std::memcpy(dst, s.data(), s.size());
+}
+
 /// Milliseconds with microseconds of `d` into `buf` (24 bytes at least):
 /// "0.412", "1250.003". Its length.
 size_t format_millis(char* buf, steady::duration d) noexcept {
@@ -91,7 +98,7 @@ struct fixed_line {
       ok = false;
       return;
     }
-    std::memcpy(pos, s.data(), s.size());
+    copy_bytes(pos, s);
     pos += s.size();
   }
 
@@ -286,11 +293,11 @@ void access_log::on_exchange(const exchange& ex) {
   auto encode = [&](char* p) {
     std::memcpy(p, &h, sizeof(h));
     p += sizeof(h);
-    std::memcpy(p, ex.route.data(), ex.route.size());
+    copy_bytes(p, ex.route);
     p += ex.route.size();
-    std::memcpy(p, ex.path.data(), ex.path.size());
+    copy_bytes(p, ex.path);
     p += ex.path.size();
-    std::memcpy(p, ex.request_id.data(), ex.request_id.size());
+    copy_bytes(p, ex.request_id);
   };
   char buf[512];
   if (h.size <= sizeof(buf)) {
